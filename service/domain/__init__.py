@@ -1,0 +1,1 @@
+"""Pure invoice rules: models, totals and the lifecycle. No I/O lives here."""

@@ -1,0 +1,85 @@
+"""Domain errors. The transport maps each to one gRPC status in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause."""
+
+    status_code = 400  # HTTP-style code recorded on the FAILED push operation
+    push_operation_key = ""  # set once the FAILED operation is persisted
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DomainError):
+    """Bad input: one or more field violations."""
+
+    def __init__(self, violations: list[FieldViolation], message: str = "") -> None:
+        self.violations = violations
+        super().__init__(message or "; ".join(f"{v.field}: {v.description}" for v in violations))
+
+
+class FailedPrecondition(DomainError):
+    """A lifecycle rule forbids the call in the resource's current state."""
+
+    status_code = 409
+
+    def __init__(self, message: str, subject: str = "", violation_type: str = "LIFECYCLE") -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.violation_type = violation_type
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+    def __init__(self, resource_type: str, name: str) -> None:
+        super().__init__(f"{resource_type} {name!r} not found")
+        self.resource_type = resource_type
+        self.name = name
+
+
+class AlreadyExists(DomainError):
+    status_code = 409
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Aborted(DomainError):
+    """Optimistic concurrency failure (stale etag)."""
+
+    status_code = 412
+
+
+class Unavailable(Exception):
+    """Something outside the service (the mail server) failed; the call may be retried. Not a client error."""
+
+
+@dataclass(slots=True)
+class Violations:
+    """Collects field violations so a request reports all its problems at once."""
+
+    items: list[FieldViolation] = field(default_factory=list)
+
+    def add(self, path: str, description: str) -> None:
+        self.items.append(FieldViolation(path, description))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(list(self.items))

@@ -1,0 +1,197 @@
+"""The invoice aggregate as plain data. Amounts are Decimal; None means "not given"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from service.domain.values import ZERO
+
+
+class Status(StrEnum):
+    DRAFT = "DRAFT"
+    SUBMITTED = "SUBMITTED"
+    PARTIALLY_PAID = "PARTIALLY_PAID"
+    PAID = "PAID"
+    VOID = "VOID"
+
+
+class VoidReason(StrEnum):
+    VOIDED = "VOIDED"
+    CANCELED = "CANCELED"
+    REVERSED = "REVERSED"
+    WRITTEN_OFF = "WRITTEN_OFF"
+
+
+class PaymentStatus(StrEnum):
+    INITIATED = "INITIATED"
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    OVERPAID = "OVERPAID"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+
+
+class InvoiceType(StrEnum):
+    SUBSCRIPTION = "SUBSCRIPTION"
+    ONE_OFF = "ONE_OFF"
+    CREDIT = "CREDIT"
+
+
+class BillingReason(StrEnum):
+    SUBSCRIPTION_CREATE = "SUBSCRIPTION_CREATE"
+    SUBSCRIPTION_CYCLE = "SUBSCRIPTION_CYCLE"
+    SUBSCRIPTION_UPDATE = "SUBSCRIPTION_UPDATE"
+    PRORATION = "PRORATION"
+    MANUAL = "MANUAL"
+
+
+class TaxRateType(StrEnum):
+    PERCENTAGE = "PERCENTAGE"
+    FLAT_FEE = "FLAT_FEE"
+
+
+class CreditMemoReason(StrEnum):
+    REVERSAL = "REVERSAL"
+    WRITE_OFF = "WRITE_OFF"
+
+
+class AllocationSource(StrEnum):
+    PAYMENT = "PAYMENT"
+    CREDIT_BALANCE = "CREDIT_BALANCE"
+
+
+FINALIZED = frozenset({Status.SUBMITTED, Status.PARTIALLY_PAID, Status.PAID})
+
+
+@dataclass(slots=True)
+class TaxationItem:
+    id: str = ""
+    line_item_id: str = ""
+    name: str = ""
+    tax_rate: Decimal | None = None
+    tax_amount: Decimal | None = None
+    tax_rate_type: TaxRateType = TaxRateType.PERCENTAGE
+    exempt_amount: Decimal | None = None
+    tax_code: str = ""
+    tax_code_description: str = ""
+    tax_rate_description: str = ""
+    jurisdiction: str = ""
+    location_code: str = ""
+    tax_date: date | None = None
+    create_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class LineItem:
+    quantity: Decimal
+    unit_amount: Decimal
+    id: str = ""
+    description: str = ""
+    discount_amount: Decimal | None = None
+    discount_percentage: Decimal | None = None
+    sub_total: Decimal | None = None
+    tax_amount: Decimal | None = None
+    total_amount: Decimal | None = None
+    service_start_date: date | None = None
+    service_end_date: date | None = None
+    sku: str = ""
+    unit_of_measure: str = ""
+    price_id: str = ""
+    is_direct_income: bool = False
+    # Codat references the rules never look at (itemRef, accountRef, taxRateRef, tracking...).
+    refs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    taxation_items: list[TaxationItem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PaymentAllocation:
+    amount: Decimal  # allocation.total_amount, in `currency`
+    currency: str
+    applied_amount: Decimal = ZERO  # in the invoice's currency
+    id: str = ""
+    currency_rate: Decimal | None = None
+    allocated_on_date: datetime | None = None
+    payment: dict[str, Any] = field(default_factory=dict)  # Codat payment details, kept as sent
+    source: AllocationSource = AllocationSource.PAYMENT
+    create_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class CreditMemo:
+    reason: CreditMemoReason
+    total_amount: Decimal
+    currency: str
+    id: str = ""
+    invoice_id: str = ""
+    comment: str = ""
+    reason_code: str = ""
+    create_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class Invoice:
+    company_id: str = ""
+    id: str = ""
+    invoice_number: str = ""
+    customer_id: str = ""
+    customer_name: str = ""
+    issue_date: datetime | None = None
+    due_date: datetime | None = None
+    paid_on_date: datetime | None = None
+    source_modified_date: datetime | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    currency: str = ""
+    currency_rate: Decimal | None = None
+    sub_total: Decimal | None = None
+    additional_tax_amount: Decimal | None = None
+    additional_tax_percentage: Decimal | None = None
+    total_tax_amount: Decimal | None = None
+    discount_percentage: Decimal | None = None
+    total_discount: Decimal | None = None
+    total_amount: Decimal | None = None
+    amount_due: Decimal | None = None
+    status: Status = Status.DRAFT
+    void_reason: VoidReason | None = None
+    payment_status: PaymentStatus | None = None
+    vendor_status: str = ""
+    note: str = ""
+    invoice_type: InvoiceType | None = None
+    billing_reason: BillingReason | None = None
+    subscription_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    supplemental_data: dict[str, Any] | None = None
+    withholding_tax: list[dict[str, Any]] = field(default_factory=list)
+    sales_order_refs: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[LineItem] = field(default_factory=list)
+    allocations: list[PaymentAllocation] = field(default_factory=list)
+    credit_memos: list[CreditMemo] = field(default_factory=list)
+    version: int = 0
+    create_time: datetime | None = None
+    modified_date: datetime | None = None
+    finalize_time: datetime | None = None
+    void_time: datetime | None = None
+    sent_time: datetime | None = None
+
+    @property
+    def amount_paid(self) -> Decimal:
+        return sum((a.applied_amount for a in self.allocations), ZERO)
+
+    @property
+    def amount_credited(self) -> Decimal:
+        return sum((m.total_amount for m in self.credit_memos), ZERO)
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    @property
+    def is_finalized(self) -> bool:
+        return self.status in FINALIZED

@@ -1,0 +1,272 @@
+"""Attachments, invoice PDFs and e-mail: uploads in one transaction, downloads chunk by chunk."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from service.domain import attachments as rules
+from service.domain.attachments import Attachment, Limits
+from service.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
+from service.domain.models import Invoice, Status
+from service.domain.push import Change, ChangeType, PushOperation
+from service.handlers.writes import Conn, Writer, require_company
+from service.outbound import mail, pdf
+from service.store import attachments as store
+from service.store import invoices as invoice_store
+
+PDF_CHUNK = 64 * 1024
+READ_PIECES = 8  # stored pieces per query when downloading
+MESSAGE_BYTES = 1024 * 1024  # bytes per download message
+MAX_RECIPIENTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMeta:
+    company_id: str
+    invoice_id: str
+    name: str
+    content_type: str
+    include_when_sent: bool
+
+
+def _check_address(v: Violations, path: str, address: str) -> None:
+    local, at, domain = address.partition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or any(c.isspace() or c in '<>,;"' for c in address)
+        or len(address) > 254
+    ):
+        v.add(path, f"is not an e-mail address: {address[:60]!r}")
+
+
+async def _put(
+    queue: asyncio.Queue[tuple[int, int, bytes] | None],
+    writer: asyncio.Future[None],
+    item: tuple[int, int, bytes] | None,
+) -> None:
+    """Hands a piece to the writer, unless it has failed: then its error surfaces here."""
+    if writer.done():
+        await writer
+        raise RuntimeError("the attachment writer stopped early")
+    await queue.put(item)
+
+
+class AttachmentHandlers:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        writer: Writer,
+        limits: Limits,
+        smtp: mail.SmtpSettings | None,
+        seller: str,
+        render: Callable[[Invoice], bytes],
+        max_mail_bytes: int,
+    ) -> None:
+        self.pool = pool
+        self.writer = writer
+        self.limits = limits
+        self.smtp = smtp
+        self.seller = seller
+        self.render = render
+        self.max_mail_bytes = max_mail_bytes
+
+    async def _invoice(self, conn: Conn, company_id: str, invoice_key: str, lock: bool = False) -> Invoice:
+        inv = await invoice_store.load_invoice(conn, company_id, invoice_key, lock=lock)
+        if inv is None:
+            raise NotFound("invoice", invoice_key)
+        return inv
+
+    # -- upload -----------------------------------------------------------------------------
+
+    async def upload(self, meta: UploadMeta | None, chunks: AsyncIterator[bytes]) -> tuple[Attachment, PushOperation]:
+        """Stores the stream in one transaction: a break, a cancel or a limit leaves nothing behind."""
+        if meta is None:
+            raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
+        v = Violations()
+        if not meta.invoice_id:
+            v.add("metadata.invoice_id", "is required")
+        content_type = rules.check_upload(v, meta.name, meta.content_type, self.limits)
+
+        async def work(conn: Conn, now: datetime) -> tuple[Attachment, list[Change]]:
+            v.raise_if_any()
+            inv = await self._invoice(conn, meta.company_id, meta.invoice_id)
+            if inv.status is Status.VOID:
+                raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
+            att = Attachment(
+                id=invoice_store.new_id(), invoice_id=inv.id, name=meta.name, content_type=content_type,
+                include_when_sent=meta.include_when_sent, date_created=now, modified_date=now,
+            )  # fmt: skip
+            await store.insert(conn, meta.company_id, att)
+            digest = hashlib.sha256()
+            # Receiving and writing overlap: a writer task stores pieces while the next ones arrive. The
+            # queue holds two pieces, so memory stays flat whatever the file size.
+            queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue(maxsize=2)
+
+            async def write() -> None:
+                while (item := await queue.get()) is not None:
+                    await store.put_chunk(conn, att.id, *item)
+
+            writer = asyncio.ensure_future(write())
+            try:
+                pending, seq, start = bytearray(), 0, 0
+                async for chunk in chunks:
+                    att.file_size += len(chunk)
+                    rules.check_size(att.file_size, self.limits)
+                    digest.update(chunk)
+                    pending += chunk
+                    while len(pending) >= store.CHUNK_BYTES:
+                        piece = bytes(pending[: store.CHUNK_BYTES])
+                        del pending[: store.CHUNK_BYTES]
+                        await _put(queue, writer, (seq, start, piece))
+                        seq, start = seq + 1, start + len(piece)
+                if pending:
+                    await _put(queue, writer, (seq, start, bytes(pending)))
+                await _put(queue, writer, None)
+                await writer  # raises the writer's error, if any
+            finally:
+                if not writer.done():  # stop it before the transaction ends: it shares the connection
+                    writer.cancel()
+                    await asyncio.gather(writer, return_exceptions=True)
+            att.sha256 = digest.hexdigest()
+            await store.finish(conn, att)
+            # The count is checked last, under the invoice's row lock: concurrent uploads queue here, and the
+            # loser's whole upload rolls back.
+            await invoice_store.load_invoice(conn, meta.company_id, inv.id, lock=True)
+            rules.check_count(await store.count(conn, inv.id), self.limits, inv.id)
+            return att, [Change(ChangeType.ATTACHMENT_UPLOADED, inv.id, attachment_id=att.id)]
+
+        return await self.writer.run(meta.company_id, "UploadAttachment", work)
+
+    # -- metadata ---------------------------------------------------------------------------
+
+    async def list_for(self, company_id: str, invoice_key: str) -> list[Attachment]:
+        require_company(company_id)
+        async with self.pool.acquire() as conn:
+            inv = await self._invoice(conn, company_id, invoice_key)
+            return await store.list_for(conn, inv.id)
+
+    async def get(self, company_id: str, invoice_key: str, attachment_id: str) -> Attachment:
+        require_company(company_id)
+        async with self.pool.acquire() as conn:
+            inv = await self._invoice(conn, company_id, invoice_key)
+            att = await store.get(conn, inv.id, attachment_id)
+        if att is None:
+            raise NotFound("attachment", attachment_id)
+        return att
+
+    async def delete(self, company_id: str, invoice_key: str, attachment_id: str) -> PushOperation:
+        async def work(conn: Conn, now: datetime) -> tuple[None, list[Change]]:
+            inv = await self._invoice(conn, company_id, invoice_key, lock=True)
+            att = await store.get(conn, inv.id, attachment_id)
+            if att is None:
+                raise NotFound("attachment", attachment_id)
+            await store.delete(conn, att.id)
+            return None, [Change(ChangeType.DELETED, att.id, "attachments")]
+
+        _, op = await self.writer.run(company_id, "DeleteAttachment", work)
+        return op
+
+    # -- download ---------------------------------------------------------------------------
+
+    async def download(
+        self, company_id: str, invoice_key: str, attachment_id: str, offset: int
+    ) -> AsyncIterator[tuple[Attachment | None, int, bytes]]:
+        """(attachment on the first chunk only, offset, bytes): one stored chunk per message, the next one
+        read while this one is sent; a connection is held only while reading a chunk."""
+        att = await self.get(company_id, invoice_key, attachment_id)
+        if not 0 <= offset <= att.file_size:
+            raise InvalidArgument([FieldViolation("offset", f"must be between 0 and the file size {att.file_size}")])
+
+        async def read(seq: int) -> list[tuple[int, bytes]]:
+            async with self.pool.acquire() as conn:
+                return await store.chunks(conn, att.id, seq, READ_PIECES)
+
+        async with self.pool.acquire() as conn:
+            seq = await store.first_seq(conn, att.id, offset)
+        first: Attachment | None = att
+        position = offset
+        pending = asyncio.ensure_future(read(seq))
+        try:
+            while True:
+                pieces = await pending
+                if not pieces:
+                    break
+                seq += len(pieces)
+                pending = asyncio.ensure_future(read(seq))  # the next pieces while these are sent
+                data = b"".join(p for _, p in pieces)
+                skip = max(0, position - pieces[0][0])
+                body = memoryview(data)[skip:]
+                for at in range(0, len(body), MESSAGE_BYTES):
+                    piece = bytes(body[at : at + MESSAGE_BYTES])
+                    yield first, position, piece
+                    first, position = None, position + len(piece)
+            if first is not None:  # an empty file, or an offset at its end: still say what it is
+                yield first, position, b""
+        finally:
+            if not pending.done():
+                pending.cancel()
+
+    # -- PDF and e-mail ---------------------------------------------------------------------
+
+    async def pdf(self, company_id: str, invoice_key: str) -> tuple[str, bytes]:
+        require_company(company_id)
+        async with self.pool.acquire() as conn:
+            inv = await self._invoice(conn, company_id, invoice_key)
+        data = await asyncio.to_thread(pdf.render, inv, self.seller)  # CPU work off the event loop
+        return pdf.file_name(inv), data
+
+    async def send(
+        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str
+    ) -> tuple[Invoice, PushOperation]:
+        v = Violations()
+        if not to:
+            v.add("email_addresses", "at least one address is required")
+        if len(to) > MAX_RECIPIENTS:
+            v.add("email_addresses", f"at most {MAX_RECIPIENTS} addresses")
+        for i, address in enumerate(to[:MAX_RECIPIENTS]):
+            _check_address(v, f"email_addresses[{i}]", address)
+        smtp = self.smtp
+
+        async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
+            v.raise_if_any()
+            inv = await self._invoice(conn, company_id, invoice_key, lock=True)
+            if inv.status in (Status.DRAFT, Status.VOID):
+                raise FailedPrecondition(f"invoice {inv.id} is {inv.status.value}: only finalized invoices are sent")
+            if smtp is None:
+                raise FailedPrecondition("e-mail is not configured on this service (SMTP_HOST)", "smtp")
+            parts = [
+                mail.Part(pdf.file_name(inv), "application/pdf", await asyncio.to_thread(pdf.render, inv, self.seller))
+            ]
+            extra = [a for a in await store.list_for(conn, inv.id) if a.include_when_sent]
+            size = len(parts[0].data) + sum(a.file_size for a in extra)
+            if size > self.max_mail_bytes:
+                raise FailedPrecondition(
+                    f"the PDF and attachments come to {size} bytes, over the {self.max_mail_bytes} an e-mail may carry"
+                )
+            for a in extra:
+                parts.append(mail.Part(a.name, a.content_type, await store.all_bytes(conn, a.id)))
+            number = inv.invoice_number
+            text = body or (
+                f"Invoice {number} from {self.seller}\n\nTotal: {inv.total_amount:,.2f} {inv.currency}\n"
+                f"Amount due: {inv.amount_due:,.2f} {inv.currency}\n"
+                + (f"Due date: {inv.due_date:%Y-%m-%d}\n" if inv.due_date else "")
+            )  # fmt: skip
+            try:
+                await mail.send(smtp, to, subject or f"Invoice {number}", text, parts)
+            except mail.MailError as exc:
+                raise Unavailable(f"the mail server did not take the message: {exc}") from exc
+            inv.sent_time = now
+            inv.modified_date = now
+            inv.version += 1
+            await invoice_store.update_header(conn, inv, self.render(inv))
+            return inv, [Change(ChangeType.MODIFIED, inv.id)]  # sent: INVOICE_MODIFIED
+
+        return await self.writer.run(company_id, "SendInvoice", work)

@@ -1,0 +1,176 @@
+"""ListInvoices and the customer summary: parse, then stream keyset batches of stored documents."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+
+from service.domain.errors import FieldViolation, InvalidArgument, Violations
+from service.domain.filtering import FilterError, Node, parse_filter, parse_order_by
+from service.domain.models import Invoice
+from service.handlers.writes import require_company
+from service.store import invoices as store
+from service.store import listing
+from service.store.listing import Order, Page, Position
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    body: bytes  # the stored documents (each framed as field 1 of a response), concatenated in order
+    count: int
+    next_page_token: str
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencySummary:
+    currency: str
+    invoiced_count: int
+    invoiced_amount: Decimal
+    unpaid_count: int
+    unpaid_amount: Decimal
+    overdue_count: int
+    overdue_amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    company_id: str
+    filter: str = ""
+    order_by: str = ""
+    page_size: int = 0
+    page_token: str = ""
+    max_results: int = 0
+    include_total: bool = False
+
+
+def _bad(field: str, error: FilterError | str) -> InvalidArgument:
+    text = error if isinstance(error, str) else f"position {error.position}, near {error.token!r}: {error.message}"
+    return InvalidArgument([FieldViolation(field, text)])
+
+
+class PageTokens:
+    """Opaque, signed page tokens bound to the company, filter and order they were issued for."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    @staticmethod
+    def _binding(q: ListQuery) -> str:
+        return hashlib.sha256(f"{q.company_id}\0{q.filter}\0{q.order_by}".encode()).hexdigest()[:16]
+
+    def encode(self, q: ListQuery, pos: Position) -> str:
+        body = json.dumps({"b": self._binding(q), "k": [listing.json_key(k) for k in pos.keys], "i": pos.id})
+        raw = body.encode()
+        mac = hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+    def decode(self, q: ListQuery, order: Order) -> Position | None:
+        if not q.page_token:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(q.page_token + "=" * (-len(q.page_token) % 4))
+            mac, raw = blob[:16], blob[16:]
+            if not hmac.compare_digest(mac, hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]):
+                raise ValueError("signature")
+            data = json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise _bad("page_token", "is not a token this service issued") from exc
+        if data.get("b") != self._binding(q):
+            raise _bad("page_token", "was issued for another company, filter or order_by")
+        try:
+            keys = tuple(listing.from_json_key(k, spec) for k, (spec, _) in zip(data["k"], order, strict=True))
+            return Position(keys, str(data["i"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad("page_token", "is not a token this service issued") from exc
+
+
+class ListingHandlers:
+    def __init__(self, pool: asyncpg.Pool, render: Callable[[Invoice], bytes], tokens: PageTokens, budget: int) -> None:
+        self.pool = pool
+        self.render = render
+        self.tokens = tokens
+        self.budget = budget  # bytes of invoices per streamed message
+
+    def _parse(self, q: ListQuery) -> tuple[Node | None, Order, Position | None, int]:
+        require_company(q.company_id)
+        v = Violations()
+        if q.page_size < 0 or q.page_size > MAX_PAGE:
+            v.add("page_size", f"must be between 0 (default {DEFAULT_PAGE}) and {MAX_PAGE}")
+        if q.max_results < 0:
+            v.add("max_results", "must not be negative")
+        v.raise_if_any()
+        try:
+            node = parse_filter(q.filter)
+        except FilterError as exc:
+            raise _bad("filter", exc) from exc
+        try:
+            order = parse_order_by(q.order_by)
+        except FilterError as exc:
+            raise _bad("order_by", exc) from exc
+        return node, order, self.tokens.decode(q, order), q.page_size or DEFAULT_PAGE
+
+    async def _fetch(self, q: ListQuery, node: Node | None, order: Order, after: Position | None, limit: int) -> Page:
+        # The connection is held for one statement only: a reader that stalls or leaves holds none.
+        async with self.pool.acquire() as conn:
+            page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget)
+            if page.missing:  # rows written before documents existed: store theirs once, then read again
+                for invoice_id in page.missing:
+                    inv = await store.load_invoice(conn, q.company_id, invoice_id)
+                    if inv is not None:
+                        await store.save_document(conn, inv, self.render(inv))
+                page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget)
+            return page
+
+    async def stream(self, q: ListQuery) -> AsyncIterator[Batch]:
+        node, order, after, size = self._parse(q)
+        total = None
+        if q.include_total:
+            async with self.pool.acquire() as conn:
+                total = await listing.count(conn, q.company_id, node)
+        remaining = q.max_results or None
+        pending = asyncio.ensure_future(self._fetch(q, node, order, after, min(size, remaining or size)))
+        try:
+            while True:
+                page = await pending
+                if remaining is not None:
+                    remaining -= page.taken
+                go_on = page.more and (remaining is None or remaining > 0)
+                if go_on:  # fetch the next batch while this one is being sent
+                    pending = asyncio.ensure_future(
+                        self._fetch(q, node, order, page.last, min(size, remaining or size))
+                    )
+                token = self.tokens.encode(q, page.last) if page.more and page.last is not None else ""
+                yield Batch(page.body, page.taken, token, total)
+                total = None
+                if not go_on:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+
+    async def customer_summary(self, company_id: str, customer_id: str) -> list[CurrencySummary]:
+        require_company(company_id)
+        now = datetime.now(UTC)
+        today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        async with self.pool.acquire() as conn:
+            rows = await listing.customer_summary(conn, company_id, customer_id, today)
+        return [
+            CurrencySummary(
+                r["currency"], r["invoiced_count"], r["invoiced_amount"], r["unpaid_count"], r["unpaid_amount"],
+                r["overdue_count"], r["overdue_amount"],
+            )
+            for r in rows
+        ]  # fmt: skip

@@ -1,0 +1,64 @@
+"""Reading push operations: one by key, or pages with the ListInvoices filter language."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from service.domain.errors import FieldViolation, InvalidArgument, NotFound, Violations
+from service.domain.filtering import PUSH_FIELDS, FieldSpec, FilterError, parse_filter, parse_order_by
+from service.domain.push import PushOperation
+from service.handlers.listing import DEFAULT_PAGE, MAX_PAGE, ListQuery, PageTokens
+from service.handlers.writes import require_company
+from service.store import listing
+from service.store import push_operations as store
+
+DEFAULT_ORDER: tuple[tuple[FieldSpec, bool], ...] = ((PUSH_FIELDS["requested_on_utc"], True),)
+
+
+class PushOperationHandlers:
+    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens) -> None:
+        self.pool = pool
+        self.tokens = tokens
+
+    async def get(self, company_id: str, key: str) -> PushOperation:
+        require_company(company_id)
+        async with self.pool.acquire() as conn:
+            op = await store.get(conn, company_id, key)
+        if op is None:
+            raise NotFound("push operation", key)
+        return op
+
+    async def list(self, q: ListQuery) -> tuple[list[PushOperation], str]:
+        require_company(q.company_id)
+        v = Violations()
+        if not 0 <= q.page_size <= MAX_PAGE:
+            v.add("page_size", f"must be between 0 (default {DEFAULT_PAGE}) and {MAX_PAGE}")
+        v.raise_if_any()
+        try:
+            node = parse_filter(q.filter, PUSH_FIELDS)
+        except FilterError as exc:
+            raise InvalidArgument(
+                [FieldViolation("filter", f"position {exc.position}, near {exc.token!r}: {exc.message}")]
+            ) from exc
+        try:
+            order = parse_order_by(q.order_by, PUSH_FIELDS, DEFAULT_ORDER)
+        except FilterError as exc:
+            raise InvalidArgument(
+                [FieldViolation("order_by", f"position {exc.position}, near {exc.token!r}: {exc.message}")]
+            ) from exc
+        after = self.tokens.decode(q, order)
+        size = q.page_size or DEFAULT_PAGE
+        sql, params = listing.keyset_query(
+            "push_operations", store.COLUMNS, store.FILTER_COLUMNS, "push_operation_key", q.company_id, node, order,
+            after, size + 1,
+        )  # fmt: skip
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        page = rows[:size]
+        token = ""
+        if len(rows) > size:
+            last = page[-1]
+            token = self.tokens.encode(
+                q, listing.Position(tuple(last[f"k{i}"] for i in range(len(order))), last["push_operation_key"])
+            )
+        return [store.from_row(r) for r in page], token

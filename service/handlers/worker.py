@@ -1,0 +1,114 @@
+"""Asynchronous writes: PENDING push operations claimed from PostgreSQL and applied exactly once.
+
+Every process runs workers. A worker leases the oldest unleased PENDING operation (FOR UPDATE SKIP
+LOCKED, so replicas never wait on each other), applies it through the same path as a synchronous call,
+and completes the operation in the write's own transaction only while it still holds the lease. A worker
+that dies loses its lease; the next claim after the lease expires applies the operation instead. Workers
+wake on NOTIFY; a timer at the lease length catches expired leases and timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+
+from service.domain.push import EventType, PushOperation, PushStatus
+from service.handlers.events import EventHub
+from service.handlers.writes import CURRENT_RUN, AsyncRun, LeaseLost, utcnow
+from service.store import events
+from service.store import push_operations as store
+
+log = logging.getLogger(__name__)
+PENDING = "push_operations_pending"  # NOTIFY channel
+MAX_ATTEMPTS = 5
+Dispatch = Callable[[str, bytes], Awaitable[None]]
+
+
+async def enqueue(pool: asyncpg.Pool, op: PushOperation, request: bytes) -> None:
+    """Stores a PENDING operation with its request, in one transaction with its event, and wakes workers."""
+    async with pool.acquire() as conn, conn.transaction():
+        await store.insert(conn, op, request)
+        feed = events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key)
+        await events.append(conn, [feed], op.requested_on_utc)
+        await conn.execute(f"NOTIFY {PENDING}")
+
+
+class Workers:
+    def __init__(self, pool: asyncpg.Pool, hub: EventHub, dispatch: Dispatch, count: int, lease: timedelta) -> None:
+        self.pool = pool
+        self.dispatch = dispatch
+        self.count = count
+        self.lease = lease
+        self.owner = f"{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        hub.subscribe(PENDING, self._wake.set)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(i)) for i in range(self.count)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self, n: int) -> None:
+        owner = f"{self.owner}-{n}"
+        while True:
+            try:
+                if not await self.run_one(owner):
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.lease.total_seconds())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a worker must survive anything one operation does
+                log.exception("push operation worker error")
+                await asyncio.sleep(1)
+
+    async def run_one(self, owner: str) -> bool:
+        """Claims and applies one operation; False when there was none to claim."""
+        now = utcnow()
+        async with self.pool.acquire() as conn:
+            for timed_out in await store.time_out(conn, now):
+                async with conn.transaction():
+                    feed = events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, timed_out["company_id"],
+                                        push_operation_key=timed_out["push_operation_key"])  # fmt: skip
+                    await events.append(conn, [feed], now)
+            row = await store.claim(conn, owner, self.lease, now)
+        if row is None:
+            return False
+        key = row["push_operation_key"]
+        run = AsyncRun(key, owner, row["requested_on_utc"])
+        token = CURRENT_RUN.set(run)
+        try:
+            if row["attempts"] > MAX_ATTEMPTS:
+                await self._give_up(run, row["company_id"], row["operation"])
+            else:
+                await self.dispatch(row["operation"], bytes(row["request"]))
+        except LeaseLost:
+            log.warning("push operation %s was taken over by another worker", key)
+        except Exception:  # not the client's doing: leave it PENDING for a later attempt
+            log.exception("push operation %s failed to apply; it will be retried", key)
+        finally:
+            CURRENT_RUN.reset(token)
+        return True
+
+    async def _give_up(self, run: AsyncRun, company_id: str, operation: str) -> None:
+        op = PushOperation(
+            key=run.key, company_id=company_id, operation=operation, status=PushStatus.FAILED, status_code=500,
+            requested_on_utc=run.requested_on_utc, completed_on_utc=utcnow(),
+            error_message=f"not applied after {MAX_ATTEMPTS} attempts",
+        )  # fmt: skip
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await store.complete(conn, op, run.owner):
+                feed = events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, company_id, push_operation_key=run.key)
+                await events.append(conn, [feed], op.completed_on_utc or utcnow())

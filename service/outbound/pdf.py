@@ -1,0 +1,109 @@
+"""Renders an invoice as a PDF with reportlab (its bundled Vera TrueType font covers Unicode text)."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import reportlab
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from service.domain.models import Invoice, Status
+from service.domain.values import fmt_datetime
+
+_FONTS = Path(reportlab.__file__).parent / "fonts"
+pdfmetrics.registerFont(TTFont("Vera", str(_FONTS / "Vera.ttf")))
+pdfmetrics.registerFont(TTFont("Vera-Bold", str(_FONTS / "VeraBd.ttf")))
+_TEXT = ParagraphStyle("text", fontName="Vera", fontSize=9, leading=12)
+_TITLE = ParagraphStyle("title", fontName="Vera-Bold", fontSize=18, leading=22)
+_MARK = ParagraphStyle("mark", fontName="Vera-Bold", fontSize=28, leading=32, textColor=colors.red)
+
+
+def file_name(inv: Invoice) -> str:
+    return f"invoice-{inv.invoice_number or 'draft-' + inv.id}.pdf"
+
+
+def _money(value: Decimal | None, currency: str) -> str:
+    return f"{value:,.2f} {currency}" if value is not None else ""
+
+
+def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Paragraph(escaped, style)
+
+
+def render(inv: Invoice, seller: str) -> bytes:
+    """The invoice as a PDF: parties, number, dates, lines with taxes and discounts, totals, payments."""
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        title=file_name(inv),
+        author=seller,
+    )
+    cur = inv.currency
+    story: list[object] = []
+    if inv.status is Status.DRAFT:
+        story.append(_p("DRAFT", _MARK))
+    elif inv.status is Status.VOID:
+        story.append(_p(f"VOID ({inv.void_reason.value if inv.void_reason else ''})", _MARK))
+    story += [
+        _p(f"Invoice {inv.invoice_number or '(not yet numbered)'}", _TITLE),
+        Spacer(1, 4 * mm),
+        _p(f"From: {seller}"),
+        _p(f"Bill to: {inv.customer_name or inv.customer_id} ({inv.customer_id})"),
+        _p(f"Issue date: {fmt_datetime(inv.issue_date)[:10] or '-'}"),
+        _p(f"Due date: {fmt_datetime(inv.due_date)[:10] or '-'}"),
+        _p(f"Status: {inv.status.value}    Currency: {cur}"),
+        Spacer(1, 6 * mm),
+    ]
+    rows: list[list[object]] = [[_p(h) for h in ("Description", "Qty", "Unit", "Discount", "Tax", "Amount")]]
+    for line in inv.lines:
+        rows.append(
+            [
+                _p(line.description or "-"),
+                _p(f"{line.quantity}"),
+                _p(_money(line.unit_amount, "")),
+                _p(_money(line.discount_amount, "")),
+                _p(_money(line.tax_amount, "")),
+                _p(_money(line.total_amount, "")),
+            ]
+        )
+        for t in line.taxation_items:
+            rows.append(["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(_money(t.tax_amount, "")), ""])
+    if len(rows) > 1:
+        table = Table(rows, colWidths=[70 * mm, 15 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm], repeatRows=1)
+        table.setStyle(
+            TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")])
+        )
+        story += [table, Spacer(1, 6 * mm)]
+    totals = [
+        ("Subtotal", inv.sub_total),
+        ("Discount", inv.total_discount),
+        ("Tax", inv.total_tax_amount),
+        ("Total", inv.total_amount),
+        ("Paid", inv.amount_paid),
+        ("Credited", inv.amount_credited),
+        ("Amount due", inv.amount_due),
+    ]
+    story.append(Table([[_p(k), _p(_money(v, cur))] for k, v in totals], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT"))
+    if inv.allocations:
+        story += [Spacer(1, 6 * mm), _p("Payments", _TEXT)]
+        for a in inv.allocations:
+            when = fmt_datetime(a.allocated_on_date)[:10]
+            ref = a.payment.get("reference") or a.payment.get("id") or a.source.value
+            story.append(_p(f"{when}  {ref}  {_money(a.applied_amount, cur)}"))
+    if inv.note:
+        story += [Spacer(1, 6 * mm), _p(inv.note)]
+    doc.build(story)
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""PostgreSQL store: schema, migrations, connection pool and queries."""

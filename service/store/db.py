@@ -1,0 +1,54 @@
+"""Connections: the asyncpg pool, the embedded PostgreSQL, and migrations."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL from the pgserver package, data kept in `data_dir` across restarts."""
+
+    def __init__(self, data_dir: str, cleanup: str | None = "stop") -> None:
+        try:
+            import pgserver  # only needed without DATABASE_URL
+        except ImportError as exc:
+            raise SystemExit("DATABASE_URL is empty and the embedded PostgreSQL (pgserver) is not installed") from exc
+
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self._server: Any = pgserver.get_server(data_dir, cleanup_mode=cleanup)  # type: ignore[attr-defined]
+        self.url: str = self._server.get_uri()
+
+    def create_database(self, name: str) -> str:
+        self._server.psql(f'CREATE DATABASE "{name}";')
+        return str(self.url.replace("/postgres?", f"/{name}?"))
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
+
+
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection)
+
+
+def migrate(url: str) -> None:
+    """Brings the schema to head. Safe to run from several processes at once (advisory lock)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["database_url"] = url
+    command.upgrade(cfg, "head")

@@ -1,0 +1,76 @@
+"""The change feed: append in the writer's transaction, sequence in commit order, read by position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+NEW = "invoice_events_new"  # NOTIFY channel: rows were appended (sent at the writer's commit)
+SEQUENCED = "invoice_events"  # NOTIFY channel: positions were given; the payload is the highest
+SEQUENCER_LOCK = 7_243_002  # one sequencer at a time across every replica
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    company_id: str
+    invoice_id: str = ""
+    push_operation_key: str = ""
+    attachment_id: str = ""
+    invoice: bytes | None = None
+
+
+async def append(conn: asyncpg.Connection, events: list[Event], now: datetime) -> None:
+    """Appends events in the caller's transaction; the NOTIFY goes out when it commits."""
+    await conn.executemany(
+        "INSERT INTO invoice_events (company_id, type, invoice_id, push_operation_key, attachment_id, invoice, "
+        "create_time) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [(e.company_id, e.type, e.invoice_id, e.push_operation_key, e.attachment_id, e.invoice, now) for e in events],
+    )
+    await conn.execute(f"NOTIFY {NEW}")
+
+
+async def sequence(conn: asyncpg.Connection) -> int:
+    """Numbers every visible unnumbered event after the highest position, in id order; returns the highest.
+
+    Under the lock, rows committed before this transaction's snapshot are numbered before any committed
+    later, so positions follow commit order and a reader that has seen position p never misses a row < p.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQUENCER_LOCK)
+        top = await conn.fetchval(
+            """
+            WITH base AS (SELECT coalesce(max(position), 0) AS b FROM invoice_events),
+            numbered AS (
+                SELECT id, (SELECT b FROM base) + row_number() OVER (ORDER BY id) AS pos
+                FROM invoice_events WHERE position IS NULL
+            ),
+            done AS (
+                UPDATE invoice_events e SET position = n.pos FROM numbered n WHERE e.id = n.id RETURNING e.position
+            )
+            SELECT max(position) FROM done
+            """
+        )
+        if top is not None:
+            await conn.execute("SELECT pg_notify($1, $2)", SEQUENCED, str(top))
+        return int(top or 0)
+
+
+async def head(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM invoice_events"))
+
+
+async def read(
+    conn: asyncpg.Connection, company_id: str, after: int, types: list[str], invoice_id: str, limit: int
+) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT position, type, company_id, invoice_id, push_operation_key, attachment_id, invoice, create_time "
+            "FROM invoice_events WHERE company_id = $1 AND position > $2 "
+            "AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) AND ($4 = '' OR invoice_id = $4) "
+            "ORDER BY position LIMIT $5",
+            company_id, after, types, invoice_id, limit,
+        )
+    )  # fmt: skip

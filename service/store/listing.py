@@ -1,0 +1,279 @@
+"""ListInvoices queries: a parsed filter compiled to parameterised SQL, keyset pages, counts, summaries.
+
+Values only ever travel as $n parameters; the SQL text is assembled from this module's constants
+(column names from COLUMNS, operators from _OPS), never from client text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from service.domain.filtering import And, Comparison, DayRange, FieldSpec, Kind, Node, Not, Or
+
+COLUMNS = {
+    "id": "id", "invoice_number": "invoice_number", "customer_ref.id": "customer_id",
+    "customer_ref.company_name": "customer_name", "currency": "currency", "note": "note",
+    "subscription_id": "subscription_id", "vendor_status": "vendor_status", "status": "status",
+    "payment_status": "payment_status", "void_reason": "void_reason", "invoice_type": "invoice_type",
+    "billing_reason": "billing_reason", "total_amount": "total_amount", "amount_due": "amount_due",
+    "sub_total": "sub_total", "total_tax_amount": "total_tax_amount", "total_discount": "total_discount",
+    "amount_paid": "amount_paid", "amount_credited": "amount_credited", "currency_rate": "currency_rate",
+    "issue_date": "issue_date", "due_date": "due_date", "paid_on_date": "paid_on_date",
+    "modified_date": "modified_date", "source_modified_date": "source_modified_date",
+    "create_time": "create_time", "finalize_time": "finalize_time", "void_time": "void_time",
+    "period_start": "period_start", "period_end": "period_end",
+}  # fmt: skip
+_OPS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+Order = tuple[tuple[FieldSpec, bool], ...]
+
+
+class _Sql:
+    """Collects parameters; each call returns the typed placeholder of the value it was given."""
+
+    def __init__(self, params: list[Any]) -> None:
+        self.params = params
+
+    def __call__(self, value: Any, sql_type: str = "") -> str:
+        self.params.append(value)
+        sql_type = sql_type or _TYPES.get(type(value), "text")
+        return f"${len(self.params)}::{sql_type}"
+
+
+_TYPES = {Decimal: "numeric", datetime: "timestamptz", int: "bigint", str: "text"}
+
+
+def _column(c: Comparison, p: _Sql, columns: Mapping[str, str]) -> str:
+    if c.metadata_key:
+        return f'(metadata ->> {p(c.metadata_key)}) COLLATE "C"'
+    return columns[c.field.name]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _comparison(c: Comparison, p: _Sql, columns: Mapping[str, str]) -> str:
+    col = _column(c, p, columns)
+    nullable = c.field.nullable
+    if c.value is None:
+        return f"{col} IS NULL" if c.op == "=" else f"{col} IS NOT NULL"
+    if c.op == "!=":
+        if isinstance(c.value, DayRange):
+            return f"({col} IS NULL OR {col} < {p(c.value.start)} OR {col} >= {p(c.value.end)})"
+        return f"{col} IS DISTINCT FROM {p(c.value, 'uuid' if c.field.kind is Kind.ID else '')}"
+    if c.op == "~":
+        sql = f"{col} ILIKE {p('%' + _escape_like(str(c.value)) + '%')}"
+    elif isinstance(c.value, DayRange):
+        start, end = c.value.start, c.value.end
+        if c.op == "=":
+            sql = f"({col} >= {p(start)} AND {col} < {p(end)})"
+        else:  # a day's bounds: < day, <= day, > day, >= day
+            bound, sql_op = {"<": (start, "<"), "<=": (end, "<"), ">": (end, ">="), ">=": (start, ">=")}[c.op]
+            sql = f"{col} {sql_op} {p(bound)}"
+    else:
+        sql = f"{col} {_OPS[c.op]} {p(c.value, 'uuid' if c.field.kind is Kind.ID else '')}"
+    # Two-valued logic: a comparison with a NULL column is false, so NOT(...) of it is true.
+    return f"({col} IS NOT NULL AND {sql})" if nullable else sql
+
+
+def compile_filter(node: Node, params: list[Any], columns: Mapping[str, str] = COLUMNS) -> str:
+    p = _Sql(params)
+
+    def walk(n: Node) -> str:
+        if isinstance(n, Comparison):
+            return _comparison(n, p, columns)
+        if isinstance(n, Not):
+            return f"NOT ({walk(n.item)})"
+        joiner = " AND " if isinstance(n, And) else " OR "
+        assert isinstance(n, And | Or)
+        return "(" + joiner.join(walk(i) for i in n.items) + ")"
+
+    return walk(node)
+
+
+# -- keyset pages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page ended: the sort key values and the id of its last invoice."""
+
+    keys: tuple[Any, ...]
+    id: str
+
+
+def order_sql(order: Order, columns: Mapping[str, str] = COLUMNS, id_column: str = "id") -> str:
+    # PostgreSQL defaults (ASC NULLS LAST, DESC NULLS FIRST) match a plain btree scan either way.
+    parts = [f"{columns[f.name]} {'DESC' if desc else 'ASC'}" for f, desc in order]
+    parts.append(f"{id_column} {'DESC' if order[-1][1] else 'ASC'}")
+    return ", ".join(parts)
+
+
+def _after(order: Order, pos: Position, p: _Sql, columns: Mapping[str, str] = COLUMNS, id_column: str = "id") -> str:
+    """Rows strictly after `pos` in `order` (lexicographic, null-aware), as one predicate."""
+    ors: list[str] = []
+    equal: list[str] = []
+    for (spec, desc), value in zip(order, pos.keys, strict=True):
+        col = columns[spec.name]
+        if value is None:
+            # ASC puts NULLs last: nothing but NULLs follows. DESC puts them first: every value follows.
+            beyond = None if not desc else f"{col} IS NOT NULL"
+            same = f"{col} IS NULL"
+        else:
+            ph = p(value)
+            beyond = f"{col} {'<' if desc else '>'} {ph}"
+            if spec.nullable and not desc:
+                beyond = f"({beyond} OR {col} IS NULL)"
+            same = f"{col} = {ph}"
+        if beyond:
+            ors.append("(" + " AND ".join([*equal, beyond]) + ")")
+        equal.append(same)
+    ors.append("(" + " AND ".join([*equal, f"{id_column} {'<' if order[-1][1] else '>'} {p(pos.id, 'uuid')}"]) + ")")
+    clause = "(" + " OR ".join(ors) + ")"
+    first, first_desc = order[0]
+    if not first.nullable and pos.keys[0] is not None:
+        # A redundant bound on the leading key lets the index start its scan at the position.
+        clause = f"{columns[first.name]} {'<=' if first_desc else '>='} {p(pos.keys[0])} AND {clause}"
+    return clause
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    body: bytes  # the batch's stored documents, concatenated in order
+    taken: int  # invoices in body
+    more: bool  # whether rows follow the batch
+    last: Position | None  # where the batch ends
+    missing: list[str]  # ids in the batch without a stored document (rows older than documents)
+
+
+def page_query(
+    company_id: str, node: Node | None, order: Order, after: Position | None, limit: int
+) -> tuple[str, list[Any]]:
+    params: list[Any] = [company_id]
+    p = _Sql(params)
+    where = ["company_id = $1"]
+    if node is not None:
+        where.append(compile_filter(node, params))
+    if after is not None:
+        where.append(_after(order, after, p))
+    keys = ", ".join(f"{COLUMNS[f.name]} AS k{i}" for i, (f, _) in enumerate(order))
+    sql = (
+        f"SELECT id, {keys}, document FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants only
+        f"ORDER BY {order_sql(order)} LIMIT {p(limit)}"
+    )
+    return sql, params
+
+
+async def fetch_page(
+    conn: asyncpg.Connection,
+    company_id: str,
+    node: Node | None,
+    order: Order,
+    after: Position | None,
+    limit: int,
+    budget: int,
+) -> Page:
+    """One batch: up to `limit` rows and `budget` bytes of documents (at least one row). Documents are
+    stored ready to concatenate, so the batch body is a join of bytes, with no per-row protobuf work."""
+    sql, params = page_query(company_id, node, order, after, limit + 1)
+    rows = await conn.fetch(sql, *params)
+    taken, size = 0, 0
+    for row in rows[:limit]:
+        size += len(row["document"] or b"")
+        if taken and size > budget:
+            break
+        taken += 1
+    kept = rows[:taken]
+    last = Position(tuple(kept[-1][f"k{i}"] for i in range(len(order))), kept[-1]["id"]) if kept else None
+    missing = [r["id"] for r in kept if r["document"] is None]
+    body = b"".join(r["document"] for r in kept) if not missing else b""
+    return Page(body, taken, len(rows) > taken, last, missing)
+
+
+def keyset_query(
+    table: str,
+    select: str,
+    columns: Mapping[str, str],
+    id_column: str,
+    company_id: str,
+    node: Node | None,
+    order: Order,
+    after: Position | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """A page of any company-scoped table the filter language describes (push operations)."""
+    params: list[Any] = [company_id]
+    p = _Sql(params)
+    where = ["company_id = $1"]
+    if node is not None:
+        where.append(compile_filter(node, params, columns))
+    if after is not None:
+        where.append(_after(order, after, p, columns, id_column))
+    keys = ", ".join(f"{columns[f.name]} AS k{i}" for i, (f, _) in enumerate(order))
+    sql = (
+        f"SELECT {select}, {keys} FROM {table} WHERE {' AND '.join(where)} "  # noqa: S608 - constants only
+        f"ORDER BY {order_sql(order, columns, id_column)} LIMIT {p(limit)}"
+    )
+    return sql, params
+
+
+async def count(conn: asyncpg.Connection, company_id: str, node: Node | None) -> int:
+    params: list[Any] = [company_id]
+    where = "company_id = $1" + (f" AND {compile_filter(node, params)}" if node is not None else "")
+    return int(await conn.fetchval(f"SELECT count(*) FROM invoices WHERE {where}", *params))  # noqa: S608
+
+
+# -- customer summary -----------------------------------------------------------------------------
+
+_ISSUED = "status <> 'DRAFT' AND NOT (status = 'VOID' AND void_reason = 'CANCELED')"
+_UNPAID = "status IN ('SUBMITTED', 'PARTIALLY_PAID') AND amount_due > 0"
+
+
+async def customer_summary(
+    conn: asyncpg.Connection, company_id: str, customer_id: str, today_start: datetime
+) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            f"""
+            SELECT currency,
+                   count(*) FILTER (WHERE {_ISSUED}) AS invoiced_count,
+                   coalesce(sum(total_amount) FILTER (WHERE {_ISSUED}), 0) AS invoiced_amount,
+                   count(*) FILTER (WHERE {_UNPAID}) AS unpaid_count,
+                   coalesce(sum(amount_due) FILTER (WHERE {_UNPAID}), 0) AS unpaid_amount,
+                   count(*) FILTER (WHERE {_UNPAID} AND due_date < $3) AS overdue_count,
+                   coalesce(sum(amount_due) FILTER (WHERE {_UNPAID} AND due_date < $3), 0) AS overdue_amount
+            FROM invoices WHERE company_id = $1 AND customer_id = $2
+            GROUP BY currency ORDER BY currency
+            """,  # noqa: S608 - constants only
+            company_id,
+            customer_id,
+            today_start,
+        )
+    )
+
+
+def json_key(value: Any) -> Any:
+    """A sort key value as it travels in a page token."""
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    return value
+
+
+def from_json_key(value: Any, spec: FieldSpec) -> Any:
+    if value is None:
+        return None
+    if spec.kind is Kind.DECIMAL:
+        return Decimal(value["d"])
+    if spec.kind is Kind.TIMESTAMP:
+        return datetime.fromisoformat(value["t"])
+    if not isinstance(value, str):
+        raise ValueError("not a text key")
+    return value

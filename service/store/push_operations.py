@@ -1,0 +1,164 @@
+"""Push operation queries: the record of every write, and the queue of asynchronous ones."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from service.domain.errors import FieldViolation
+from service.domain.push import Change, ChangeType, PushOperation, PushStatus
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+COLUMNS = (
+    "push_operation_key, company_id, data_type, operation, status, status_code, error_message, validation, changes, "
+    "requested_on_utc, completed_on_utc, timeout_in_minutes"
+)
+# Filterable and sortable fields of ListPushOperations -> columns (see service.domain.filtering).
+FILTER_COLUMNS = {
+    "push_operation_key": "push_operation_key",
+    "status": "status",
+    "operation": "operation",
+    "data_type": "data_type",
+    "status_code": "status_code",
+    "error_message": "error_message",
+    "requested_on_utc": "requested_on_utc",
+    "completed_on_utc": "completed_on_utc",
+}
+
+
+def _items(violations: list[FieldViolation]) -> list[dict[str, str]]:
+    return [{"itemId": v.field, "message": v.description, "validatorName": "invoices.v1"} for v in violations]
+
+
+def _validation(op: PushOperation) -> dict[str, Any]:
+    return {"errors": _items(op.errors), "warnings": _items(op.warnings)}
+
+
+def _changes(op: PushOperation) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": c.type.value,
+            "recordRef": {"id": c.record_id, "dataType": c.data_type},
+            "attachmentId": c.attachment_id,
+        }
+        for c in op.changes
+    ]
+
+
+async def insert(conn: asyncpg.Connection, op: PushOperation, request: bytes | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO push_operations (push_operation_key, company_id, data_type, operation, status, status_code, "
+        "error_message, validation, changes, requested_on_utc, completed_on_utc, timeout_in_minutes, request) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        op.key,
+        op.company_id,
+        op.data_type,
+        op.operation,
+        op.status.value,
+        op.status_code,
+        op.error_message,
+        _validation(op),
+        _changes(op),
+        op.requested_on_utc,
+        op.completed_on_utc,
+        op.timeout_in_minutes,
+        request,
+    )
+
+
+async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str) -> bool:
+    """Finishes a leased PENDING operation in the caller's transaction; False if the lease was lost."""
+    result = await conn.execute(
+        "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, changes = $6, "
+        "completed_on_utc = $7, request = NULL, lease_owner = NULL, lease_until = NULL "
+        "WHERE push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8",
+        op.key,
+        op.status.value,
+        op.status_code,
+        op.error_message,
+        _validation(op),
+        _changes(op),
+        op.completed_on_utc,
+        lease_owner,
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def claim(conn: asyncpg.Connection, owner: str, lease: timedelta, now: datetime) -> asyncpg.Record | None:
+    """Leases the oldest PENDING operation nobody holds. SKIP LOCKED lets every worker claim at once."""
+    return await conn.fetchrow(
+        """
+        UPDATE push_operations p SET lease_owner = $1, lease_until = $2, attempts = p.attempts + 1
+        FROM (
+            SELECT push_operation_key FROM push_operations
+            WHERE status = 'PENDING' AND (lease_until IS NULL OR lease_until < $3)
+            ORDER BY requested_on_utc FOR UPDATE SKIP LOCKED LIMIT 1
+        ) next
+        WHERE p.push_operation_key = next.push_operation_key
+        RETURNING p.push_operation_key, p.company_id, p.operation, p.request, p.requested_on_utc, p.attempts
+        """,
+        owner,
+        now + lease,
+        now,
+    )
+
+
+async def time_out(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
+    """PENDING operations past their timeout become TIMED_OUT (and will never be applied)."""
+    return list(
+        await conn.fetch(
+            "UPDATE push_operations SET status = 'TIMED_OUT', status_code = 504, completed_on_utc = $1, "
+            "request = NULL, error_message = 'not applied within its timeout', lease_owner = NULL, lease_until = NULL "
+            "WHERE status = 'PENDING' AND requested_on_utc + timeout_in_minutes * interval '1 minute' < $1 "
+            "AND (lease_until IS NULL OR lease_until < $1) RETURNING push_operation_key, company_id",
+            now,
+        )
+    )
+
+
+def _violations(items: list[dict[str, str]]) -> list[FieldViolation]:
+    return [FieldViolation(i.get("itemId", ""), i.get("message", "")) for i in items]
+
+
+def from_row(r: asyncpg.Record) -> PushOperation:
+    return PushOperation(
+        key=r["push_operation_key"],
+        company_id=r["company_id"],
+        operation=r["operation"],
+        status=PushStatus(r["status"]),
+        status_code=r["status_code"],
+        requested_on_utc=r["requested_on_utc"],
+        completed_on_utc=r["completed_on_utc"],
+        data_type=r["data_type"],
+        error_message=r["error_message"],
+        errors=_violations(r["validation"].get("errors", [])),
+        warnings=_violations(r["validation"].get("warnings", [])),
+        changes=[
+            Change(ChangeType(c["type"]), c["recordRef"]["id"], c["recordRef"]["dataType"], c.get("attachmentId", ""))
+            for c in r["changes"]
+        ],
+        timeout_in_minutes=r["timeout_in_minutes"],
+    )
+
+
+async def get(conn: asyncpg.Connection, company_id: str, key: str) -> PushOperation | None:
+    if not _UUID.match(key):
+        return None
+    r = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM push_operations WHERE company_id = $1 AND push_operation_key = $2",  # noqa: S608
+        company_id,
+        key,
+    )
+    return from_row(r) if r else None
+
+
+async def get_many(conn: asyncpg.Connection, company_id: str, keys: list[str]) -> dict[str, PushOperation]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM push_operations WHERE company_id = $1 AND push_operation_key = ANY($2::uuid[])",  # noqa: S608
+        company_id,
+        keys,
+    )
+    return {r["push_operation_key"]: from_row(r) for r in rows}

@@ -1,0 +1,332 @@
+"""The schema in SQLAlchemy Core. Migrations in migrations/versions are generated from it.
+
+Money is unconstrained `numeric` (exact, scale kept as sent). The section 5 invariants are
+also CHECK constraints, so no code path can store a corrupt invoice.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _money(name: str, nullable: bool = True) -> sa.Column[object]:
+    return sa.Column(name, sa.Numeric(asdecimal=True), nullable=nullable)
+
+
+def _ts(name: str, nullable: bool = True) -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _parent(table: str) -> sa.Column[object]:
+    return sa.Column(
+        f"{table[:-1]}_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+# Byte-order collation: text sorts and compares the same in PostgreSQL, Python and every client.
+_TEXT = sa.Text(collation="C")
+STATUSES = "('DRAFT','SUBMITTED','PARTIALLY_PAID','PAID','VOID')"
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("invoice_number", _TEXT),
+    sa.Column("customer_id", _TEXT, nullable=False),
+    sa.Column("customer_name", _TEXT, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("void_reason", sa.Text),
+    sa.Column("payment_status", sa.Text),
+    sa.Column("vendor_status", _TEXT, nullable=False, server_default=""),
+    sa.Column("currency", _TEXT, nullable=False),
+    _money("currency_rate"),
+    _ts("issue_date"),
+    _ts("due_date"),
+    _ts("paid_on_date"),
+    _ts("source_modified_date"),
+    _ts("period_start"),
+    _ts("period_end"),
+    _money("sub_total", False),
+    _money("additional_tax_amount", False),
+    _money("additional_tax_percentage"),
+    _money("total_tax_amount", False),
+    _money("discount_percentage"),
+    _money("total_discount", False),
+    _money("total_amount", False),
+    _money("amount_due", False),
+    _money("amount_paid", False),
+    _money("amount_credited", False),
+    sa.Column("note", _TEXT, nullable=False, server_default=""),
+    sa.Column("invoice_type", sa.Text),
+    sa.Column("billing_reason", sa.Text),
+    sa.Column("subscription_id", _TEXT, nullable=False, server_default=""),
+    sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
+    sa.Column("supplemental_data", JSONB),
+    sa.Column("withholding_tax", JSONB, nullable=False, server_default="[]"),
+    sa.Column("sales_order_refs", JSONB, nullable=False, server_default="[]"),
+    sa.Column("version", sa.Integer, nullable=False),
+    _ts("create_time", False),
+    _ts("modified_date", False),
+    _ts("finalize_time"),
+    _ts("void_time"),
+    _ts("sent_time"),
+    # The serialized invoices.v1.Invoice, rewritten with every change: reads stream it as stored.
+    sa.Column("document", sa.LargeBinary),
+    sa.UniqueConstraint("company_id", "invoice_number"),
+    sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
+    sa.CheckConstraint("amount_due >= 0 AND amount_paid >= 0 AND amount_credited >= 0", name="non_negative"),
+    sa.CheckConstraint(
+        "(status = 'VOID' AND amount_due = 0 AND void_reason IS NOT NULL) OR (status <> 'VOID' "
+        "AND void_reason IS NULL AND amount_due <= total_amount "
+        "AND amount_due = total_amount - amount_paid - amount_credited)",
+        name="amount_due",
+    ),
+    sa.CheckConstraint("status <> 'DRAFT' OR amount_paid = 0", name="draft_unpaid"),
+    sa.CheckConstraint("status IN ('DRAFT','VOID') OR invoice_number IS NOT NULL", name="numbered"),
+)
+# ListInvoices: each common filter and the default order (create_time desc) walk an index, so a
+# first page costs the same at any table size; id breaks ties for keyset pages.
+c = invoices.c
+sa.Index("ix_invoices_company_created", c.company_id, c.create_time, c.id)
+sa.Index("ix_invoices_company_status", c.company_id, c.status, c.create_time, c.id)
+sa.Index("ix_invoices_company_customer", c.company_id, c.customer_id, c.create_time, c.id)
+sa.Index("ix_invoices_company_due", c.company_id, c.due_date, c.id)
+sa.Index("ix_invoices_company_amount_due", c.company_id, c.amount_due, c.id)
+sa.Index("ix_invoices_company_modified", c.company_id, c.modified_date, c.id)
+
+line_items = sa.Table(
+    "line_items",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    _parent("invoices"),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    _money("quantity", False),
+    _money("unit_amount", False),
+    _money("discount_amount", False),
+    _money("discount_percentage"),
+    _money("sub_total", False),
+    _money("tax_amount", False),
+    _money("total_amount", False),
+    sa.Column("service_start_date", sa.Date),
+    sa.Column("service_end_date", sa.Date),
+    sa.Column("sku", sa.Text, nullable=False, server_default=""),
+    sa.Column("unit_of_measure", sa.Text, nullable=False, server_default=""),
+    sa.Column("price_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("is_direct_income", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("refs", JSONB, nullable=False, server_default="{}"),
+    sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
+    sa.UniqueConstraint("invoice_id", "position"),
+    sa.CheckConstraint("quantity >= 0", name="quantity"),
+)
+
+taxation_items = sa.Table(
+    "taxation_items",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    _parent("line_items"),
+    _parent("invoices"),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    _money("tax_rate"),
+    _money("tax_amount", False),
+    sa.Column("tax_rate_type", sa.Text, nullable=False),
+    _money("exempt_amount"),
+    sa.Column("tax_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("tax_code_description", sa.Text, nullable=False, server_default=""),
+    sa.Column("tax_rate_description", sa.Text, nullable=False, server_default=""),
+    sa.Column("jurisdiction", sa.Text, nullable=False, server_default=""),
+    sa.Column("location_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("tax_date", sa.Date),
+    _ts("create_time", False),
+)
+sa.Index("ix_taxation_items_invoice", taxation_items.c.invoice_id)
+sa.Index("ix_taxation_items_line", taxation_items.c.line_item_id, taxation_items.c.position)
+
+payment_allocations = sa.Table(
+    "payment_allocations",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    _parent("invoices"),
+    _money("amount", False),
+    sa.Column("currency", sa.Text, nullable=False),
+    _money("currency_rate"),
+    _money("applied_amount", False),
+    _ts("allocated_on_date"),
+    sa.Column("payment", JSONB, nullable=False, server_default="{}"),
+    sa.Column("source", sa.Text, nullable=False),
+    _ts("create_time", False),
+    sa.CheckConstraint("applied_amount > 0 AND amount > 0", name="positive"),
+)
+sa.Index("ix_payment_allocations_invoice", payment_allocations.c.invoice_id, payment_allocations.c.create_time)
+
+credit_memos = sa.Table(
+    "credit_memos",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    _parent("invoices"),
+    sa.Column("reason", sa.Text, nullable=False),
+    _money("total_amount", False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason_code", sa.Text, nullable=False, server_default=""),
+    _ts("create_time", False),
+    sa.CheckConstraint("total_amount >= 0", name="non_negative"),
+)
+sa.Index("ix_credit_memos_invoice", credit_memos.c.invoice_id)
+
+customer_credit_balances = sa.Table(
+    "customer_credit_balances",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    _money("balance", False),
+    _ts("update_time", False),
+    sa.CheckConstraint("balance >= 0", name="non_negative"),
+)
+
+# Every movement of a credit balance, for audit: the balance is the sum of its entries.
+credit_entries = sa.Table(
+    "credit_entries",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    _money("amount", False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("invoice_id", UUID(as_uuid=False)),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    _ts("create_time", False),
+)
+sa.Index("ix_credit_entries_customer", credit_entries.c.company_id, credit_entries.c.customer_id)
+
+# Gapless numbering: the row is locked and bumped inside the finalizing transaction.
+invoice_number_sequences = sa.Table(
+    "invoice_number_sequences",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("last_value", sa.BigInteger, nullable=False),
+)
+
+push_operations = sa.Table(
+    "push_operations",
+    metadata,
+    sa.Column("push_operation_key", UUID(as_uuid=False), primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("data_type", sa.Text, nullable=False),
+    sa.Column("operation", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("error_message", sa.Text, nullable=False, server_default=""),
+    sa.Column("validation", JSONB, nullable=False, server_default="{}"),
+    sa.Column("changes", JSONB, nullable=False, server_default="[]"),
+    _ts("requested_on_utc", False),
+    _ts("completed_on_utc"),
+    sa.Column("timeout_in_minutes", sa.Integer, nullable=False, server_default="0"),
+    # Asynchronous writes: the request to apply, and the worker lease that makes it applied once.
+    sa.Column("request", sa.LargeBinary),
+    sa.Column("lease_owner", sa.Text),
+    _ts("lease_until"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("status IN ('PENDING','SUCCESS','FAILED','TIMED_OUT')", name="status"),
+)
+sa.Index("ix_push_operations_company", push_operations.c.company_id, push_operations.c.requested_on_utc)
+sa.Index(
+    "ix_push_operations_pending",
+    push_operations.c.requested_on_utc,
+    postgresql_where=push_operations.c.status == "PENDING",
+)
+
+# The change feed. Writers append rows (position NULL) in their own transaction; one sequencer at a time
+# numbers them in the order they became visible, which is commit order. Watchers read by position.
+invoice_events = sa.Table(
+    "invoice_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("position", sa.BigInteger, unique=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("invoice_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("push_operation_key", sa.Text, nullable=False, server_default=""),
+    sa.Column("attachment_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("invoice", sa.LargeBinary),  # the serialized Invoice, for COMMUNICATION_TRIGGERED
+    _ts("create_time", False),
+)
+sa.Index("ix_invoice_events_unsequenced", invoice_events.c.id, postgresql_where=invoice_events.c.position.is_(None))
+sa.Index("ix_invoice_events_company", invoice_events.c.company_id, invoice_events.c.position)
+
+# AIP-155 request ids: the first answer to a write, replayed for a day.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # RUNNING or DONE
+    sa.Column("response", sa.LargeBinary),  # the serialized response, or
+    sa.Column("status", sa.LargeBinary),  # the serialized google.rpc.Status of a refusal
+    _ts("create_time", False),
+    _ts("expire_time", False),
+)
+sa.Index("ix_idempotency_keys_expiry", idempotency_keys.c.expire_time)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    _parent("invoices"),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("file_size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("include_when_sent", sa.Boolean, nullable=False),
+    _ts("date_created", False),
+    _ts("modified_date", False),
+    sa.CheckConstraint("file_size >= 0", name="size"),
+)
+sa.Index("ix_attachments_invoice", attachments.c.invoice_id, attachments.c.date_created)
+
+# An attachment's bytes in fixed-size pieces: uploads and downloads stream them, memory stays flat.
+attachment_chunks = sa.Table(
+    "attachment_chunks",
+    metadata,
+    sa.Column(
+        "attachment_id", UUID(as_uuid=False), sa.ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("start", sa.BigInteger, nullable=False),  # byte offset of this chunk in the file
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# API keys: only a SHA-256 of each key is kept; a key is shown once, when it is created.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("prefix", sa.Text, nullable=False),  # the first characters, to tell keys apart in lists
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    _ts("create_time", False),
+    _ts("revoke_time"),
+)
+sa.Index("ix_api_keys_company", api_keys.c.company_id)

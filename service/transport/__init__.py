@@ -1,0 +1,1 @@
+"""gRPC transport: servicers, proto conversion, error mapping, interceptors, server."""

@@ -1,0 +1,232 @@
+"""The grpc.aio server: services, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from invoices.v1 import push_operation_service_pb2
+
+from service.config import Settings
+from service.domain.attachments import Limits
+from service.handlers.attachments import AttachmentHandlers
+from service.handlers.auth import Keys
+from service.handlers.events import EventHub
+from service.handlers.idempotency import Idempotency
+from service.handlers.invoices import InvoiceHandlers
+from service.handlers.listing import ListingHandlers, PageTokens
+from service.handlers.push_operations import PushOperationHandlers
+from service.handlers.worker import Workers, enqueue
+from service.outbound.mail import SmtpSettings
+from service.store import api_keys
+from service.store.db import EmbeddedPostgres, create_pool, migrate
+from service.telemetry import configure_tracing
+from service.transport import wire
+from service.transport.auth import AuthInterceptor
+from service.transport.errors import ErrorMappingInterceptor
+from service.transport.guard import WriteServices
+from service.transport.interceptors import Behaviour, WrappingInterceptor
+from service.transport.push_servicer import PushOperationServicer
+from service.transport.servicer import InvoiceServicer, render
+from service.transport.tracing import TracingInterceptor
+from service.transport.wire import add_service, dispatcher
+
+log = logging.getLogger(__name__)
+PUSH_SERVICE = push_operation_service_pb2.DESCRIPTOR.services_by_name["PushOperationService"]
+SERVICE_NAMES = (wire.SERVICE.full_name, PUSH_SERVICE.full_name)
+
+
+@dataclass
+class Running:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+    hub: EventHub
+    workers: Workers
+
+    async def stop(self, grace: float) -> None:
+        """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
+        await self.health.enter_graceful_shutdown()
+        await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
+        await self.server.stop(grace)
+        await self.hub.stop()
+
+
+async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
+    keys = Keys(pool)
+    # Outermost first: errors map whatever auth or the handler raises.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
+    if settings.reuse_port:
+        interceptors.insert(0, ServedByInterceptor())
+    if settings.tracing:
+        interceptors.insert(0, TracingInterceptor())  # outermost: it sees the final status code
+    if settings.auth_required:
+        interceptors.append(AuthInterceptor(keys))
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+        ],
+    )
+    handlers = InvoiceHandlers(pool, settings, render)
+    tokens = PageTokens(settings.page_token_secret.encode())
+    # A streamed batch stays under what any client accepts by default (4 MB), whatever page_size asks.
+    budget = min(settings.max_message_bytes, 4 * 1024 * 1024) - 64 * 1024
+    listing = ListingHandlers(pool, render, tokens, budget)
+    limits = Limits(
+        settings.attachment_max_bytes,
+        settings.attachment_max_per_invoice,
+        frozenset(settings.attachment_extensions) or Limits().extensions,
+    )
+    smtp = (
+        SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
+                     settings.smtp_starttls, settings.smtp_from)
+        if settings.smtp_host else None
+    )  # fmt: skip
+    attachments = AttachmentHandlers(
+        pool, handlers.writer, limits, smtp, settings.seller_name, render, settings.mail_max_bytes
+    )
+    idempotency = Idempotency(pool, timedelta(seconds=settings.idempotency_ttl_seconds))
+    servicer = InvoiceServicer(handlers, listing, attachments, idempotency)
+    services = WriteServices(
+        record_refusal=handlers.writer.record_refusal,
+        idempotency=idempotency,
+        enqueue=partial(enqueue, pool),
+        async_batch_threshold=settings.async_batch_threshold,
+        timeout_minutes=settings.push_timeout_minutes,
+    )
+    hub = EventHub(pool, settings.database_url)
+    hub.subscribe(api_keys.CHANGED, keys.forget)  # a revoked key stops working at once everywhere
+    add_service(server, wire.SERVICE, servicer, services)
+    add_service(server, PUSH_SERVICE, PushOperationServicer(PushOperationHandlers(pool, tokens), hub), services)
+    workers = Workers(
+        pool, hub, dispatcher(servicer, services), settings.workers, timedelta(seconds=settings.lease_seconds)
+    )
+    await hub.start()  # after every subscriber: the LISTEN connection registers their channels
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (
+        *SERVICE_NAMES,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    )
+    reflection.enable_server_reflection(names, server)
+    port = _listen(server, settings)
+    if port == 0:
+        raise SystemExit(f"cannot listen on {settings.listen_addr}")
+    await server.start()
+    workers.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Running(server, health_servicer, port, hub, workers)
+
+
+def _listen(server: grpc.aio.Server, settings: Settings) -> int:
+    """Plaintext by default; TLS with a certificate and key; mutual TLS with a client CA too."""
+    if not settings.tls_cert_file:
+        return server.add_insecure_port(settings.listen_addr)
+    cert = Path(settings.tls_cert_file).read_bytes()
+    key = Path(settings.tls_key_file).read_bytes()
+    client_ca = Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+    credentials = grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+    return server.add_secure_port(settings.listen_addr, credentials)
+
+
+class ServedByInterceptor(WrappingInterceptor):
+    """With several serving processes, unary answers carry `x-served-by-pid`, to see who answered."""
+
+    def wrap(self, behaviour: Behaviour, kind: str, method: str) -> Behaviour | None:
+        if kind != "unary_unary":
+            return None
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            context.set_trailing_metadata((("x-served-by-pid", str(os.getpid())),))
+            return await behaviour(request, context)
+
+        return unary
+
+
+def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    if settings.database_url:
+        return settings.database_url, None
+    embedded = EmbeddedPostgres(settings.embedded_data_dir)
+    log.info("embedded PostgreSQL at %s", settings.embedded_data_dir)
+    return embedded.url, embedded
+
+
+def serve_processes(settings: Settings) -> int:
+    """Several serving processes on one port: each a full replica (workers, event hub) over the one
+    PostgreSQL, the kernel spreading connections between them. This process migrates, owns the embedded
+    PostgreSQL if there is one, and forwards SIGTERM/SIGINT so every child drains its calls."""
+    url, embedded = database_url(settings)
+    try:
+        migrate(url)
+        env = {**os.environ, "DATABASE_URL": url, "PROCESSES": "1", "SERVICE_REUSE_PORT": "1"}
+        children = [
+            subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env) for _ in range(settings.processes)
+        ]
+        stopping = False
+        signalled: set[int] = set()
+
+        def forward(signum: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = stopping or _frame is not None
+            for child in children:
+                if child.poll() is None and child.pid not in signalled:  # once: a second one would kill its drain
+                    signalled.add(child.pid)
+                    child.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        log.info("serving on %s with %d processes", settings.listen_addr, len(children))
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        forward(signal.SIGTERM, None)  # one child died, or we were asked to stop: stop the others
+        codes = [child.wait(settings.shutdown_grace_seconds + 30) for child in children]
+        log.info("serving processes exited: %s", codes)
+        return 0 if stopping and all(code == 0 for code in codes) else 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def serve(settings: Settings) -> None:
+    if configure_tracing():
+        settings = dataclasses.replace(settings, tracing=True)
+    url, embedded = database_url(settings)
+    try:
+        await asyncio.to_thread(migrate, url)
+        pool = await create_pool(url, settings.pool_min, settings.pool_max)
+        running = await start_server(settings, pool)
+        log.info("serving on %s", settings.listen_addr)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("draining (grace %ss)", settings.shutdown_grace_seconds)
+        await running.stop(settings.shutdown_grace_seconds)
+        await pool.close()
+        log.info("stopped")
+    finally:
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,161 @@
+"""FlexPrice invoice (seed 003; DtoCreateInvoiceRequest / DtoInvoiceResponse): snake_case, money as decimal
+strings, currencies lower-case (FlexPrice stores them so).
+
+FlexPrice splits amounts differently from the canonical schema, which the hooks translate:
+- `subtotal` is before discounts (canonical sub_total is after them): sub_total = subtotal - total_discount;
+- `amount_due` is what the invoice asks for, `amount_remaining` what is still owed (canonical amount_due);
+- `amount_paid` is a total only: it becomes one payment allocation in the invoice's currency;
+- a line has `amount` (quantity x price) and `quantity` but no unit price: unit_amount = amount / quantity.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from service.domain.errors import Violations
+from service.domain.models import (
+    BillingReason,
+    Invoice,
+    InvoiceType,
+    LineItem,
+    PaymentStatus,
+    Status,
+    VoidReason,
+)
+from service.domain.values import LONG_TEXT, ZERO
+from service.vendors.core import (
+    ONE,
+    FieldMap,
+    Kind,
+    ListMap,
+    Shape,
+    Vendor,
+    by_amounts,
+    join,
+    line_gross,
+    paid_allocations,
+    read_value,
+    reported_paid,
+    unit_from,
+    write_value,
+)
+
+D, T = Kind.DECIMAL_STRING, Kind.TEXT
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "DRAFT"
+    FINALIZED = "FINALIZED"
+    VOIDED = "VOIDED"
+
+
+def _values(enum: type[StrEnum]) -> dict[str, StrEnum]:
+    return {member.value: member for member in enum}
+
+
+LINE_AMOUNT = FieldMap("amount", "", D, required=True)
+
+
+def _read_line(src: dict[str, Any], line: LineItem, v: Violations, path: str) -> None:
+    amount = read_value(LINE_AMOUNT, src, v, path)
+    if amount is not None:
+        line.sub_total = amount  # no line discount in FlexPrice: coupons apply to the invoice
+        line.unit_amount = unit_from(v, join(path, LINE_AMOUNT.vendor), amount, line.quantity) or ZERO
+
+
+def _write_line(line: LineItem, out: dict[str, Any]) -> None:
+    write_value(LINE_AMOUNT, out, line_gross(line))
+
+
+LINE = Shape(
+    (
+        FieldMap("display_name", "description", T, limit=LONG_TEXT),
+        FieldMap("quantity", "quantity", D, required=True, minimum=ZERO),
+        FieldMap("price_id", "price_id", T),
+        FieldMap("period_start", "service_start_date", Kind.DAY_TIME),
+        FieldMap("period_end", "service_end_date", Kind.DAY_TIME),
+        FieldMap("metadata", "metadata", Kind.STRING_MAP),
+    ),
+    lambda: LineItem(quantity=ONE, unit_amount=ZERO),  # quantity 1 until read: no division error of its own
+    read_hook=_read_line,
+    write_hook=_write_line,
+)
+
+SUBTOTAL = FieldMap("subtotal", "", D)
+AMOUNT_DUE = FieldMap("amount_due", "", D)
+AMOUNT_PAID = FieldMap("amount_paid", "", D, minimum=ZERO)
+AMOUNT_REMAINING = FieldMap("amount_remaining", "", D, minimum=ZERO)
+INVOICE_STATUS = FieldMap("invoice_status", "", Kind.ENUM, values=_values(InvoiceStatus))
+
+
+def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -> None:
+    subtotal = read_value(SUBTOTAL, src, v, path)
+    if subtotal is not None:
+        inv.sub_total = subtotal - (inv.total_discount or ZERO)
+    due = read_value(AMOUNT_DUE, src, v, path)
+    paid = read_value(AMOUNT_PAID, src, v, path)
+    remaining = read_value(AMOUNT_REMAINING, src, v, path)
+    inv.allocations = paid_allocations(inv, paid)
+    if remaining is not None:
+        expected = None if due is None else due - (paid or ZERO)
+        if expected is not None and expected != remaining and inv.payment_status is not PaymentStatus.OVERPAID:
+            v.add(
+                join(path, AMOUNT_REMAINING.vendor), f"must be amount_due - amount_paid = {expected}; got {remaining}"
+            )
+        inv.amount_due = remaining
+    elif due is not None:
+        inv.amount_due = due - (paid or ZERO)
+    status = read_value(INVOICE_STATUS, src, v, path)
+    if status is InvoiceStatus.FINALIZED:
+        inv.status = by_amounts(inv)
+    elif status is InvoiceStatus.VOIDED:
+        inv.status, inv.void_reason = Status.VOID, VoidReason.VOIDED
+    else:
+        inv.status = Status.DRAFT  # FlexPrice's default
+
+
+def _write_invoice(inv: Invoice, out: dict[str, Any]) -> None:
+    if inv.sub_total is not None:
+        write_value(SUBTOTAL, out, inv.sub_total + (inv.total_discount or ZERO))
+    paid = reported_paid(inv)
+    if inv.amount_due is not None:
+        write_value(AMOUNT_DUE, out, inv.amount_due + (paid or ZERO))
+    if paid is not None:
+        write_value(AMOUNT_PAID, out, paid)
+        write_value(AMOUNT_REMAINING, out, inv.amount_due)
+    if inv.status is Status.DRAFT:
+        status = InvoiceStatus.DRAFT
+    elif inv.status is Status.VOID:
+        status = InvoiceStatus.VOIDED  # every void reason: FlexPrice has one void state
+    else:
+        status = InvoiceStatus.FINALIZED
+    write_value(INVOICE_STATUS, out, status)
+
+
+INVOICE = Shape(
+    (
+        FieldMap("invoice_number", "invoice_number", T, limit=64),
+        FieldMap("customer_id", "customer_id", T),
+        FieldMap("subscription_id", "subscription_id", T),
+        FieldMap("invoice_type", "invoice_type", Kind.ENUM, values=_values(InvoiceType)),
+        FieldMap("billing_reason", "billing_reason", Kind.ENUM, values=_values(BillingReason)),
+        FieldMap("payment_status", "payment_status", Kind.ENUM, values=_values(PaymentStatus)),
+        FieldMap("currency", "currency", Kind.CURRENCY, lower=True),
+        FieldMap("description", "note", T, limit=LONG_TEXT),
+        FieldMap("due_date", "due_date", Kind.DATETIME),
+        FieldMap("period_start", "period_start", Kind.DATETIME),
+        FieldMap("period_end", "period_end", Kind.DATETIME),
+        FieldMap("paid_at", "paid_on_date", Kind.DATETIME),
+        FieldMap("metadata", "metadata", Kind.STRING_MAP),
+        FieldMap("total", "total_amount", D),
+        FieldMap("total_tax", "total_tax_amount", D),
+        FieldMap("total_discount", "total_discount", D, minimum=ZERO),
+        ListMap("line_items", "lines", LINE),
+    ),
+    Invoice,
+    read_hook=_read_invoice,
+    write_hook=_write_invoice,
+)
+
+FLEXPRICE = Vendor("flexprice", INVOICE)

@@ -1,0 +1,308 @@
+"""API keys, tenant isolation (walking every RPC of both services) and TLS, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import logging
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from invoices.v1 import invoice_pb2 as pb
+from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from invoices.v1 import push_operation_service_pb2 as ps
+from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
+
+from service.handlers.auth import create_key, revoke_key
+from service.store.db import create_pool
+from tests.conftest import ServerThread
+from tests.helpers import invoice, line, rpc_error
+
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+
+
+def make_key(database_url: str, company: str) -> tuple[str, str]:
+    async def run() -> tuple[str, str]:
+        pool = await create_pool(database_url, 1, 1)
+        try:
+            return await create_key(pool, company, "test")
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def revoke(database_url: str, key_id: str) -> None:
+    async def run() -> None:
+        pool = await create_pool(database_url, 1, 1)
+        try:
+            await revoke_key(pool, key_id)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def secured(database_url: str) -> Iterator[ServerThread]:
+    srv = ServerThread(database_url, auth_required=True).start()
+    yield srv
+    srv.stop()
+
+
+def bearer(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+def test_missing_unknown_and_revoked_keys_are_unauthenticated(secured, database_url, caplog):
+    company = "sec-keys"
+    key_id, key = make_key(database_url, company)
+    with grpc.insecure_channel(secured.address) as ch:
+        stub = svc_grpc.InvoiceServiceStub(ch)
+        request = svc.CreateInvoiceRequest(invoice=invoice())
+        with caplog.at_level(logging.DEBUG):
+            created = stub.CreateInvoice(request, metadata=bearer(key)).invoice
+        assert created.company_id == company  # the key's company, filled in
+        for metadata in (
+            (),
+            (("authorization", "Bearer nope"),),
+            (("authorization", key),),
+            (("authorization", "Basic x"),),
+        ):
+            rpc_error(partial(stub.CreateInvoice, request, metadata=metadata), grpc.StatusCode.UNAUTHENTICATED)
+        revoke(database_url, key_id)
+        rpc_error(lambda: stub.CreateInvoice(request, metadata=bearer(key)), grpc.StatusCode.UNAUTHENTICATED)
+        health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())  # no key needed
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert key not in caplog.text, "a key was logged in clear"
+
+
+def test_keys_are_stored_hashed(database_url, db):
+    _, key = make_key(database_url, "sec-hash")
+    rows = db.fetch("SELECT * FROM api_keys WHERE company_id = 'sec-hash'")
+    assert rows and all(key not in str(value) for row in rows for value in row.values())
+
+
+# -- isolation: every RPC, company A's key against company B's data ------------------------------
+
+
+class World:
+    """Company B's invoice, attachment, push operation and line; company A only has a key."""
+
+    def __init__(self, secured: ServerThread, database_url: str) -> None:
+        self.a_key = make_key(database_url, "iso-a")[1]
+        b_key = make_key(database_url, "iso-b")[1]
+        with grpc.insecure_channel(secured.address) as ch:
+            stub = svc_grpc.InvoiceServiceStub(ch)
+            md = bearer(b_key)
+            resp = stub.CreateInvoice(svc.CreateInvoiceRequest(invoice=invoice(lines=[line("1", "10")])), metadata=md)
+            self.invoice = resp.invoice
+            self.line_id = resp.invoice.line_items[0].id
+            self.op_key = resp.push_operation.push_operation_key
+            upload = iter([svc.UploadAttachmentRequest(metadata=svc.AttachmentUpload(invoice_id=self.invoice.id, name="b.pdf")),
+                           svc.UploadAttachmentRequest(chunk=b"%PDF secret")])  # fmt: skip
+            self.attachment_id = stub.UploadAttachment(upload, metadata=md).attachment.id
+            stub.AddCustomerCredit(
+                svc.AddCustomerCreditRequest(customer_id="cust-1", currency="USD", amount="5"), metadata=md
+            )
+
+
+B = "iso-b"
+
+
+def cases(w: World) -> dict[str, Callable[[], Any]]:
+    """One request per RPC, naming company B explicitly; each must be NOT_FOUND for company A's key."""
+    inv, att = w.invoice.id, w.attachment_id
+    ids: dict[str, Any] = {"company_id": B, "invoice_id": inv}
+    return {
+        "CreateInvoice": lambda: svc.CreateInvoiceRequest(company_id=B, invoice=invoice()),
+        "BatchCreateInvoices": lambda: svc.BatchCreateInvoicesRequest(company_id=B, requests=[svc.CreateInvoiceRequest(invoice=invoice())]),
+        "GetInvoice": lambda: svc.GetInvoiceRequest(**ids),
+        "ListInvoices": lambda: svc.ListInvoicesRequest(company_id=B),
+        "GetCustomerInvoiceSummary": lambda: svc.GetCustomerInvoiceSummaryRequest(company_id=B, customer_id="cust-1"),
+        "UpdateInvoice": lambda: svc.UpdateInvoiceRequest(company_id=B, invoice=w.invoice.__class__(id=inv, note="x")),
+        "BatchUpdateInvoices": lambda: svc.BatchUpdateInvoicesRequest(company_id=B, requests=[svc.UpdateInvoiceRequest(invoice=w.invoice.__class__(id=inv, note="x"))]),
+        "DeleteInvoice": lambda: svc.DeleteInvoiceRequest(**ids),
+        "PreviewInvoice": lambda: svc.PreviewInvoiceRequest(company_id=B, invoice=invoice()),
+        "GetInvoiceModel": lambda: svc.GetInvoiceModelRequest(company_id=B),
+        "FinalizeInvoice": lambda: svc.FinalizeInvoiceRequest(**ids),
+        "BatchFinalizeInvoices": lambda: svc.BatchFinalizeInvoicesRequest(company_id=B, requests=[svc.FinalizeInvoiceRequest(invoice_id=inv)]),
+        "VoidInvoice": lambda: svc.VoidInvoiceRequest(**ids),
+        "CancelInvoice": lambda: svc.CancelInvoiceRequest(**ids),
+        "ReverseInvoice": lambda: svc.ReverseInvoiceRequest(**ids),
+        "WriteOffInvoice": lambda: svc.WriteOffInvoiceRequest(**ids),
+        "RecordPayment": lambda: svc.RecordPaymentRequest(**ids),
+        "UpdatePaymentStatus": lambda: svc.UpdatePaymentStatusRequest(**ids, payment_status=pb.PAYMENT_STATUS_INITIATED),
+        "AttemptPayment": lambda: svc.AttemptPaymentRequest(**ids),
+        "AddCustomerCredit": lambda: svc.AddCustomerCreditRequest(company_id=B, customer_id="cust-1", currency="USD", amount="1"),
+        "GetCustomerCreditBalance": lambda: svc.GetCustomerCreditBalanceRequest(company_id=B, customer_id="cust-1"),
+        "RecalculateInvoice": lambda: svc.RecalculateInvoiceRequest(**ids),
+        "ListInvoiceItems": lambda: svc.ListInvoiceItemsRequest(**ids),
+        "CreateTaxationItems": lambda: svc.CreateTaxationItemsRequest(**ids),
+        "ListTaxationItems": lambda: svc.ListTaxationItemsRequest(**ids, line_item_id=w.line_id),
+        "ListInvoiceApplications": lambda: svc.ListInvoiceApplicationsRequest(**ids),
+        "UploadAttachment": lambda: iter([svc.UploadAttachmentRequest(metadata=svc.AttachmentUpload(company_id=B, invoice_id=inv, name="x.pdf"))]),
+        "ListAttachments": lambda: svc.ListAttachmentsRequest(**ids),
+        "GetAttachment": lambda: svc.GetAttachmentRequest(**ids, attachment_id=att),
+        "DeleteAttachment": lambda: svc.DeleteAttachmentRequest(**ids, attachment_id=att),
+        "DownloadAttachment": lambda: svc.DownloadAttachmentRequest(**ids, attachment_id=att),
+        "DownloadInvoicePdf": lambda: svc.DownloadInvoicePdfRequest(**ids),
+        "SendInvoice": lambda: svc.SendInvoiceRequest(**ids, email_addresses=["a@b.example"]),
+        "ImportInvoice": lambda: svc.ImportInvoiceRequest(company_id=B, vendor=svc.VENDOR_CODAT, invoice_json="{}"),
+        "ExportInvoice": lambda: svc.ExportInvoiceRequest(**ids, vendor=svc.VENDOR_CODAT),
+        "TriggerInvoiceCommunication": lambda: svc.TriggerInvoiceCommunicationRequest(**ids),
+        "GetPushOperation": lambda: ps.GetPushOperationRequest(company_id=B, push_operation_key=w.op_key),
+        "ListPushOperations": lambda: ps.ListPushOperationsRequest(company_id=B),
+        "WatchPushOperations": lambda: ps.WatchPushOperationsRequest(company_id=B),
+        "WatchInvoiceEvents": lambda: ps.WatchInvoiceEventsRequest(company_id=B),
+    }  # fmt: skip
+
+
+def _raw(data: bytes) -> bytes:
+    return data
+
+
+def _serialize(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
+def _call(channel: grpc.Channel, service: Any, method: Any, request: Any, key: str) -> Any:
+    """Calls any RPC by its descriptor, so the walk covers every method the services declare."""
+    path = f"/{service.full_name}/{method.name}"
+    factory: Any = {
+        (False, False): channel.unary_unary,
+        (False, True): channel.unary_stream,
+        (True, False): channel.stream_unary,
+    }[(method.client_streaming, method.server_streaming)]
+    call = factory(path, request_serializer=_serialize, response_deserializer=_raw)
+    result = call(request, metadata=bearer(key), timeout=5)
+    return list(result) if method.server_streaming else result
+
+
+def test_every_rpc_refuses_another_companys_data(secured, database_url):
+    w = World(secured, database_url)
+    table = cases(w)
+    services = [
+        svc.DESCRIPTOR.services_by_name["InvoiceService"],
+        ps.DESCRIPTOR.services_by_name["PushOperationService"],
+    ]
+    methods = [(s, m) for s in services for m in s.methods]
+    missing = sorted(m.name for _, m in methods if m.name not in table)
+    assert not missing, f"RPCs without an isolation case: {missing}"
+    with grpc.insecure_channel(secured.address) as ch:
+        for service, method in methods:
+            err = rpc_error(partial(_call, ch, service, method, table[method.name](), w.a_key), NOT_FOUND)
+            assert "iso-b" in (err.details() or ""), method.name
+
+
+def test_company_a_sees_nothing_of_company_b_through_its_own_calls(secured, database_url):
+    w = World(secured, database_url)
+    with grpc.insecure_channel(secured.address) as ch:
+        stub, ops = svc_grpc.InvoiceServiceStub(ch), ps_grpc.PushOperationServiceStub(ch)
+        md = bearer(w.a_key)
+        for call in (
+            lambda: stub.GetInvoice(svc.GetInvoiceRequest(invoice_id=w.invoice.id), metadata=md),
+            lambda: stub.GetInvoice(svc.GetInvoiceRequest(invoice_number=w.invoice.invoice_number or "x"), metadata=md),
+            lambda: stub.GetAttachment(svc.GetAttachmentRequest(invoice_id=w.invoice.id, attachment_id=w.attachment_id), metadata=md),
+            lambda: list(stub.DownloadAttachment(svc.DownloadAttachmentRequest(invoice_id=str(w.invoice.id), attachment_id=str(w.attachment_id)), metadata=md)),
+            lambda: ops.GetPushOperation(ps.GetPushOperationRequest(push_operation_key=w.op_key), metadata=md),
+            lambda: stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(invoice_id=w.invoice.id), metadata=md),
+        ):  # fmt: skip
+            rpc_error(call, NOT_FOUND)
+        listed = [i for m in stub.ListInvoices(svc.ListInvoicesRequest(), metadata=md) for i in m.invoices]
+        assert all(i.company_id == "iso-a" for i in listed) and w.invoice.id not in {i.id for i in listed}
+        assert all(
+            op.company_id == "iso-a"
+            for op in ops.ListPushOperations(ps.ListPushOperationsRequest(), metadata=md).push_operations
+        )
+        summary = stub.GetCustomerInvoiceSummary(
+            svc.GetCustomerInvoiceSummaryRequest(customer_id="cust-1"), metadata=md
+        )
+        assert list(summary.summaries) == []
+        balance = stub.GetCustomerCreditBalance(svc.GetCustomerCreditBalanceRequest(customer_id="cust-1"), metadata=md)
+        assert list(balance.credit_balances) == []
+        stream = ops.WatchInvoiceEvents(ps.WatchInvoiceEventsRequest(), metadata=md, timeout=1.5)
+        seen: list[Any] = []
+        with pytest.raises(grpc.RpcError) as info:
+            for msg in stream:
+                seen.extend(msg.events)
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and all(e.company_id == "iso-a" for e in seen)
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+          ca: bool = False) -> x509.Certificate:  # fmt: skip
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(issuer[0] if issuer else name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )  # fmt: skip
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)  # fmt: skip
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+def _pem(obj: Any) -> bytes:
+    if isinstance(obj, x509.Certificate):
+        return obj.public_bytes(serialization.Encoding.PEM)
+    return bytes(
+        obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("test CA", ca_key, None, ca=True)
+    out: dict[str, Any] = {"ca": ca}
+    for name in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        out[name], out[f"{name}_key"] = _cert(name, key, (ca.subject, ca_key)), key
+    paths = {}
+    for name, obj in out.items():
+        paths[name] = folder / f"{name}.pem"
+        paths[name].write_bytes(_pem(obj))
+    return paths
+
+
+def _health(address: str, credentials: grpc.ChannelCredentials | None) -> int:
+    channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+    with channel:
+        return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3).status)
+
+
+def test_tls_and_mutual_tls(database_url, pki):
+    ca = pki["ca"].read_bytes()
+    tls = ServerThread(database_url, tls_cert_file=str(pki["server"]), tls_key_file=str(pki["server_key"])).start()
+    try:
+        assert _health(tls.address, grpc.ssl_channel_credentials(ca)) == health_pb2.HealthCheckResponse.SERVING
+        rpc_error(lambda: _health(tls.address, None), grpc.StatusCode.UNAVAILABLE)  # plaintext client
+        rpc_error(lambda: _health(tls.address, grpc.ssl_channel_credentials()), grpc.StatusCode.UNAVAILABLE)  # wrong CA
+    finally:
+        tls.stop()
+    mtls = ServerThread(database_url, tls_cert_file=str(pki["server"]), tls_key_file=str(pki["server_key"]),
+                        tls_client_ca_file=str(pki["ca"])).start()  # fmt: skip
+    try:
+        with_cert = grpc.ssl_channel_credentials(ca, pki["client_key"].read_bytes(), pki["client"].read_bytes())
+        assert _health(mtls.address, with_cert) == health_pb2.HealthCheckResponse.SERVING
+        rpc_error(lambda: _health(mtls.address, grpc.ssl_channel_credentials(ca)), grpc.StatusCode.UNAVAILABLE)
+    finally:
+        mtls.stop()

@@ -1,0 +1,114 @@
+"""OpenTelemetry: server spans for unary and streaming RPCs, asyncpg spans as their children, attributes,
+error status, continued trace context, and no spans for health checks (in-memory exporter)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from service.telemetry import instrument_database
+from tests.conftest import ServerThread
+from tests.helpers import invoice, rpc_error
+
+EXPORTER = InMemorySpanExporter()
+TRACED_CHANNEL: list[grpc.Channel] = []
+
+
+@pytest.fixture(scope="module")
+def traced(database_url: str) -> Iterator[svc_grpc.InvoiceServiceStub]:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    instrument_database()
+    srv = ServerThread(database_url, tracing=True).start()
+    with grpc.insecure_channel(srv.address) as ch:
+        TRACED_CHANNEL[:] = [ch]
+        yield svc_grpc.InvoiceServiceStub(ch)
+    srv.stop()
+
+
+def server_spans(name: str) -> list[ReadableSpan]:
+    return [s for s in EXPORTER.get_finished_spans() if s.name == name and s.kind == SpanKind.SERVER]
+
+
+def wait_spans(name: str, count: int = 1) -> list[ReadableSpan]:
+    """An aborted call's status reaches the client just before its span ends: wait for it."""
+    deadline = time.monotonic() + 2
+    while len(found := server_spans(name)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
+def children(span: ReadableSpan) -> list[ReadableSpan]:
+    assert span.context is not None
+    return [
+        s for s in EXPORTER.get_finished_spans() if s.parent is not None and s.parent.span_id == span.context.span_id
+    ]
+
+
+def test_unary_span_with_database_children_attributes_and_parent_context(traced: Any) -> None:
+    EXPORTER.clear()
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    resp = traced.CreateInvoice(svc.CreateInvoiceRequest(company_id="traced", invoice=invoice()),
+                                metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),))  # fmt: skip
+    (span,) = server_spans("invoices.v1.InvoiceService/CreateInvoice")
+    assert span.context is not None and f"{span.context.trace_id:032x}" == trace_id
+    assert span.parent is not None and f"{span.parent.span_id:016x}" == parent_id
+    attrs = dict(span.attributes or {})
+    assert attrs["invoices.company_id"] == "traced" and attrs["invoices.invoice_id"] == resp.invoice.id
+    assert attrs["invoices.push_operation_key"] == resp.push_operation.push_operation_key
+    assert attrs["rpc.grpc.status_code"] == 0 and attrs["rpc.service"] == "invoices.v1.InvoiceService"
+    db = children(span)
+    assert len(db) >= 3 and all(s.kind == SpanKind.CLIENT for s in db)
+    assert any("INSERT INTO invoices" in str((s.attributes or {}).get("db.statement", "")) for s in db)
+    names = [s.name for s in EXPORTER.get_finished_spans()]
+    assert len(names) == len(set((s.context.span_id if s.context else 0) for s in EXPORTER.get_finished_spans()))
+
+
+def test_errors_mark_the_span(traced: Any) -> None:
+    EXPORTER.clear()
+    bad = svc.CreateInvoiceRequest(company_id="traced", invoice=invoice(total_amount="1"))
+    rpc_error(lambda: traced.CreateInvoice(bad), grpc.StatusCode.INVALID_ARGUMENT)
+    (span,) = wait_spans("invoices.v1.InvoiceService/CreateInvoice")
+    assert span.status.status_code == StatusCode.ERROR
+    assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+def test_a_streaming_span_covers_the_whole_stream(traced: Any) -> None:
+    reqs = [svc.CreateInvoiceRequest(invoice=invoice()) for _ in range(30)]
+    traced.BatchCreateInvoices(svc.BatchCreateInvoicesRequest(company_id="traced-stream", requests=reqs))
+    EXPORTER.clear()
+    started = time.time_ns()
+    got = sum(
+        len(m.invoices) for m in traced.ListInvoices(svc.ListInvoicesRequest(company_id="traced-stream", page_size=7))
+    )
+    finished = time.time_ns()
+    assert got == 30
+    (span,) = server_spans("invoices.v1.InvoiceService/ListInvoices")
+    assert span.start_time is not None and span.end_time is not None
+    assert started <= span.start_time <= span.end_time <= finished
+    queries = [s for s in children(span) if s.kind == SpanKind.CLIENT]
+    assert len(queries) >= 5  # a query per batch, each inside the stream's span
+    assert all(span.start_time <= (q.start_time or 0) and (q.end_time or 0) <= span.end_time for q in queries)
+
+
+def test_health_checks_are_not_traced(traced: Any, database_url: str) -> None:
+    EXPORTER.clear()
+    health_pb2_grpc.HealthStub(TRACED_CHANNEL[0]).Check(health_pb2.HealthCheckRequest())
+    traced.GetInvoiceModel(svc.GetInvoiceModelRequest(company_id="traced"))
+    names = [s.name for s in EXPORTER.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert names == ["invoices.v1.InvoiceService/GetInvoiceModel"]
