@@ -3,9 +3,15 @@ random port in a background event loop, and real gRPC channels."""
 
 from __future__ import annotations
 
+import os
+
+# The suite forks helpers (pgserver's pg_ctl runs with `user=` under root, which rules out vfork) from a
+# process full of gRPC threads; gRPC's fork handlers are for children that go on using gRPC, which none
+# of these do, and a child caught in them can crash before it execs. Read when grpc initialises.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import asyncio
 import dataclasses
-import os
 import threading
 import uuid
 from collections.abc import Iterator

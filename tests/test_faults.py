@@ -63,8 +63,24 @@ def test_a_call_whose_deadline_passes_stops_its_database_work(stub, company, dat
 
 
 def _pg_ctl(data_dir: str, *args: str) -> None:
-    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs PostgreSQL as this user under root
-    subprocess.run([str(PG_CTL), "-D", data_dir, "-w", *args], check=True, capture_output=True, user=user)
+    # pgserver runs PostgreSQL as its own user under root. `runuser` rather than subprocess's `user=`:
+    # that option makes Python fork() (not vfork) a process full of gRPC threads, and the child crashed.
+    prefix = ["runuser", "-u", "pgserver", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*prefix, str(PG_CTL), "-D", data_dir, "-w", *args], check=True, capture_output=True)
+
+
+def _stop_immediately(data_dir: str) -> None:
+    """What `pg_ctl stop -m immediate` does (SIGQUIT to the postmaster), without spawning anything."""
+    pid = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGQUIT)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    raise AssertionError("PostgreSQL did not stop")
 
 
 @pytest.fixture
@@ -101,7 +117,7 @@ def test_postgres_stopped_under_load_fails_fast_then_recovers_by_itself(own_post
             for w in workers:
                 w.start()
             time.sleep(1)
-            _pg_ctl(data_dir, "stop", "-m", "immediate")
+            _stop_immediately(data_dir)
             down_from = len(codes)
             time.sleep(2)
             during = codes[down_from:]
