@@ -9,7 +9,7 @@ PROTOS := $(wildcard proto/invoices/v1/*.proto)
 INSTALLED := $(VENV)/.installed
 GENERATED := $(GEN)/.generated
 
-.PHONY: all install gen run migrate test fuzz lint fmt bench clean
+.PHONY: all install gen run migrate test fuzz lint fmt bench clean node-suite clients client-tools
 
 all: gen
 
@@ -46,28 +46,64 @@ run: gen
 migrate: gen
 	$(BIN)/python -m service migrate
 
-test: gen node_modules/.bin/buf
+test: gen node-suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The fuzz suite with random seeds and many examples per RPC (a fixed seed runs in `make test`).
 fuzz: gen
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest tests/test_fuzz.py
 
-node_modules/.bin/buf: package.json
+# npm: buf, ts-proto, TypeScript and @grpc/grpc-js, pinned by package-lock.json.
+NODE_DEPS := node_modules/.installed
+$(NODE_DEPS): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The last released contract: `buf breaking` refuses changes that would break generated clients.
-PROTO_RELEASE ?= proto-v1.0.0
+# TypeScript stubs (ts-proto, @grpc/grpc-js clients) and the Node.js client suite compiled against them.
+TS_GEN := gen/clients/ts/.generated
+$(TS_GEN): $(PROTOS) buf.yaml buf.gen.ts.yaml $(NODE_DEPS)
+	rm -rf gen/clients/ts
+	node_modules/.bin/buf generate --template buf.gen.ts.yaml
+	touch $@
 
-lint: gen node_modules/.bin/buf
+NODE_SUITE := gen/node-suite/.built
+$(NODE_SUITE): $(TS_GEN) $(wildcard tests/node/*.ts) tests/node/tsconfig.json
+	rm -rf gen/node-suite
+	node_modules/.bin/tsc -p tests/node/tsconfig.json
+	touch $@
+
+node-suite: $(NODE_SUITE)
+
+# Go and Java stubs for client teams (buf.gen.yaml), with the TypeScript ones. Plugins: `make client-tools`.
+clients: $(TS_GEN)
+	rm -rf gen/clients/go gen/clients/java
+	node_modules/.bin/buf generate
+	@echo "stubs in gen/clients/{go,java,ts}"
+
+# The Debian packages that provide the Go and Java plugins, and what compiling their output needs.
+CLIENT_PACKAGES := protobuf-compiler protoc-gen-go protoc-gen-go-grpc protobuf-compiler-grpc-java-plugin \
+  golang-go golang-google-protobuf-dev golang-google-grpc-dev golang-google-genproto-dev \
+  openjdk-17-jdk-headless libprotobuf-java libgrpc-java libgoogle-common-protos-java libgeronimo-annotation-1.3-spec-java
+client-tools:
+	@if dpkg -s $(CLIENT_PACKAGES) >/dev/null 2>&1; then echo "client plugins installed"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q --no-install-recommends $(CLIENT_PACKAGES) >/dev/null \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(CLIENT_PACKAGES) >/dev/null; }; \
+	else echo "run: sudo apt-get install $(CLIENT_PACKAGES)"; exit 1; fi
+
+# The last released contract: `buf breaking` refuses changes that would break generated clients. The tag
+# names it; the commit is the same state for clones that fetched no tags.
+PROTO_RELEASE ?= proto-v1.0.0
+PROTO_RELEASE_COMMIT ?= 214557b157f82fdc3128aec7d67606cd03ae91bb
+
+lint: gen $(NODE_DEPS)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	node_modules/.bin/buf lint
-	@if git rev-parse -q --verify "refs/tags/$(PROTO_RELEASE)" >/dev/null; then \
-	  node_modules/.bin/buf breaking --against ".git#tag=$(PROTO_RELEASE)" && echo "buf breaking: compatible with $(PROTO_RELEASE)"; \
-	else echo "buf breaking: tag $(PROTO_RELEASE) not in this clone (shallow?); tests/test_buf_breaking.py still checks the rule"; fi
+	@if git rev-parse -q --verify "refs/tags/$(PROTO_RELEASE)" >/dev/null; then against="tag=$(PROTO_RELEASE)"; \
+	elif git cat-file -e "$(PROTO_RELEASE_COMMIT)^{commit}" 2>/dev/null; then against="ref=$(PROTO_RELEASE_COMMIT)"; \
+	else echo "buf breaking: neither $(PROTO_RELEASE) nor $(PROTO_RELEASE_COMMIT) is in this clone (shallow? git fetch --unshallow)"; exit 1; fi; \
+	node_modules/.bin/buf breaking --against ".git#$$against" && echo "buf breaking: compatible with $(PROTO_RELEASE) ($$against)"
 
 fmt: install
 	$(BIN)/ruff check --fix $(LINT_PATHS)
