@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,16,64")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes")
     args = parser.parse_args()
-    levels = [int(x) for x in args.levels._split(args.clients, ",")]
+    levels = [int(x) for x in args.levels.split(",")]
 
     embedded = EmbeddedPostgres(tempfile.mkdtemp(prefix="rpc-bench-"), cleanup="delete")
     url = embedded.create_database("rpc_bench")

@@ -72,9 +72,16 @@ def test_unary_span_with_database_children_attributes_and_parent_context(traced:
     assert attrs["invoices.company_id"] == "traced" and attrs["invoices.invoice_id"] == resp.invoice.id
     assert attrs["invoices.push_operation_key"] == resp.push_operation.push_operation_key
     assert attrs["rpc.grpc.status_code"] == 0 and attrs["rpc.service"] == "invoices.v1.InvoiceService"
-    db = children(span)
+    (db,) = children(span)  # a draft's create is one statement: invoice, lines, operation and events
+    assert db.kind == SpanKind.CLIENT
+    statement = str((db.attributes or {}).get("db.statement", ""))
+    tables = ("invoices", "line_items", "push_operations", "invoice_events")
+    assert all(f"INSERT INTO {t} " in statement for t in tables)
+    finalize = traced.FinalizeInvoice(svc.FinalizeInvoiceRequest(company_id="traced", invoice_id=resp.invoice.id))
+    (span,) = server_spans("invoices.v1.InvoiceService/FinalizeInvoice")
+    assert dict(span.attributes or {})["invoices.invoice_id"] == finalize.invoice.id
+    db = children(span)  # a lifecycle write reads and locks first: a transaction of several statements
     assert len(db) >= 3 and all(s.kind == SpanKind.CLIENT for s in db)
-    assert any("INSERT INTO invoices" in str((s.attributes or {}).get("db.statement", "")) for s in db)
     names = [s.name for s in EXPORTER.get_finished_spans()]
     assert len(names) == len(set((s.context.span_id if s.context else 0) for s in EXPORTER.get_finished_spans()))
 

@@ -26,6 +26,7 @@ from service.domain.models import (
 from service.domain.push import Change, ChangeType, EventType, PushOperation
 from service.handlers.writes import Conn, Writer, require_company, utcnow
 from service.store import invoices as store
+from service.store.statement import Piece
 
 MAX_BATCH = 50
 MAX_BATCH_ITEMS = 1000
@@ -148,12 +149,15 @@ class InvoiceHandlers:
 
     # -- create -----------------------------------------------------------------------------
 
-    async def _create_one(self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str) -> Invoice:
+    def _new(self, company_id: str, inv: Invoice, now: datetime, path: str) -> None:
         inv.company_id, inv.version = company_id, 1
         inv.create_time = inv.modified_date = now
         lifecycle.prepare_new(inv, Violations(), now, path)
         if inv.invoice_number:
             self._check_number(inv.invoice_number, f"{path}.invoice_number")
+
+    async def _create_one(self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str) -> Invoice:
+        self._new(company_id, inv, now, path)
         if inv.invoice_number and await store.number_taken(conn, company_id, inv.invoice_number):
             raise AlreadyExists(
                 f"invoice number {inv.invoice_number!r} is already used in company {company_id}",
@@ -168,11 +172,21 @@ class InvoiceHandlers:
     async def create(
         self, company_id: str, inv: Invoice, operation: str = "CreateInvoice"
     ) -> tuple[Invoice, PushOperation]:
-        async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
-            created = await self._create_one(conn, company_id, inv, now, "invoice")
-            return created, [Change(ChangeType.CREATED, created.id)]
+        if inv.invoice_number or inv.status is not Status.DRAFT or inv.allocations or inv.credit_memos:
 
-        return await self.writer.run(company_id, operation, work)
+            async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
+                created = await self._create_one(conn, company_id, inv, now, "invoice")
+                return created, [Change(ChangeType.CREATED, created.id)]
+
+            return await self.writer.run(company_id, operation, work)
+
+        def prepare(now: datetime) -> tuple[Invoice, list[Change], list[Piece]]:
+            """The common case, a draft with no number to check or assign: nothing to read, only inserts."""
+            self._new(company_id, inv, now, "invoice")
+            store.assign_ids(inv)
+            return inv, [Change(ChangeType.CREATED, inv.id)], store.insert_pieces(inv, self.render(inv))
+
+        return await self.writer.run_inserts(company_id, operation, prepare)
 
     async def batch_create(self, company_id: str, invoices: list[Invoice]) -> tuple[list[Invoice], PushOperation]:
         v = Violations()

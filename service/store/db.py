@@ -39,8 +39,17 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
 
 
+async def _no_session_reset(conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset on release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL: one more round
+    trip per call). Pooled connections never hold session state here: LISTEN has its own connection,
+    advisory locks and cursors are transaction-scoped, nothing runs SET. asyncpg still rolls back a
+    transaction left open before calling this."""
+
+
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection)
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_no_session_reset
+    )
 
 
 def migrate(url: str) -> None:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from service.store.statement import Piece, unnest_insert
+
 NEW = "invoice_events_new"  # NOTIFY channel: rows were appended (sent at the writer's commit)
 SEQUENCED = "invoice_events"  # NOTIFY channel: positions were given; the payload is the highest
 SEQUENCER_LOCK = 7_243_002  # one sequencer at a time across every replica
@@ -22,13 +24,24 @@ class Event:
     invoice: bytes | None = None
 
 
+_COLUMNS = ("company_id", "type", "invoice_id", "push_operation_key", "attachment_id", "invoice")
+_APPEND = unnest_insert("invoice_events", _COLUMNS, constant=("create_time",))
+# The last part of a one-statement write: its events' NOTIFY, delivered when the statement commits.
+NOTIFY_NEW = f"SELECT pg_notify('{NEW}', '')"
+
+
+def append_piece(events: list[Event], now: datetime) -> Piece:
+    """Events as a statement piece, in order (ids, hence sequencing within a commit, follow it)."""
+    columns = tuple(
+        [getattr(e, c) for e in events] for c in _COLUMNS
+    )  # fmt: skip
+    return Piece(_APPEND, (*columns, now))
+
+
 async def append(conn: asyncpg.Connection, events: list[Event], now: datetime) -> None:
     """Appends events in the caller's transaction; the NOTIFY goes out when it commits."""
-    await conn.executemany(
-        "INSERT INTO invoice_events (company_id, type, invoice_id, push_operation_key, attachment_id, invoice, "
-        "create_time) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(e.company_id, e.type, e.invoice_id, e.push_operation_key, e.attachment_id, e.invoice, now) for e in events],
-    )
+    piece = append_piece(events, now)
+    await conn.execute(piece.sql, *piece.args)
     await conn.execute(f"NOTIFY {NEW}")
 
 

@@ -27,6 +27,7 @@ from service.domain.models import (
     TaxRateType,
     VoidReason,
 )
+from service.store.statement import Piece, unnest_insert
 
 Conn: TypeAlias = asyncpg.Connection
 
@@ -81,6 +82,8 @@ _UPDATE_INVOICE = (
     + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3}"
 )
 _SELECT_INVOICE = f"SELECT {', '.join(_HEADER)} FROM invoices"  # noqa: S608 - constant names
+_UNNEST_LINES = unnest_insert("line_items", _LINE)
+_UNNEST_TAXES = unnest_insert("taxation_items", _TAX)
 
 
 def new_id() -> str:
@@ -140,6 +143,21 @@ async def insert_invoice(conn: Conn, inv: Invoice, document: bytes) -> None:
     await _insert_lines(conn, inv)
     for alloc in inv.allocations:
         await insert_allocation(conn, inv, alloc)
+
+
+def insert_pieces(inv: Invoice, document: bytes) -> list[Piece]:
+    """A new aggregate without payments or memos (ids assigned) as statement pieces: header, lines, taxes."""
+    values = _header_values(inv, document)
+    lines, taxes = _line_rows(inv)
+    return [
+        Piece(_INSERT_INVOICE, tuple(values[c] for c in _WRITTEN)),
+        Piece(_UNNEST_LINES, tuple(list(column) for column in zip(*lines, strict=True)) or _empty(_LINE)),
+        Piece(_UNNEST_TAXES, tuple(list(column) for column in zip(*taxes, strict=True)) or _empty(_TAX)),
+    ]
+
+
+def _empty(columns: Sequence[str]) -> tuple[list[Any], ...]:
+    return tuple([] for _ in columns)
 
 
 async def _insert_lines(conn: Conn, inv: Invoice) -> None:

@@ -10,6 +10,7 @@ import asyncpg
 
 from service.domain.errors import FieldViolation
 from service.domain.push import Change, ChangeType, PushOperation, PushStatus
+from service.store.statement import Piece
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 COLUMNS = (
@@ -48,25 +49,26 @@ def _changes(op: PushOperation) -> list[dict[str, Any]]:
     ]
 
 
+_INSERT = (
+    "INSERT INTO push_operations (push_operation_key, company_id, data_type, operation, status, status_code, "
+    "error_message, validation, changes, requested_on_utc, completed_on_utc, timeout_in_minutes, request) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
+
+
+def insert_piece(op: PushOperation, request: bytes | None = None) -> Piece:
+    return Piece(
+        _INSERT,
+        (
+            op.key, op.company_id, op.data_type, op.operation, op.status.value, op.status_code, op.error_message,
+            _validation(op), _changes(op), op.requested_on_utc, op.completed_on_utc, op.timeout_in_minutes, request,
+        ),
+    )  # fmt: skip
+
+
 async def insert(conn: asyncpg.Connection, op: PushOperation, request: bytes | None = None) -> None:
-    await conn.execute(
-        "INSERT INTO push_operations (push_operation_key, company_id, data_type, operation, status, status_code, "
-        "error_message, validation, changes, requested_on_utc, completed_on_utc, timeout_in_minutes, request) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        op.key,
-        op.company_id,
-        op.data_type,
-        op.operation,
-        op.status.value,
-        op.status_code,
-        op.error_message,
-        _validation(op),
-        _changes(op),
-        op.requested_on_utc,
-        op.completed_on_utc,
-        op.timeout_in_minutes,
-        request,
-    )
+    piece = insert_piece(op, request)
+    await conn.execute(piece.sql, *piece.args)
 
 
 async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str) -> bool:

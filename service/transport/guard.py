@@ -129,8 +129,11 @@ def _batch(request: Any) -> bool:
     return hasattr(request, "requests")
 
 
-def guarded(method: MethodDescriptor, fn: Callable[..., Any], services: WriteServices) -> Callable[..., Any]:
-    """Wraps a unary-request servicer method (unary or server-streaming response)."""
+def guarded(
+    method: MethodDescriptor, fn: Callable[..., Any], services: WriteServices, preserialized: bool = False
+) -> Callable[..., Any]:
+    """Wraps a unary-request servicer method (unary or server-streaming response). `preserialized`: the
+    method answers with its response message's bytes, and so must the guard's own answers."""
     write = is_write(method)
     has_company = "company_id" in method.input_type.fields_by_name
     data_type = "customerCreditBalances" if method.name == "AddCustomerCredit" else "invoices"
@@ -174,7 +177,8 @@ def guarded(method: MethodDescriptor, fn: Callable[..., Any], services: WriteSer
             status_code=202, requested_on_utc=now, data_type=data_type, timeout_in_minutes=services.timeout_minutes,
         )  # fmt: skip
         await services.enqueue(op, request.SerializeToString())
-        return response_class(push_operation=push_out(op))
+        accepted = response_class(push_operation=push_out(op))
+        return accepted.SerializeToString() if preserialized else accepted
 
     if method.server_streaming:
 
@@ -218,7 +222,7 @@ def guarded(method: MethodDescriptor, fn: Callable[..., Any], services: WriteSer
             raise
         if replay is not None:
             if replay.response is not None:
-                return response_class.FromString(replay.response)
+                return replay.response if preserialized else response_class.FromString(replay.response)
             raise ReplayedStatus(replay.status or b"")
         try:
             result = await plain(request, context)
@@ -228,7 +232,8 @@ def guarded(method: MethodDescriptor, fn: Callable[..., Any], services: WriteSer
         except BaseException:
             await asyncio.shield(services.idempotency.release(company, key))
             raise
-        await services.idempotency.finish(company, key, result.SerializeToString(), None)
+        answer = result if isinstance(result, bytes) else result.SerializeToString()
+        await services.idempotency.finish(company, key, answer, None)
         return result
 
     return idempotent

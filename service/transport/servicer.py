@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -16,6 +17,7 @@ from invoices.v1 import invoice_service_pb2 as svc
 from service import vendors
 from service.domain import models as m
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, Violations
+from service.domain.push import PushOperation
 from service.domain.values import ZERO, check_text, parse_currency, parse_datetime, parse_decimal
 from service.handlers.attachments import PDF_CHUNK, AttachmentHandlers, UploadMeta
 from service.handlers.auth import check_company
@@ -26,6 +28,7 @@ from service.transport import convert as c
 from service.transport.errors import to_status
 from service.transport.guard import ReplayedStatus, scan
 from service.transport.model import invoice_model, vendor_model
+from service.transport.tracing import describe_answer
 from service.transport.wire import length_delimited, varint_field
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -36,6 +39,12 @@ TOTAL_FIELD = svc.ListInvoicesResponse.TOTAL_SIZE_FIELD_NUMBER
 DOWNLOAD_ATTACHMENT = svc.DownloadAttachmentResponse.ATTACHMENT_FIELD_NUMBER
 DOWNLOAD_OFFSET = svc.DownloadAttachmentResponse.OFFSET_FIELD_NUMBER
 DOWNLOAD_CHUNK = svc.DownloadAttachmentResponse.CHUNK_FIELD_NUMBER
+PUSH_FIELD = svc.CreateInvoiceResponse.PUSH_OPERATION_FIELD_NUMBER
+# The writes answered with stored documents (wire.PRESERIALIZED): invoice(s) field 1, push_operation field 2.
+for _answer_type in (svc.CreateInvoiceResponse, svc.FinalizeInvoiceResponse, svc.RecordPaymentResponse):
+    assert (_answer_type.INVOICE_FIELD_NUMBER, _answer_type.PUSH_OPERATION_FIELD_NUMBER) == (INVOICE_FIELD, PUSH_FIELD)
+assert svc.BatchCreateInvoicesResponse.INVOICES_FIELD_NUMBER == INVOICE_FIELD
+assert svc.BatchCreateInvoicesResponse.PUSH_OPERATION_FIELD_NUMBER == PUSH_FIELD
 
 
 def _require(v: Violations, path: str, value: str) -> str:
@@ -110,11 +119,38 @@ def _opt_date(v: Violations, path: str, raw: str) -> datetime | None:
     return parse_datetime(v, path, raw) if raw else None
 
 
+# Documents rendered during this call (a context variable: each RPC runs in its own task), so a write's
+# answer reuses the bytes it stored instead of converting and serializing the invoice a second time.
+_RENDERED: ContextVar[dict[int, tuple[m.Invoice, int, datetime | None, bytes]] | None] = ContextVar(
+    "rendered_documents", default=None
+)
+
+
 def render(inv: m.Invoice) -> bytes:
     """What the store keeps beside each invoice: the serialized Invoice framed as field 1, which is
     GetInvoiceResponse.invoice and ListInvoicesResponse.invoices alike. A GetInvoice answer is the
     stored bytes; a ListInvoices batch is stored bytes end to end."""
-    return length_delimited(INVOICE_FIELD, c.invoice_out(inv).SerializeToString())
+    document = length_delimited(INVOICE_FIELD, c.invoice_out(inv).SerializeToString())
+    rendered = _RENDERED.get()
+    if rendered is None:
+        _RENDERED.set(rendered := {})
+    rendered[id(inv)] = (inv, inv.version, inv.modified_date, document)
+    return document
+
+
+def _document(inv: m.Invoice) -> bytes:
+    """The document this call stored for `inv` if it still describes it (same version and modification
+    time: a save renders last), else a fresh rendering."""
+    hit = (_RENDERED.get() or {}).get(id(inv))
+    if hit is not None and hit[0] is inv and hit[1] == inv.version and hit[2] == inv.modified_date:
+        return hit[3]
+    return render(inv)
+
+
+def _answer(documents: bytes, op: PushOperation, invoice_id: str = "") -> bytes:
+    """A write's response (invoice or invoices as field 1, push_operation as field 2), serialized."""
+    describe_answer(invoice_id, op.key)
+    return documents + length_delimited(PUSH_FIELD, c.push_out(op).SerializeToString())
 
 
 class InvoiceServicer:
@@ -132,13 +168,11 @@ class InvoiceServicer:
         self.attachments = attachments
         self.idempotency = idempotency  # UploadAttachment's own: client streams do not pass through the guard
 
-    async def CreateInvoice(self, req: svc.CreateInvoiceRequest, ctx: Ctx) -> svc.CreateInvoiceResponse:
+    async def CreateInvoice(self, req: svc.CreateInvoiceRequest, ctx: Ctx) -> bytes:
         inv, op = await self.h.create(req.company_id, _invoice_input(req))
-        return svc.CreateInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        return _answer(_document(inv), op, inv.id)
 
-    async def BatchCreateInvoices(
-        self, req: svc.BatchCreateInvoicesRequest, ctx: Ctx
-    ) -> svc.BatchCreateInvoicesResponse:
+    async def BatchCreateInvoices(self, req: svc.BatchCreateInvoicesRequest, ctx: Ctx) -> bytes:
         v = Violations()
         invoices = []
         for i, r in enumerate(req.requests):
@@ -148,9 +182,7 @@ class InvoiceServicer:
             invoices.append(c.invoice_in(r.invoice, v, f"requests[{i}].invoice"))
         v.raise_if_any()
         created, op = await self.h.batch_create(req.company_id, invoices)
-        return svc.BatchCreateInvoicesResponse(
-            invoices=[c.invoice_out(i) for i in created], push_operation=c.push_out(op)
-        )
+        return _answer(b"".join(_document(i) for i in created), op)
 
     async def GetInvoice(self, req: svc.GetInvoiceRequest, ctx: Ctx) -> bytes:
         return await self.h.get_document(req.company_id, req.invoice_id, req.invoice_number)
@@ -236,13 +268,13 @@ class InvoiceServicer:
         inv = await self.h.get(req.company_id, req.invoice_id)
         return svc.ExportInvoiceResponse(invoice_json=vendors.dumps(vendors.export_invoice(vendor, inv)))
 
-    async def FinalizeInvoice(self, req: svc.FinalizeInvoiceRequest, ctx: Ctx) -> svc.FinalizeInvoiceResponse:
+    async def FinalizeInvoice(self, req: svc.FinalizeInvoiceRequest, ctx: Ctx) -> bytes:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
         issue_date = _opt_date(v, "issue_date", req.issue_date)
         v.raise_if_any()
         inv, op = await self.h.finalize(req.company_id, req.invoice_id, req.etag, issue_date)
-        return svc.FinalizeInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        return _answer(_document(inv), op, inv.id)
 
     async def BatchFinalizeInvoices(
         self, req: svc.BatchFinalizeInvoicesRequest, ctx: Ctx
@@ -292,7 +324,7 @@ class InvoiceServicer:
             invoice=c.invoice_out(inv), push_operation=c.push_out(op), credit_memo=c.memo_out(memo)
         )
 
-    async def RecordPayment(self, req: svc.RecordPaymentRequest, ctx: Ctx) -> svc.RecordPaymentResponse:
+    async def RecordPayment(self, req: svc.RecordPaymentRequest, ctx: Ctx) -> bytes:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
         if not req.HasField("payment_allocation"):
@@ -300,7 +332,7 @@ class InvoiceServicer:
         alloc = c.allocation_in(req.payment_allocation, v, "payment_allocation")
         v.raise_if_any()
         inv, op = await self.h.record_payment(req.company_id, req.invoice_id, alloc)
-        return svc.RecordPaymentResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        return _answer(_document(inv), op, inv.id)
 
     async def UpdatePaymentStatus(
         self, req: svc.UpdatePaymentStatusRequest, ctx: Ctx

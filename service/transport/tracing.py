@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -19,12 +20,26 @@ UNTRACED = ("/grpc.health.v1.", "/grpc.reflection.")
 tracer = trace.get_tracer("invoices.v1")
 
 
+def describe_answer(invoice_id: str, push_operation_key: str) -> None:
+    """Attributes for an answer sent as bytes (wire.PRESERIALIZED), which the span cannot read itself."""
+    _ANSWERED.set((invoice_id, push_operation_key))
+
+
+# Set by describe_answer inside the call; read when its span ends (the same task, so the same context).
+_ANSWERED: ContextVar[tuple[str, str] | None] = ContextVar("answered", default=None)
+
+
 def _attributes(span: trace.Span, request: Any, response: Any = None) -> None:
     for attr, name in (("company_id", "invoices.company_id"), ("invoice_id", "invoices.invoice_id")):
         value = getattr(request, attr, "")
         if isinstance(value, str) and value:
             span.set_attribute(name, value)
-    if response is not None and not isinstance(response, bytes):
+    answered = _ANSWERED.get()
+    if isinstance(response, bytes) and answered is not None:
+        for name, value in zip(("invoices.invoice_id", "invoices.push_operation_key"), answered, strict=True):
+            if value:
+                span.set_attribute(name, value)
+    elif response is not None and not isinstance(response, bytes):
         invoice_id = getattr(getattr(response, "invoice", None), "id", None)
         if isinstance(invoice_id, str) and invoice_id:
             span.set_attribute("invoices.invoice_id", invoice_id)

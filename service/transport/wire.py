@@ -21,8 +21,12 @@ from service.transport.guard import WriteServices, deserializer, guarded
 SERVICE = invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"]
 # These handlers return bytes already framed as their response message.
 PRESERIALIZED = frozenset(
-    f"invoices.v1.InvoiceService.{name}" for name in ("GetInvoice", "ListInvoices", "DownloadAttachment")
-)
+    f"invoices.v1.InvoiceService.{name}"
+    for name in (
+        "GetInvoice", "ListInvoices", "DownloadAttachment", "CreateInvoice", "BatchCreateInvoices", "FinalizeInvoice",
+        "RecordPayment",
+    )
+)  # fmt: skip
 _FACTORIES: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler[Any, Any]]] = {
     (False, False): grpc.unary_unary_rpc_method_handler,
     (False, True): grpc.unary_stream_rpc_method_handler,
@@ -71,10 +75,11 @@ def add_service(server: grpc.aio.Server, service: ServiceDescriptor, servicer: o
         response = message_factory.GetMessageClass(method.output_type)
         factory = _FACTORIES[(method.client_streaming, method.server_streaming)]
         behaviour = getattr(servicer, method.name)
+        preserialized = method.full_name in PRESERIALIZED
         handlers[method.name] = factory(
-            behaviour if method.client_streaming else guarded(method, behaviour, services),
+            behaviour if method.client_streaming else guarded(method, behaviour, services, preserialized),
             request_deserializer=request.FromString if method.client_streaming else deserializer(request),
-            response_serializer=_identity if method.full_name in PRESERIALIZED else response.SerializeToString,
+            response_serializer=_identity if preserialized else response.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
 
@@ -86,6 +91,7 @@ def dispatcher(servicer: object, services: WriteServices) -> Callable[[str, byte
         method = SERVICE.methods_by_name[operation]
         request = deserializer(message_factory.GetMessageClass(method.input_type))(payload)
         with contextlib.suppress(DomainError):  # recorded on the operation as FAILED
-            await guarded(method, getattr(servicer, operation), services)(request, None)
+            preserialized = method.full_name in PRESERIALIZED
+            await guarded(method, getattr(servicer, operation), services, preserialized)(request, None)
 
     return dispatch
