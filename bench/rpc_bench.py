@@ -88,6 +88,39 @@ def client(target: str, path: str, payloads: list[bytes], concurrency: int, seco
     out.put(asyncio.run(main()))
 
 
+def _cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by the server process and by all PostgreSQL processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    server = postgres = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if int(entry) == server_pid:
+            server += used
+        elif stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            postgres += used
+    return server, postgres
+
+
+def measured(
+    server_pid: int, target: str, path: str, payloads: list[list[bytes]], concurrency: int, seconds: float
+) -> dict[str, float]:
+    """load(), plus the CPU milliseconds per call the server process and PostgreSQL spent meanwhile."""
+    server0, postgres0 = _cpu_seconds(server_pid)
+    result = load(target, path, payloads, concurrency, seconds)
+    server1, postgres1 = _cpu_seconds(server_pid)
+    calls = max(result["rate"] * seconds, 1)
+    result["server_ms"] = (server1 - server0) * 1000 / calls
+    result["postgres_ms"] = (postgres1 - postgres0) * 1000 / calls
+    return result
+
+
 def load(target: str, path: str, payloads: list[list[bytes]], concurrency: int, seconds: float) -> dict[str, float]:
     """Runs len(payloads) client processes sharing `concurrency` callers; each gets its own payloads."""
     procs = len(payloads)
@@ -220,15 +253,18 @@ def main() -> None:
                 grpc.channel_ready_future(ch).result(timeout=60)
         read_ids, payable = seed(address, payable=max(levels) * args.clients)
         echo_rates: dict[int, float] = {}
+        echo_cpu: dict[int, float] = {}
         storage: dict[int, float] = {}
         for level in levels:
-            echo_rates[level] = load(
+            echoed = measured(
+                echo.pid or 0,
                 f"127.0.0.1:{echo_port}",
                 "/bench.Echo/Echo",
                 _split(args.clients, [b"ping" * 25] * 64),
                 level,
                 args.seconds,
-            )["rate"]
+            )
+            echo_rates[level], echo_cpu[level] = echoed["rate"], echoed["server_ms"]
             storage[level] = asyncio.run(storage_limit(url, level, args.seconds))
         create = svc.CreateInvoiceRequest(company_id=COMPANY, invoice=_invoice()).SerializeToString()
         gets = [svc.GetInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in read_ids]
@@ -242,7 +278,8 @@ def main() -> None:
         ]
         for level in levels:
             since = time.time()
-            result = load(address, SERVICE + "CreateInvoice", _split(args.clients, [create] * 64), level, args.seconds)
+            creates = _split(args.clients, [create] * 64)
+            result = measured(service.pid, address, SERVICE + "CreateInvoice", creates, level, args.seconds)
             rows.append(("CreateInvoice", level, result, echo_rates[level], storage[level]))
             drafts = asyncio.run(fresh_drafts(url, since))
             finals = [svc.FinalizeInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in drafts]
@@ -251,7 +288,7 @@ def main() -> None:
                 ("FinalizeInvoice", _split(args.clients, finals)),
                 ("RecordPayment", _split(args.clients, pays)),
             ):
-                result = load(address, SERVICE + name, payloads, level, args.seconds)
+                result = measured(service.pid, address, SERVICE + name, payloads, level, args.seconds)
                 rows.append((name, level, result, echo_rates[level], storage[level]))
     finally:
         service.send_signal(signal.SIGTERM)
@@ -264,15 +301,25 @@ def main() -> None:
         f"this machine: {os.cpu_count()} cores; service, PostgreSQL, echo server and {args.clients} client processes "
         f"share them; {args.seconds:.0f} s per figure"
     )
-    print("limits       | callers | echo calls/s | storage tx/s")
+    print("limits       | callers | echo calls/s | echo server CPU ms/call | storage tx/s")
     for level in levels:
-        print(f"             | {level:>7} | {echo_rates[level]:>12,.0f} | {storage[level]:>12,.0f}")
-    print("RPC             | callers |  calls/s | p50 ms | p99 ms | errors | / echo | / storage")
+        print(
+            f"             | {level:>7} | {echo_rates[level]:>12,.0f} | {echo_cpu[level]:>23.3f} "
+            f"| {storage[level]:>12,.0f}"
+        )
+    print(
+        "RPC             | callers |  calls/s | p50 ms | p99 ms | errors | / echo | / storage "
+        "| service CPU ms/call | PostgreSQL CPU ms/call"
+    )
     for name, level, r, e, s in rows:
         print(
             f"{name:<15} | {level:>7} | {r['rate']:>8,.0f} | {r['p50']:>6.2f} | {r['p99']:>6.2f} | {r['errors']:>6.0f} "
-            f"| {r['rate'] / e:>6.0%} | {r['rate'] / s:>8.0%}"
+            f"| {r['rate'] / e:>6.0%} | {r['rate'] / s:>9.0%} | {r['server_ms']:>19.3f} | {r['postgres_ms']:>22.3f}"
         )
+    print(
+        "A call's CPU cost on this machine is what bounds the rates: service, PostgreSQL and the load generators "
+        "share the cores, and the service is one process (PROCESSES=1 here) with one event loop."
+    )
 
 
 def _run_echo(port: int) -> None:
