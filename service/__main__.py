@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.handlers.auth import create_key, revoke_key
 from service.logs import configure
 from service.store import api_keys
@@ -48,7 +48,11 @@ def main() -> None:
     keys.add_parser("revoke", help="revoke a key by id").add_argument("id")
     keys.add_parser("list", help="a company's keys").add_argument("--company", required=True)
     args = parser.parse_args()
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:  # one line per bad variable, no traceback
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     configure(settings.log_level)
     if args.command in ("migrate", "keys"):
         url, embedded = database_url(settings)

@@ -1,92 +1,218 @@
-"""Configuration from environment variables only."""
+"""Configuration from environment variables only, validated at start-up (pydantic-settings).
+
+Every variable is checked before anything starts; a bad value ends the process with one line per problem
+that names the variable and what it accepts, never a traceback. Empty values count as unset.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from dataclasses import dataclass
+import re
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_PAGE_TOKEN_SECRET = "invoices-v1-page-tokens"
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,16}")
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        return int(raw) if raw else default
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+class ConfigError(Exception):
+    """Invalid settings: one line per problem, each naming the variable."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    listen_addr: str
-    database_url: str  # empty: start the embedded PostgreSQL
-    embedded_data_dir: str
-    pool_min: int
-    pool_max: int
-    max_message_bytes: int
-    shutdown_grace_seconds: int
-    log_level: str
-    invoice_number_prefix: str
-    invoice_number_width: int
-    page_token_secret: str  # signs ListInvoices page tokens; replicas must share it
-    attachment_max_bytes: int
-    attachment_max_per_invoice: int
-    attachment_extensions: tuple[str, ...]  # empty: the allowlist of seed 001
-    smtp_host: str  # empty: SendInvoice is refused
-    smtp_port: int
-    smtp_username: str
-    smtp_password: str
-    smtp_starttls: bool
-    smtp_from: str
-    mail_max_bytes: int
-    seller_name: str
-    workers: int  # asynchronous-write workers in this process
-    lease_seconds: int
-    async_batch_threshold: int  # batches with more requests always run asynchronously
-    push_timeout_minutes: int
-    idempotency_ttl_seconds: int
-    auth_required: bool  # API keys on every RPC but health and reflection
-    tls_cert_file: str  # with tls_key_file: serve TLS
-    tls_key_file: str
-    tls_client_ca_file: str  # also: require client certificates signed by this CA (mutual TLS)
-    processes: int = 1  # serving processes sharing LISTEN_ADDR (SO_REUSEPORT)
-    reuse_port: bool = False  # set in each of several processes
-    tracing: bool = False  # set when OTEL_TRACES_EXPORTER configured a tracer provider
+def _listen_addr(value: str) -> str:
+    if value.startswith("unix:"):
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError("accepts host:port, e.g. 127.0.0.1:50051, [::]:50051 or 0.0.0.0:0, or unix:/path")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if value and not re.match(r"postgres(ql)?://", value):
+        raise ValueError("accepts a postgresql://user:password@host:port/database URL, or empty (embedded server)")
+    return value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _extensions(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [e.strip().lower() for e in value.split(",") if e.strip()]
+    for ext in value:
+        if not _EXTENSION.fullmatch(ext):
+            raise ValueError(f"accepts comma-separated extensions such as .pdf,.png; {ext!r} is not one")
+    return tuple(value)
+
+
+def _mail_address(value: str) -> str:
+    _, address = parseaddr(value)
+    if "@" not in address or not address.isascii() or any(c.isspace() for c in address):
+        raise ValueError("accepts an e-mail address such as invoices@example.com")
+    return value
+
+
+def _exporters(value: str) -> str:
+    names = {n.strip() for n in value.split(",") if n.strip()}
+    if not names <= {"none", "otlp", "console"}:
+        raise ValueError("accepts none, otlp or console (comma-separated)")
+    return value
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("accepts printable text")
+    return value
+
+
+ListenAddr = Annotated[str, AfterValidator(_listen_addr)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    """Each field reads the environment variable named by its alias."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, case_sensitive=True, env_ignore_empty=True, populate_by_name=True, extra="ignore"
+    )
+
+    listen_addr: ListenAddr = Field("127.0.0.1:50051", alias="LISTEN_ADDR")
+    # Empty: start the embedded PostgreSQL.
+    database_url: Annotated[str, AfterValidator(_database_url)] = Field("", alias="DATABASE_URL")
+    embedded_data_dir: str = Field(default_factory=lambda: os.path.abspath(".data/postgres"), alias="EMBEDDED_PG_DIR")
+    pool_min: int = Field(2, ge=0, le=1000, alias="DB_POOL_MIN", description="an integer from 0 to 1000")
+    pool_max: int = Field(10, ge=1, le=1000, alias="DB_POOL_MAX", description="an integer from 1 to 1000")
+    max_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024 * 1024, le=2**31 - 1, alias="GRPC_MAX_MESSAGE_BYTES",
+        description="a byte count from 1048576 (1 MB) to 2147483647",
+    )  # fmt: skip
+    shutdown_grace_seconds: float = Field(
+        10, ge=0, le=3600, alias="SHUTDOWN_GRACE_SECONDS", description="seconds from 0 to 3600"
+    )
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)] = Field(
+        "INFO", alias="LOG_LEVEL", description="one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )
+    invoice_number_prefix: Annotated[str, Field(max_length=20), AfterValidator(_printable)] = Field(
+        "INV-", alias="INVOICE_NUMBER_PREFIX", description="printable text of at most 20 characters"
+    )
+    invoice_number_width: int = Field(6, ge=1, le=20, alias="INVOICE_NUMBER_WIDTH", description="1 to 20 digits")
+    # Signs ListInvoices page tokens; replicas must share it.
+    page_token_secret: str = Field(DEFAULT_PAGE_TOKEN_SECRET, min_length=1, alias="PAGE_TOKEN_SECRET")
+    attachment_max_bytes: int = Field(
+        100 * 1024 * 1024, ge=1, alias="ATTACHMENT_MAX_BYTES", description="a byte count of at least 1"
+    )
+    attachment_max_per_invoice: int = Field(
+        50, ge=1, le=10_000, alias="ATTACHMENT_MAX_PER_INVOICE", description="an integer from 1 to 10000"
+    )
+    # Empty: the allowlist of seed 001.
+    attachment_extensions: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_extensions)] = Field(
+        (), alias="ATTACHMENT_EXTENSIONS"
+    )
+    smtp_host: str = Field("", alias="SMTP_HOST")  # empty: SendInvoice is refused
+    smtp_port: Port = Field(25, alias="SMTP_PORT", description="a port from 1 to 65535")
+    smtp_username: str = Field("", alias="SMTP_USERNAME")
+    smtp_password: str = Field("", alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, alias="SMTP_STARTTLS", description="true or false (also 1/0, yes/no, on/off)")
+    smtp_from: Annotated[str, AfterValidator(_mail_address)] = Field("invoices@localhost", alias="SMTP_FROM")
+    mail_max_bytes: int = Field(20 * 1024 * 1024, ge=1, alias="MAIL_MAX_BYTES", description="a byte count ≥ 1")
+    seller_name: Annotated[str, AfterValidator(_printable)] = Field("Invoice Service", alias="SELLER_NAME")
+    workers: int = Field(2, ge=0, le=64, alias="PUSH_WORKERS", description="an integer from 0 to 64")
+    lease_seconds: int = Field(30, ge=1, le=86_400, alias="PUSH_LEASE_SECONDS", description="seconds from 1 to 86400")
+    async_batch_threshold: int = Field(
+        10, ge=0, alias="ASYNC_BATCH_THRESHOLD", description="an integer ≥ 0"
+    )  # batches with more requests always run asynchronously
+    push_timeout_minutes: int = Field(
+        60, ge=1, le=525_600, alias="PUSH_TIMEOUT_MINUTES", description="minutes from 1 to 525600"
+    )
+    idempotency_ttl_seconds: int = Field(
+        24 * 3600, ge=1, le=90 * 86_400, alias="IDEMPOTENCY_TTL_SECONDS", description="seconds from 1 to 7776000"
+    )
+    auth_required: bool = Field(True, alias="AUTH_REQUIRED", description="true or false")
+    tls_cert_file: str = Field("", alias="TLS_CERT_FILE")  # with tls_key_file: serve TLS
+    tls_key_file: str = Field("", alias="TLS_KEY_FILE")
+    tls_client_ca_file: str = Field("", alias="TLS_CLIENT_CA_FILE")  # also require client certificates (mTLS)
+    # `python -m service.healthcheck` under TLS: what it trusts (default: TLS_CERT_FILE, the served chain),
+    # the name it verifies (default: the certificate's first DNS or IP name), and under mutual TLS the
+    # client certificate it presents (default: TLS_CERT_FILE and TLS_KEY_FILE).
+    healthcheck_ca_file: str = Field("", alias="HEALTHCHECK_CA_FILE")
+    healthcheck_server_name: str = Field("", alias="HEALTHCHECK_SERVER_NAME")
+    healthcheck_cert_file: str = Field("", alias="HEALTHCHECK_CERT_FILE")
+    healthcheck_key_file: str = Field("", alias="HEALTHCHECK_KEY_FILE")
+    otel_traces_exporter: Annotated[str, AfterValidator(_exporters)] = Field("none", alias="OTEL_TRACES_EXPORTER")
+    processes: int = Field(1, ge=1, le=64, alias="PROCESSES", description="an integer from 1 to 64")
+    # Set by the parent in each of several serving processes, not by users.
+    reuse_port: bool = Field(False, alias="SERVICE_REUSE_PORT")
+    # Set at start-up when OTEL_TRACES_EXPORTER configured a tracer provider.
+    tracing: bool = Field(False, alias="SERVICE_TRACING_CONFIGURED")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.pool_min > self.pool_max:
+            raise ValueError(f"DB_POOL_MIN ({self.pool_min}) must not exceed DB_POOL_MAX ({self.pool_max})")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve TLS, or neither")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE (mutual TLS is TLS first)")
+        for name, path in (
+            ("TLS_CERT_FILE", self.tls_cert_file),
+            ("TLS_KEY_FILE", self.tls_key_file),
+            ("TLS_CLIENT_CA_FILE", self.tls_client_ca_file),
+            ("HEALTHCHECK_CA_FILE", self.healthcheck_ca_file),
+            ("HEALTHCHECK_CERT_FILE", self.healthcheck_cert_file),
+            ("HEALTHCHECK_KEY_FILE", self.healthcheck_key_file),
+        ):
+            if path and not (Path(path).is_file() and os.access(path, os.R_OK)):
+                raise ValueError(f"{name}={path!r}: accepts the path of a readable PEM file")
+        return self
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(
-            listen_addr=os.environ.get("LISTEN_ADDR", "127.0.0.1:50051"),
-            database_url=os.environ.get("DATABASE_URL", ""),
-            embedded_data_dir=os.environ.get("EMBEDDED_PG_DIR", os.path.abspath(".data/postgres")),
-            pool_min=_int("DB_POOL_MIN", 2),
-            pool_max=_int("DB_POOL_MAX", 10),
-            max_message_bytes=_int("GRPC_MAX_MESSAGE_BYTES", 4 * 1024 * 1024),
-            shutdown_grace_seconds=_int("SHUTDOWN_GRACE_SECONDS", 10),
-            log_level=os.environ.get("LOG_LEVEL", "INFO"),
-            invoice_number_prefix=os.environ.get("INVOICE_NUMBER_PREFIX", "INV-"),
-            invoice_number_width=_int("INVOICE_NUMBER_WIDTH", 6),
-            page_token_secret=os.environ.get("PAGE_TOKEN_SECRET", "invoices-v1-page-tokens"),
-            attachment_max_bytes=_int("ATTACHMENT_MAX_BYTES", 100 * 1024 * 1024),
-            attachment_max_per_invoice=_int("ATTACHMENT_MAX_PER_INVOICE", 50),
-            attachment_extensions=tuple(
-                e.strip().lower() for e in os.environ.get("ATTACHMENT_EXTENSIONS", "").split(",") if e.strip()
-            ),
-            smtp_host=os.environ.get("SMTP_HOST", ""),
-            smtp_port=_int("SMTP_PORT", 25),
-            smtp_username=os.environ.get("SMTP_USERNAME", ""),
-            smtp_password=os.environ.get("SMTP_PASSWORD", ""),
-            smtp_starttls=os.environ.get("SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
-            smtp_from=os.environ.get("SMTP_FROM", "invoices@localhost"),
-            mail_max_bytes=_int("MAIL_MAX_BYTES", 20 * 1024 * 1024),
-            seller_name=os.environ.get("SELLER_NAME", "Invoice Service"),
-            workers=_int("PUSH_WORKERS", 2),
-            lease_seconds=_int("PUSH_LEASE_SECONDS", 30),
-            async_batch_threshold=_int("ASYNC_BATCH_THRESHOLD", 10),
-            push_timeout_minutes=_int("PUSH_TIMEOUT_MINUTES", 60),
-            idempotency_ttl_seconds=_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
-            auth_required=os.environ.get("AUTH_REQUIRED", "true").lower() not in ("0", "false", "no"),
-            tls_cert_file=os.environ.get("TLS_CERT_FILE", ""),
-            tls_key_file=os.environ.get("TLS_KEY_FILE", ""),
-            tls_client_ca_file=os.environ.get("TLS_CLIENT_CA_FILE", ""),
-            processes=max(1, _int("PROCESSES", 1)),
-            reuse_port=os.environ.get("SERVICE_REUSE_PORT", "") == "1",
-        )
+        """The settings of this process's environment, or ConfigError naming each bad variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
+
+    @property
+    def is_local(self) -> bool:
+        """An embedded database on a loopback address: a developer's own run."""
+        host = self.listen_addr.rpartition(":")[0].strip("[]")
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = self.listen_addr.startswith("unix:")
+        return not self.database_url and loopback
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """One line per problem: the variable, the value given, and what it accepts."""
+    fields = Settings.model_fields
+    by_alias = {f.alias: f for f in fields.values() if f.alias}
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if not loc:  # a rule across variables names them itself
+            lines.append(f"invalid configuration: {str(error['msg']).removeprefix('Value error, ')}")
+            continue
+        name = str(loc[0])
+        info = by_alias.get(name) or fields.get(name)
+        variable = (info.alias if info is not None else None) or name
+        accepts = info.description if info is not None and info.description else None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        given = os.environ.get(variable, error.get("input"))
+        what = f"accepts {accepts}" if accepts else message
+        if accepts and "accepts" not in message:
+            what = f"{what} ({message})"
+        lines.append(f"invalid configuration: {variable}={given!r}: {what}")
+    return lines

@@ -11,7 +11,6 @@ import os
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import asyncio
-import dataclasses
 import threading
 import uuid
 from collections.abc import Iterator
@@ -72,7 +71,7 @@ class ServerThread:
             "async_batch_threshold": 50,
             "auth_required": False,
         }
-        self.settings = dataclasses.replace(Settings.from_env(), **{**defaults, **overrides})
+        self.settings = Settings.from_env().model_copy(update={**defaults, **overrides})
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
@@ -83,7 +82,7 @@ class ServerThread:
         self._stop = asyncio.Event()
         try:
             self.pool = await create_pool(self.settings.database_url, 2, self.settings.pool_max)
-            running: Running = await start_server(self.settings, self.pool)
+            running: Running = await start_server(self.settings, self.pool, self.settings.database_url)
         except BaseException as exc:
             self.error = exc
             self.ready.set()

@@ -16,6 +16,7 @@ import asyncpg
 import grpc
 import pgserver
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
 
@@ -230,3 +231,29 @@ def test_a_slow_reader_of_a_huge_list_does_not_grow_server_memory(database_url, 
                 break
     assert received >= 600
     assert peak - before < 20 * 1024 * 1024, f"server memory grew by {(peak - before) / 2**20:.1f} MB"
+
+
+def test_health_is_not_serving_while_postgres_is_unreachable_and_serving_again_after(own_postgres):
+    url, data_dir = own_postgres
+    srv = ServerThread(url).start()
+
+    def status_within(expected: int, seconds: float) -> float:
+        started = time.monotonic()
+        with grpc.insecure_channel(srv.address) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            while True:
+                now = health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                if now == expected:
+                    return time.monotonic() - started
+                assert time.monotonic() - started < seconds, f"health stayed {now}, expected {expected}"
+                time.sleep(0.1)
+
+    try:
+        status_within(health_pb2.HealthCheckResponse.SERVING, 1)
+        _stop_immediately(data_dir)
+        status_within(health_pb2.HealthCheckResponse.NOT_SERVING, 5)
+        socket_dir = url.split("host=", 1)[1].split("&", 1)[0]
+        _pg_ctl(data_dir, "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(Path(data_dir) / "restart.log"), "start")
+        status_within(health_pb2.HealthCheckResponse.SERVING, 20)
+    finally:
+        srv.stop()

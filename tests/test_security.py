@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -26,6 +33,7 @@ from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 
 from service.handlers.auth import create_key, revoke_key
 from service.store.db import create_pool
+from service.transport.guard import is_write
 from tests.conftest import ServerThread
 from tests.helpers import invoice, line, rpc_error
 
@@ -102,7 +110,7 @@ class World:
 
     def __init__(self, secured: ServerThread, database_url: str) -> None:
         self.a_key = make_key(database_url, "iso-a")[1]
-        b_key = make_key(database_url, "iso-b")[1]
+        self.b_key = b_key = make_key(database_url, "iso-b")[1]
         with grpc.insecure_channel(secured.address) as ch:
             stub = svc_grpc.InvoiceServiceStub(ch)
             md = bearer(b_key)
@@ -206,6 +214,43 @@ def test_every_rpc_refuses_another_companys_data(secured, database_url):
             assert "iso-b" in (err.details() or ""), method.name
 
 
+def test_request_ids_live_in_the_callers_own_company_for_every_write(secured, database_url, db):
+    """AIP-155 keys are resolved after the API key's company: naming another company with one of its
+    request ids is NOT_FOUND (never its stored answer, never a record in its books), and the same id
+    with an empty company_id is the caller's own, a separate key."""
+    w = World(secured, database_url)
+    table = cases(w)
+    writes = [m for m in svc.DESCRIPTOR.services_by_name["InvoiceService"].methods if is_write(m)]
+    assert len(writes) >= 20, [m.name for m in writes]
+    service = svc.DESCRIPTOR.services_by_name["InvoiceService"]
+    with grpc.insecure_channel(secured.address) as ch:
+        for method in writes:
+            request_id = f"rid-{method.name}-{uuid.uuid4().hex[:8]}"
+            request = table[method.name]()
+            request.company_id = ""
+            request.request_id = request_id
+            with contextlib.suppress(grpc.RpcError):  # B's own first call, whatever its answer
+                _call(ch, service, method, request, w.b_key)
+            b_ops = db.fetch("SELECT count(*) AS n FROM push_operations WHERE company_id = $1", B)[0]["n"]
+            stored = db.fetch("SELECT response, status FROM idempotency_keys WHERE company_id = $1 AND key = $2",
+                              B, request_id)  # fmt: skip
+            assert len(stored) == 1, method.name
+            for body in (request, table[method.name]()):  # the same body, and another one
+                naming_b = type(body)()
+                naming_b.CopyFrom(body)
+                naming_b.company_id, naming_b.request_id = B, request_id
+                err = rpc_error(partial(_call, ch, service, method, naming_b, w.a_key), NOT_FOUND)
+                assert "iso-b" in (err.details() or ""), method.name
+            after = db.fetch("SELECT count(*) AS n FROM push_operations WHERE company_id = $1", B)[0]["n"]
+            assert after == b_ops, f"{method.name}: company A's call left a record in company B's books"
+            # An empty company_id is allowed with a request id: the key's company, its own key space.
+            with contextlib.suppress(grpc.RpcError):
+                _call(ch, service, method, request, w.a_key)
+            own = db.fetch("SELECT count(*) AS n FROM idempotency_keys WHERE company_id = 'iso-a' AND key = $1",
+                           request_id)[0]["n"]  # fmt: skip
+            assert own == 1, f"{method.name}: the request id was not taken in the caller's own company"
+
+
 def test_company_a_sees_nothing_of_company_b_through_its_own_calls(secured, database_url):
     w = World(secured, database_url)
     with grpc.insecure_channel(secured.address) as ch:
@@ -289,6 +334,46 @@ def _health(address: str, credentials: grpc.ChannelCredentials | None) -> int:
         return int(health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3).status)
 
 
+def healthcheck(address: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The container's HEALTHCHECK command, with the server's own settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TLS_", "HEALTHCHECK_"))}
+    return subprocess.run([sys.executable, "-m", "service.healthcheck"], env={**clean, "LISTEN_ADDR": address, **env},
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+
+
+def test_the_container_healthcheck_speaks_tls_and_mutual_tls(database_url, pki, tmp_path):
+    served = {"TLS_CERT_FILE": str(pki["server"]), "TLS_KEY_FILE": str(pki["server_key"])}
+    tls = ServerThread(database_url, tls_cert_file=served["TLS_CERT_FILE"], tls_key_file=served["TLS_KEY_FILE"]).start()
+    try:
+        ok = healthcheck(tls.address, **served, HEALTHCHECK_CA_FILE=str(pki["ca"]))
+        assert ok.returncode == 0, ok.stderr
+        assert healthcheck(tls.address).returncode == 1  # plaintext against TLS: unhealthy, not a hang
+    finally:
+        tls.stop()
+    # A self-signed certificate (the usual first set-up) needs nothing but the server's own settings.
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "self.pem").write_bytes(_pem(_cert("self", key, None)))
+    (tmp_path / "self-key.pem").write_bytes(_pem(key))
+    own = {"TLS_CERT_FILE": str(tmp_path / "self.pem"), "TLS_KEY_FILE": str(tmp_path / "self-key.pem")}
+    selfsigned = ServerThread(
+        database_url, tls_cert_file=own["TLS_CERT_FILE"], tls_key_file=own["TLS_KEY_FILE"]
+    ).start()
+    try:
+        ok = healthcheck(selfsigned.address, **own)
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        selfsigned.stop()
+    mutual = {**served, "TLS_CLIENT_CA_FILE": str(pki["ca"])}
+    mtls = ServerThread(database_url, tls_cert_file=served["TLS_CERT_FILE"], tls_key_file=served["TLS_KEY_FILE"],
+                        tls_client_ca_file=mutual["TLS_CLIENT_CA_FILE"]).start()  # fmt: skip
+    try:
+        client = {"HEALTHCHECK_CERT_FILE": str(pki["client"]), "HEALTHCHECK_KEY_FILE": str(pki["client_key"])}
+        ok = healthcheck(mtls.address, **mutual, HEALTHCHECK_CA_FILE=str(pki["ca"]), **client)
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        mtls.stop()
+
+
 def test_tls_and_mutual_tls(database_url, pki):
     ca = pki["ca"].read_bytes()
     tls = ServerThread(database_url, tls_cert_file=str(pki["server"]), tls_key_file=str(pki["server_key"])).start()
@@ -306,3 +391,45 @@ def test_tls_and_mutual_tls(database_url, pki):
         rpc_error(lambda: _health(mtls.address, grpc.ssl_channel_credentials(ca)), grpc.StatusCode.UNAVAILABLE)
     finally:
         mtls.stop()
+
+
+def test_open_streams_end_unauthenticated_within_a_second_of_revocation_on_every_replica(secured, database_url):
+    other = ServerThread(database_url, auth_required=True).start()  # a second replica on the same database
+    key_id, key = make_key(database_url, "sec-revoke-streams")
+    outcomes: list[tuple[str, grpc.StatusCode, float]] = []
+    opened = threading.Barrier(5)
+
+    def watch(address: str, kind: str) -> None:
+        with grpc.insecure_channel(address) as ch:
+            ops = ps_grpc.PushOperationServiceStub(ch)
+            stream: Any = (
+                ops.WatchInvoiceEvents(ps.WatchInvoiceEventsRequest(from_now=True), metadata=bearer(key), timeout=30)
+                if kind == "events"
+                else ops.WatchPushOperations(
+                    ps.WatchPushOperationsRequest(from_now=True), metadata=bearer(key), timeout=30
+                )
+            )
+            opened.wait()
+            try:
+                for _ in stream:
+                    pass
+                outcomes.append((kind, grpc.StatusCode.OK, time.monotonic()))
+            except grpc.RpcError as err:
+                outcomes.append((kind, err.code(), time.monotonic()))
+
+    try:
+        threads = [threading.Thread(target=watch, args=(srv.address, kind))
+                   for srv in (secured, other) for kind in ("events", "operations")]  # fmt: skip
+        for t in threads:
+            t.start()
+        opened.wait()
+        time.sleep(1)  # every stream is open on its server
+        revoke(database_url, key_id)
+        revoked_at = time.monotonic()
+        for t in threads:
+            t.join(10)
+    finally:
+        other.stop()
+    assert len(outcomes) == 4, outcomes
+    assert {code for _, code, _ in outcomes} == {grpc.StatusCode.UNAUTHENTICATED}, outcomes
+    assert max(at for _, _, at in outcomes) - revoked_at < 1.0, outcomes

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import secrets
 import time
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
+from typing import TypeVar
 
 import asyncpg
 
@@ -15,6 +20,8 @@ from service.store.invoices import new_id
 
 CALLER_COMPANY: ContextVar[str | None] = ContextVar("caller_company", default=None)
 CACHE_SECONDS = 60.0
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Unauthenticated(DomainError):
@@ -22,14 +29,50 @@ class Unauthenticated(DomainError):
 
 
 class Keys:
-    """Resolves keys to companies, with a short cache that every revocation clears (NOTIFY)."""
+    """Resolves keys to companies, with a short cache that every revocation clears (NOTIFY), and ends the
+    open streams of a revoked key (each process re-checks the keys of its own streams)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self._cache: dict[str, tuple[str, float]] = {}
+        self._streams: dict[str, set[asyncio.Event]] = {}  # key -> one event per open stream
+        self._checks: set[asyncio.Task[None]] = set()
 
     def forget(self) -> None:
+        """A key was revoked somewhere: drop the cache, then end the streams whose key is gone."""
         self._cache.clear()
+        if self._streams:
+            task = asyncio.get_running_loop().create_task(self._recheck_streams())
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _recheck_streams(self) -> None:
+        keys = list(self._streams)
+        try:
+            async with self.pool.acquire() as conn:
+                active = await store.active(conn, keys)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot re-check the keys of open streams: %s", exc)
+            return
+        for key in keys:
+            if key not in active:
+                for revoked in self._streams.get(key, ()):
+                    revoked.set()
+
+    @contextlib.contextmanager
+    def stream_guard(self, authorization: str) -> Iterator[asyncio.Event]:
+        """An event set when the key of this stream is revoked, for as long as the stream is open."""
+        key = authorization.partition(" ")[2].strip()
+        revoked = asyncio.Event()
+        self._streams.setdefault(key, set()).add(revoked)
+        try:
+            yield revoked
+        finally:
+            streams = self._streams.get(key)
+            if streams is not None:
+                streams.discard(revoked)
+                if not streams:
+                    del self._streams[key]
 
     async def company(self, authorization: str) -> str:
         scheme, _, key = authorization.partition(" ")
@@ -47,6 +90,29 @@ class Keys:
             self._cache.clear()
         self._cache[key] = (company, time.monotonic() + CACHE_SECONDS)
         return company
+
+
+async def until_revoked(items: AsyncIterator[T], revoked: asyncio.Event) -> AsyncIterator[T]:
+    """The items of a stream, ended with UNAUTHENTICATED as soon as `revoked` is set, even while the
+    stream waits for its next item (a watcher idles until the next event)."""
+    iterator = aiter(items)
+    waiter = asyncio.ensure_future(revoked.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(iterator))
+            await asyncio.wait((step, waiter), return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+                raise Unauthenticated("the API key of this stream was revoked")
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        waiter.cancel()
 
 
 def check_company(requested: str) -> str:

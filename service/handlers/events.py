@@ -39,6 +39,8 @@ class FeedEvent:
 
 class EventHub:
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        if not url:  # asyncpg would fall back to libpq's defaults: another server, or none
+            raise ValueError("the event hub needs the URL of the database the pool connects to")
         self.pool = pool
         self.url = url
         self.head = 0
@@ -67,8 +69,18 @@ class EventHub:
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close()
 
+    async def ping(self, seconds: float) -> bool:
+        """Whether the database answers on this process's LISTEN connection (health checks)."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return False
+        try:
+            return bool(await conn.fetchval("SELECT true", timeout=seconds))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+
     async def _connect(self) -> None:
-        conn = await asyncpg.connect(self.url)
+        conn = await asyncpg.connect(self.url, timeout=5)
         await conn.add_listener(store.NEW, self._on_new)
         await conn.add_listener(store.SEQUENCED, self._on_sequenced)
         for channel in self._listeners:
@@ -89,7 +101,7 @@ class EventHub:
                 try:
                     await self._connect()
                     log.info("event listener reconnected")
-                except (OSError, asyncpg.PostgresError) as exc:
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("event listener cannot reconnect yet: %s", exc)
 
     def _on_new(self, *_: object) -> None:

@@ -31,6 +31,15 @@ async def company_of(conn: asyncpg.Connection, key: str) -> str | None:
     return str(value) if value is not None else None
 
 
+async def active(conn: asyncpg.Connection, keys: list[str]) -> set[str]:
+    """Those of `keys` that are still valid."""
+    by_digest = {digest(key): key for key in keys}
+    rows = await conn.fetch(
+        "SELECT key_hash FROM api_keys WHERE key_hash = ANY($1::text[]) AND revoke_time IS NULL", list(by_digest)
+    )
+    return {by_digest[r["key_hash"]] for r in rows}
+
+
 async def revoke(conn: asyncpg.Connection, key_id: str, now: datetime) -> bool:
     result = await conn.execute(
         "UPDATE api_keys SET revoke_time = $2 WHERE id::text = $1 AND revoke_time IS NULL", key_id, now

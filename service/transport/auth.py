@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from service.handlers.auth import CALLER_COMPANY, Keys
+from service.handlers.auth import CALLER_COMPANY, Keys, until_revoked
 from service.transport.interceptors import Behaviour, WrappingInterceptor
 
 OPEN = ("/grpc.health.v1.", "/grpc.reflection.")  # probes and tooling work without a key
@@ -36,14 +36,16 @@ class AuthInterceptor(WrappingInterceptor):
         if kind.endswith("stream"):
 
             async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                token = CALLER_COMPANY.set(await keys.company(_authorization(context)))
+                authorization = _authorization(context)
+                token = CALLER_COMPANY.set(await keys.company(authorization))
                 try:
-                    result = behaviour(request, context)
-                    if inspect.isawaitable(result):
-                        await result
-                        return
-                    async for item in result:
-                        yield item
+                    with keys.stream_guard(authorization) as revoked:  # a revoked key ends the stream at once
+                        result = behaviour(request, context)
+                        if inspect.isawaitable(result):
+                            await result
+                            return
+                        async for item in until_revoked(result, revoked):
+                            yield item
                 finally:
                     CALLER_COMPANY.reset(token)
 

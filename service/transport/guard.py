@@ -208,12 +208,19 @@ def guarded(
         )  # fmt: skip
         if not key:
             return await plain(request, context)
-        company = request.company_id
+        try:
+            # The key space is the caller's company: resolve it (the API key's, or NOT_FOUND for another
+            # company's) before any key is read or written.
+            check(request)
+            company = request.company_id
+            require_company(company)
+        except DomainError as exc:
+            await refuse(request, exc)
+            raise
         body = type(request)()
         body.CopyFrom(request)
         body.request_id = ""
         try:
-            require_company(company)
             replay = await services.idempotency.begin(
                 company, key, method.name, body.SerializeToString(deterministic=True)
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -22,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from invoices.v1 import push_operation_service_pb2
 
-from service.config import Settings
+from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings
 from service.domain.attachments import Limits
 from service.handlers.attachments import AttachmentHandlers
 from service.handlers.auth import Keys
@@ -40,6 +39,7 @@ from service.transport import wire
 from service.transport.auth import AuthInterceptor
 from service.transport.errors import ErrorMappingInterceptor
 from service.transport.guard import WriteServices
+from service.transport.health import DatabaseHealth
 from service.transport.interceptors import Behaviour, WrappingInterceptor
 from service.transport.push_servicer import PushOperationServicer
 from service.transport.servicer import InvoiceServicer, render
@@ -58,16 +58,20 @@ class Running:
     port: int
     hub: EventHub
     workers: Workers
+    monitor: DatabaseHealth
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
+        await self.monitor.stop()
         await self.health.enter_graceful_shutdown()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
         await self.hub.stop()
 
 
-async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
+async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str) -> Running:
+    """`database_url` is the database `pool` connects to (the embedded server's when DATABASE_URL is
+    empty): the event hub opens its LISTEN connection there, never on libpq's defaults."""
     keys = Keys(pool)
     # Outermost first: errors map whatever auth or the handler raises.
     interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
@@ -112,7 +116,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
         async_batch_threshold=settings.async_batch_threshold,
         timeout_minutes=settings.push_timeout_minutes,
     )
-    hub = EventHub(pool, settings.database_url)
+    hub = EventHub(pool, database_url)
     hub.subscribe(api_keys.CHANGED, keys.forget)  # a revoked key stops working at once everywhere
     add_service(server, wire.SERVICE, servicer, services)
     add_service(server, PUSH_SERVICE, PushOperationServicer(PushOperationHandlers(pool, tokens), hub), services)
@@ -133,9 +137,10 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
         raise SystemExit(f"cannot listen on {settings.listen_addr}")
     await server.start()
     workers.start()
-    for name in ("", *SERVICE_NAMES):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, health_servicer, port, hub, workers)
+    # SERVING while the database answers, NOT_SERVING while it does not (and back).
+    monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
+    await monitor.start()
+    return Running(server, health_servicer, port, hub, workers, monitor)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -211,12 +216,17 @@ def serve_processes(settings: Settings) -> int:
 
 async def serve(settings: Settings) -> None:
     if configure_tracing():
-        settings = dataclasses.replace(settings, tracing=True)
+        settings = settings.model_copy(update={"tracing": True})
+    if settings.page_token_secret == DEFAULT_PAGE_TOKEN_SECRET and not settings.is_local:
+        log.warning(
+            "PAGE_TOKEN_SECRET is the built-in development value: anyone can forge page tokens. "
+            "Set it to a secret shared by every replica."
+        )
     url, embedded = database_url(settings)
     try:
         await asyncio.to_thread(migrate, url)
         pool = await create_pool(url, settings.pool_min, settings.pool_max)
-        running = await start_server(settings, pool)
+        running = await start_server(settings, pool, url)
         log.info("serving on %s", settings.listen_addr)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
