@@ -5,9 +5,12 @@ database invariants hold afterwards. A fixed seed runs in `make test`; `make fuz
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
@@ -19,6 +22,7 @@ from hypothesis import strategies as st
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import push_operation_service_pb2 as ps
 
+from service.transport.guard import is_write
 from tests.helpers import create, finalized, invoice
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -191,3 +195,141 @@ def assert_invariants(db: Any) -> None:
     dupes = db.fetch("SELECT invoice_number FROM invoices WHERE company_id = $1 AND invoice_number IS NOT NULL "
                      "GROUP BY invoice_number HAVING count(*) > 1", COMPANY)  # fmt: skip
     assert dupes == []
+
+
+# -- raw frames, hostile upload sequences, and writes that fail must not have committed ----------------
+
+UNDECODABLE = {
+    "overlong varint": b"\xff" * 11,
+    "truncated length-delimited": b"\x0a\x05ab",
+    "invalid wire type": b"\x0f",
+    "unterminated group": b"\x0b",
+}
+
+
+def _raw_call(channel: grpc.Channel, method: MethodDescriptor, frames: list[bytes]) -> grpc.StatusCode:
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    try:
+        if method.client_streaming:
+            channel.stream_unary(path, request_serializer=_raw, response_deserializer=_raw)(iter(frames), timeout=5)
+        elif method.server_streaming:
+            list(channel.unary_stream(path, request_serializer=_raw, response_deserializer=_raw)(frames[0], timeout=5))
+        else:
+            channel.unary_unary(path, request_serializer=_raw, response_deserializer=_raw)(frames[0], timeout=5)
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
+def test_undecodable_frames_are_invalid_argument_on_every_rpc(channel, seeded, method):
+    for name, frame in UNDECODABLE.items():
+        sequences = [[frame]]
+        if method.client_streaming:  # also after a valid first message
+            first = svc.UploadAttachmentRequest(metadata=svc.AttachmentUpload(
+                company_id=COMPANY, invoice_id=IDS["invoice"][0], name="a.txt"))  # fmt: skip
+            sequences.append([first.SerializeToString(), frame])
+        for frames in sequences:
+            code = _raw_call(channel, method, frames)
+            assert code == grpc.StatusCode.INVALID_ARGUMENT, f"{method.name}, {name} ({len(frames)} frames): {code}"
+    health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _upload(**kw: Any) -> svc.UploadAttachmentRequest:
+    kw.setdefault("company_id", COMPANY)
+    kw.setdefault("name", "notes.txt")
+    return svc.UploadAttachmentRequest(metadata=svc.AttachmentUpload(**kw))
+
+
+def test_hostile_upload_sequences_get_clear_statuses_and_store_nothing(channel, seeded, db):
+    inv = IDS["invoice"][0]
+    chunk = svc.UploadAttachmentRequest(chunk=b"data")
+    sequences: dict[str, list[svc.UploadAttachmentRequest]] = {
+        "empty stream": [],
+        "chunk first": [chunk, _upload(invoice_id=inv)],
+        "metadata twice": [_upload(invoice_id=inv), chunk, _upload(invoice_id=inv)],
+        "unknown invoice": [_upload(invoice_id="00000000-0000-0000-0000-000000000000"), chunk],
+        "another company": [_upload(company_id="someone-else", invoice_id=inv), chunk],
+        "no name": [_upload(invoice_id=inv, name=""), chunk],
+        "bad extension": [_upload(invoice_id=inv, name="x.exe"), chunk],
+        "path in name": [_upload(invoice_id=inv, name="../../etc/passwd.txt"), chunk],
+        "metadata after chunks": [_upload(invoice_id=inv), chunk, chunk, _upload(invoice_id=inv, name="b.txt")],
+    }
+    before = db.fetch("SELECT count(*) AS n FROM attachments WHERE company_id = $1", COMPANY)[0]["n"]
+    stub = channel.stream_unary(
+        "/invoices.v1.InvoiceService/UploadAttachment", request_serializer=_serialize, response_deserializer=_raw
+    )
+    for name, sequence in sequences.items():
+        try:
+            stub(iter(sequence), timeout=5)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as err:
+            code = err.code()
+        assert code in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}, f"{name}: {code}"
+    after = db.fetch("SELECT count(*) AS n FROM attachments WHERE company_id = $1", COMPANY)[0]["n"]
+    assert after == before
+    assert db.fetch("SELECT count(*) AS n FROM attachment_chunks c WHERE NOT EXISTS "
+                    "(SELECT 1 FROM attachments a WHERE a.id = c.attachment_id)")[0]["n"] == 0  # fmt: skip
+
+
+class Ledger:
+    """One connection kept open: a digest of everything a company's writes can change, except refusals'
+    own FAILED push operations. A write answered with an error must leave it as it was."""
+
+    SQL = (
+        "SELECT (SELECT count(*) FROM push_operations WHERE company_id = $1 AND status = 'PENDING') AS pending, md5("
+        " coalesce((SELECT string_agg(t::text, '|' ORDER BY t.id) FROM invoices t WHERE company_id = $1), '')"
+        " || coalesce((SELECT string_agg(t::text, '|' ORDER BY t::text) FROM line_items t JOIN invoices i"
+        "    ON i.id = t.invoice_id WHERE i.company_id = $1), '')"
+        " || coalesce((SELECT string_agg(t::text, '|' ORDER BY t::text) FROM payment_allocations t JOIN invoices i"
+        "    ON i.id = t.invoice_id WHERE i.company_id = $1), '')"
+        " || coalesce((SELECT string_agg(t::text, '|' ORDER BY t::text) FROM customer_credit_balances t"
+        "    WHERE company_id = $1), '')"
+        " || (SELECT count(*) FROM attachments WHERE company_id = $1)::text"
+        " || (SELECT count(*) FROM push_operations WHERE company_id = $1 AND status <> 'FAILED')::text"
+        ") AS digest"
+    )
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(asyncpg.connect(url))
+
+    def digest(self) -> str:
+        """Waits for asynchronous writes in flight (a worker may apply them at any moment) to settle."""
+        for _ in range(100):
+            row = self.loop.run_until_complete(self.conn.fetchrow(self.SQL, COMPANY))
+            if row["pending"] == 0:
+                return str(row["digest"])
+            time.sleep(0.05)
+        raise AssertionError("pending operations never settled")
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+WRITES = [m for m in METHODS if is_write(m) or m.name == "UploadAttachment"]
+
+
+@pytest.mark.parametrize("method", WRITES, ids=[m.name for m in WRITES])
+def test_a_write_answered_with_an_error_changed_nothing(channel, seeded, method, database_url):
+    service = method.containing_service.full_name
+    strategy: st.SearchStrategy[Any] = (
+        st.lists(messages(method.input_type), max_size=4) if method.client_streaming else messages(method.input_type)
+    )
+    ledger = Ledger(database_url)
+
+    @settings(max_examples=max(EXAMPLES // 2, 5), derandomize=DERANDOMIZE, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(request=strategy)
+    def run(request: Any) -> None:
+        before = ledger.digest()
+        code = call(channel, service, method, request)
+        if code not in (grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+            assert ledger.digest() == before, f"{method.name} answered {code} after changing data: {request!r}"[:2000]
+
+    try:
+        run()
+    finally:
+        ledger.close()
