@@ -5,10 +5,13 @@ revoked key must be refused at once, open streams included."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -51,11 +54,15 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def make_run() -> Iterator[tuple[str, dict[str, str]]]:
     if not VENV_PYTHON.exists():
         pytest.skip("needs the project's .venv (make run creates it)")
     port = free_port()
-    env = bare_machine_env(tmp_path_factory.mktemp("make-run"), port)
+    # Not under pytest's own temporary root: pytest keeps that root private (0700) to its user, and the
+    # embedded PostgreSQL runs as its own user, which must reach the data folder.
+    folder = Path(tempfile.mkdtemp(prefix="invoice-make-run-"))
+    folder.chmod(0o755)
+    env = bare_machine_env(folder, port)
     proc = subprocess.Popen(
         ["make", "-s", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -76,12 +83,14 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
                 time.sleep(0.3)
         yield address, env
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_make_run_on_a_bare_machine_streams_events_runs_async_writes_and_revokes_keys(make_run):
