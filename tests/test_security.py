@@ -219,6 +219,8 @@ def test_request_ids_live_in_the_callers_own_company_for_every_write(secured, da
     request ids is NOT_FOUND (never its stored answer, never a record in its books), and the same id
     with an empty company_id is the caller's own, a separate key."""
     w = World(secured, database_url)
+    a_company = f"iso-a-{uuid.uuid4().hex[:8]}"  # its own calls below create data: not the shared iso-a
+    a_key = make_key(database_url, a_company)[1]
     table = cases(w)
     writes = [m for m in svc.DESCRIPTOR.services_by_name["InvoiceService"].methods if is_write(m)]
     assert len(writes) >= 20, [m.name for m in writes]
@@ -239,15 +241,15 @@ def test_request_ids_live_in_the_callers_own_company_for_every_write(secured, da
                 naming_b = type(body)()
                 naming_b.CopyFrom(body)
                 naming_b.company_id, naming_b.request_id = B, request_id
-                err = rpc_error(partial(_call, ch, service, method, naming_b, w.a_key), NOT_FOUND)
+                err = rpc_error(partial(_call, ch, service, method, naming_b, a_key), NOT_FOUND)
                 assert "iso-b" in (err.details() or ""), method.name
             after = db.fetch("SELECT count(*) AS n FROM push_operations WHERE company_id = $1", B)[0]["n"]
             assert after == b_ops, f"{method.name}: company A's call left a record in company B's books"
             # An empty company_id is allowed with a request id: the key's company, its own key space.
             with contextlib.suppress(grpc.RpcError):
-                _call(ch, service, method, request, w.a_key)
-            own = db.fetch("SELECT count(*) AS n FROM idempotency_keys WHERE company_id = 'iso-a' AND key = $1",
-                           request_id)[0]["n"]  # fmt: skip
+                _call(ch, service, method, request, a_key)
+            own = db.fetch("SELECT count(*) AS n FROM idempotency_keys WHERE company_id = $1 AND key = $2",
+                           a_company, request_id)[0]["n"]  # fmt: skip
             assert own == 1, f"{method.name}: the request id was not taken in the caller's own company"
 
 
