@@ -23,6 +23,10 @@ from service.store import push_operations as push_store
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# Bytes of events per streamed message: under what any client accepts by default (4 MB), with room for
+# the message's framing. An event carrying an invoice (COMMUNICATION_TRIGGERED) is at most
+# MAX_INVOICE_BYTES, so one always fits.
+BATCH_BYTES = 4 * 1024 * 1024 - 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +42,10 @@ class FeedEvent:
 
 
 class EventHub:
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, batch_bytes: int = BATCH_BYTES) -> None:
         self.pool = pool
         self.url = url
+        self.batch_bytes = batch_bytes
         self.head = 0
         self._changed = asyncio.Event()
         self._dirty = asyncio.Event()
@@ -135,7 +140,7 @@ class EventHub:
         while True:
             seen = self.head
             async with self.pool.acquire() as conn:
-                rows = await store.read(conn, company_id, cursor, types, invoice_id, BATCH)
+                rows = await store.read(conn, company_id, cursor, types, invoice_id, BATCH, self.batch_bytes)
             if rows:
                 cursor = rows[-1]["position"]
                 yield [

@@ -16,6 +16,7 @@ import asyncpg
 
 from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.filtering import FilterError, Node, parse_filter, parse_order_by
+from service.domain.ids import parse_id
 from service.domain.models import Invoice
 from service.handlers.writes import require_company
 from service.store import invoices as store
@@ -62,14 +63,22 @@ def _bad(field: str, error: FilterError | str) -> InvalidArgument:
 
 
 class PageTokens:
-    """Opaque, signed page tokens bound to the company, filter and order they were issued for."""
+    """Opaque, signed page tokens bound to the listing (invoices, push operations), company, filter and
+    order they were issued for."""
 
-    def __init__(self, secret: bytes) -> None:
+    MAX_LENGTH = 4096  # far above any token this service issues
+
+    def __init__(self, secret: bytes, resource: str = "invoices") -> None:
         self.secret = secret
+        self.resource = resource
 
-    @staticmethod
-    def _binding(q: ListQuery) -> str:
-        return hashlib.sha256(f"{q.company_id}\0{q.filter}\0{q.order_by}".encode()).hexdigest()[:16]
+    def scoped(self, resource: str) -> PageTokens:
+        """The same secret for another listing: its tokens are refused here and ours there."""
+        return PageTokens(self.secret, resource)
+
+    def _binding(self, q: ListQuery) -> str:
+        text = f"{self.resource}\0{q.company_id}\0{q.filter}\0{q.order_by}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def encode(self, q: ListQuery, pos: Position) -> str:
         body = json.dumps({"b": self._binding(q), "k": [listing.json_key(k) for k in pos.keys], "i": pos.id})
@@ -81,19 +90,29 @@ class PageTokens:
         if not q.page_token:
             return None
         try:
+            if len(q.page_token) > self.MAX_LENGTH:
+                raise ValueError("too long")
             blob = base64.urlsafe_b64decode(q.page_token + "=" * (-len(q.page_token) % 4))
             mac, raw = blob[:16], blob[16:]
             if not hmac.compare_digest(mac, hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]):
                 raise ValueError("signature")
             data = json.loads(raw)
-        except (ValueError, TypeError) as exc:
+            if not isinstance(data, dict):  # a signed body of another shape (the default secret is public)
+                raise ValueError("not an object")
+        except (ValueError, TypeError, RecursionError) as exc:
             raise _bad("page_token", "is not a token this service issued") from exc
         if data.get("b") != self._binding(q):
-            raise _bad("page_token", "was issued for another company, filter or order_by")
+            raise _bad(
+                "page_token",
+                f"was issued for another company, filter or order_by, or another listing than {self.resource}",
+            )
         try:
             keys = tuple(listing.from_json_key(k, spec) for k, (spec, _) in zip(data["k"], order, strict=True))
-            return Position(keys, str(data["i"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            position_id = parse_id(str(data["i"]))
+            if position_id is None:
+                raise ValueError("not an id")
+            return Position(keys, position_id)
+        except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
             raise _bad("page_token", "is not a token this service issued") from exc
 
 

@@ -75,15 +75,26 @@ async def head(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM invoice_events"))
 
 
+EVENT_OVERHEAD = 256  # bytes of an event's own fields on the wire, beside the invoice it may carry
+
+
 async def read(
-    conn: asyncpg.Connection, company_id: str, after: int, types: list[str], invoice_id: str, limit: int
+    conn: asyncpg.Connection, company_id: str, after: int, types: list[str], invoice_id: str, limit: int, budget: int
 ) -> list[asyncpg.Record]:
+    """Up to `limit` events past `after`, cut where their size would pass `budget` bytes (at least one).
+
+    Sizes come from octet_length, which reads no TOASTed invoice; only the events kept are fetched whole."""
     return list(
         await conn.fetch(
-            "SELECT position, type, company_id, invoice_id, push_operation_key, attachment_id, invoice, create_time "
-            "FROM invoice_events WHERE company_id = $1 AND position > $2 "
-            "AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) AND ($4 = '' OR invoice_id = $4) "
-            "ORDER BY position LIMIT $5",
-            company_id, after, types, invoice_id, limit,
+            "WITH next AS ("
+            "  SELECT id, position, sum(coalesce(octet_length(invoice), 0) + $6) OVER (ORDER BY position) AS upto"
+            "  FROM invoice_events WHERE company_id = $1 AND position > $2"
+            "  AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) AND ($4 = '' OR invoice_id = $4)"
+            "  ORDER BY position LIMIT $5"
+            ") "
+            "SELECT e.position, e.type, e.company_id, e.invoice_id, e.push_operation_key, e.attachment_id, e.invoice, "
+            "e.create_time FROM next JOIN invoice_events e ON e.id = next.id "
+            "WHERE next.upto <= $7 OR next.position = (SELECT min(position) FROM next) ORDER BY e.position",
+            company_id, after, types, invoice_id, limit, EVENT_OVERHEAD, budget,
         )
     )  # fmt: skip

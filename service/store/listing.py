@@ -268,12 +268,19 @@ def json_key(value: Any) -> Any:
 
 
 def from_json_key(value: Any, spec: FieldSpec) -> Any:
+    """The inverse of json_key; ValueError (or TypeError, KeyError) for anything json_key cannot write."""
     if value is None:
         return None
     if spec.kind is Kind.DECIMAL:
-        return Decimal(value["d"])
+        number = Decimal(value["d"])  # ArithmeticError for text that is no number
+        if not number.is_finite() or abs(number.adjusted()) > 40:  # stored numerics are far smaller
+            raise ValueError("not a stored decimal")
+        return number
     if spec.kind is Kind.TIMESTAMP:
-        return datetime.fromisoformat(value["t"])
+        moment = datetime.fromisoformat(value["t"])
+        if moment.tzinfo is None:
+            raise ValueError("not a stored timestamp")
+        return moment
     if not isinstance(value, str):
         raise ValueError("not a text key")
     return value
