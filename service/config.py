@@ -47,6 +47,9 @@ class Settings:
     tls_cert_file: str  # with tls_key_file: serve TLS
     tls_key_file: str
     tls_client_ca_file: str  # also: require client certificates signed by this CA (mutual TLS)
+    event_retention_days: int = 30  # 0: keep events forever
+    push_operation_retention_days: int = 90  # 0: keep finished push operations forever
+    retention_interval_seconds: int = 300  # how often each process purges expired request ids and old rows
     processes: int = 1  # serving processes sharing LISTEN_ADDR (SO_REUSEPORT)
     reuse_port: bool = False  # set in each of several processes
     tracing: bool = False  # set when OTEL_TRACES_EXPORTER configured a tracer provider
@@ -87,6 +90,9 @@ class Settings:
             tls_cert_file=os.environ.get("TLS_CERT_FILE", ""),
             tls_key_file=os.environ.get("TLS_KEY_FILE", ""),
             tls_client_ca_file=os.environ.get("TLS_CLIENT_CA_FILE", ""),
+            event_retention_days=_int("EVENT_RETENTION_DAYS", 30),
+            push_operation_retention_days=_int("PUSH_OPERATION_RETENTION_DAYS", 90),
+            retention_interval_seconds=_int("RETENTION_INTERVAL_SECONDS", 300),
             processes=max(1, _int("PROCESSES", 1)),
             reuse_port=os.environ.get("SERVICE_REUSE_PORT", "") == "1",
         )

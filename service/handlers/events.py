@@ -16,6 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.domain.errors import OutOfRange
 from service.domain.push import EventType, PushOperation
 from service.handlers.writes import require_company
 from service.store import events as store
@@ -136,11 +137,19 @@ class EventHub:
     ) -> AsyncIterator[list[FeedEvent]]:
         """Batches of events past `after`, in position (commit) order, live; never repeats, never skips."""
         require_company(company_id)
+        if after < 0:
+            raise OutOfRange("must not be negative", "after_cursor")
         cursor = self.head if from_now else after
         while True:
             seen = self.head
             async with self.pool.acquire() as conn:
-                rows = await store.read(conn, company_id, cursor, types, invoice_id, BATCH, self.batch_bytes)
+                rows, oldest = await store.read(conn, company_id, cursor, types, invoice_id, BATCH, self.batch_bytes)
+            if cursor and oldest > cursor + 1:  # positions are dense: those in between were purged
+                raise OutOfRange(
+                    f"events after cursor {cursor} are no longer kept (the oldest is {oldest}; events are kept "
+                    "for EVENT_RETENTION_DAYS): resume from 0 (the oldest kept) or with from_now",
+                    "after_cursor",
+                )
             if rows:
                 cursor = rows[-1]["position"]
                 yield [

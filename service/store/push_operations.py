@@ -166,3 +166,16 @@ async def get_many(conn: asyncpg.Connection, company_id: str, keys: list[str]) -
         keys,
     )
     return {r["push_operation_key"]: from_row(r) for r in rows}
+
+
+async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
+    """Deletes up to `batch` finished operations completed before `cutoff` (PENDING ones are never purged).
+    SKIP LOCKED: replicas purging at once take different rows and never wait on each other."""
+    result = await conn.execute(
+        "DELETE FROM push_operations WHERE push_operation_key IN ("
+        "  SELECT push_operation_key FROM push_operations WHERE status <> 'PENDING' AND completed_on_utc < $1"
+        "  ORDER BY completed_on_utc LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        cutoff,
+        batch,
+    )
+    return int(result.split()[-1])

@@ -248,6 +248,12 @@ push_operations = sa.Table(
     sa.CheckConstraint("status IN ('PENDING','SUCCESS','FAILED','TIMED_OUT')", name="status"),
 )
 sa.Index("ix_push_operations_company", push_operations.c.company_id, push_operations.c.requested_on_utc)
+# Retention purges finished operations oldest first.
+sa.Index(
+    "ix_push_operations_completed",
+    push_operations.c.completed_on_utc,
+    postgresql_where=push_operations.c.status != "PENDING",
+)
 sa.Index(
     "ix_push_operations_pending",
     push_operations.c.requested_on_utc,

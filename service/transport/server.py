@@ -31,6 +31,7 @@ from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import InvoiceHandlers
 from service.handlers.listing import ListingHandlers, PageTokens
 from service.handlers.push_operations import PushOperationHandlers
+from service.handlers.retention import Retention, RetentionPolicy
 from service.handlers.worker import Workers, enqueue
 from service.outbound.mail import SmtpSettings
 from service.store import api_keys
@@ -58,10 +59,13 @@ class Running:
     port: int
     hub: EventHub
     workers: Workers
+    retention: Retention | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
         await self.health.enter_graceful_shutdown()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
         await self.hub.stop()
@@ -133,9 +137,16 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
         raise SystemExit(f"cannot listen on {settings.listen_addr}")
     await server.start()
     workers.start()
+    retention = Retention(
+        pool,
+        RetentionPolicy(
+            settings.event_retention_days, settings.push_operation_retention_days, settings.retention_interval_seconds
+        ),
+    )
+    retention.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, health_servicer, port, hub, workers)
+    return Running(server, health_servicer, port, hub, workers, retention)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:

@@ -1,0 +1,34 @@
+"""retention: finished push operations by completion time, for the periodic purge
+
+Revision ID: 0007
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_push_operations_completed",
+        "push_operations",
+        ["completed_on_utc"],
+        unique=False,
+        postgresql_where=sa.text("status <> 'PENDING'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(
+        "ix_push_operations_completed",
+        table_name="push_operations",
+        postgresql_where=sa.text("status <> 'PENDING'"),
+    )
