@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,7 +82,7 @@ def run_once(url: str, policy: RetentionPolicy, days_ahead: float = 0) -> dict[s
     return asyncio.run(go())
 
 
-def wait_for(check, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+def wait_for(check: Callable[[], bool], seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "not purged in time"
@@ -123,7 +123,7 @@ def test_a_watcher_resuming_from_a_purged_cursor_gets_out_of_range(quiet):
         stream = ops.WatchInvoiceEvents(
             ps.WatchInvoiceEventsRequest(company_id=company, after_cursor=after), timeout=10
         )
-        out = []
+        out: list[int] = []
         for msg in stream:
             out.extend(e.cursor for e in msg.events)
             if len(out) >= count:
