@@ -354,3 +354,24 @@ def test_upper_case_ids_work_in_single_and_batch_rpcs_alike(stub, ops, company):
     key = done.push_operation.push_operation_key
     got = ops.GetPushOperation(ps.GetPushOperationRequest(company_id=company, push_operation_key=key.upper()))
     assert got.push_operation.push_operation_key == key
+
+
+# -- 7. case-insensitive contains folds Unicode -----------------------------------------------------------
+
+
+def test_contains_folds_non_ascii_letters(stub, company):
+    a = create(stub, company, invoice(note="Grüße: ÄÖÜ erhalten", metadata={"city": "ÉCOLE Ελλάδα"}))
+    b = create(stub, company, invoice(customer="ÅSA-1", note="100% paid"))
+    create(stub, company, invoice(note="nothing to see"))
+    assert [i.id for i in list_all(stub, company, filter='note ~ "äöü"')] == [a.id]
+    assert [i.id for i in list_all(stub, company, filter='note : "GRÜSSE"')] == []  # simple case mapping, no ß→ss
+    assert [i.id for i in list_all(stub, company, filter='note : "GRÜSE"')] == []
+    assert [i.id for i in list_all(stub, company, filter='note ~ "grüße"')] == [a.id]
+    assert [i.id for i in list_all(stub, company, filter='metadata.city ~ "école ελλάδα"')] == [a.id]
+    assert [i.id for i in list_all(stub, company, filter='customer_ref.id ~ "åsa"')] == [b.id]
+    # LIKE's own characters are still literal.
+    assert [i.id for i in list_all(stub, company, filter='note ~ "%"')] == [b.id]
+    assert [i.id for i in list_all(stub, company, filter='note ~ "_"')] == []
+    first = next(iter(stub.ListInvoices(svc.ListInvoicesRequest(company_id=company, filter='note ~ "ÄöÜ"',
+                                                                 include_total=True))))  # fmt: skip
+    assert first.total_size == 1

@@ -122,6 +122,12 @@ class ListingHandlers:
         self.render = render
         self.tokens = tokens
         self.budget = budget  # bytes of invoices per streamed message
+        self.fold: str | None = None  # the collation folding case in contains-comparisons, once known
+
+    async def _fold(self, conn: asyncpg.Connection) -> str:
+        if self.fold is None:
+            self.fold = await listing.fold_collation(conn)
+        return self.fold
 
     def _parse(self, q: ListQuery) -> tuple[Node | None, Order, Position | None, int]:
         require_company(q.company_id)
@@ -144,13 +150,14 @@ class ListingHandlers:
     async def _fetch(self, q: ListQuery, node: Node | None, order: Order, after: Position | None, limit: int) -> Page:
         # The connection is held for one statement only: a reader that stalls or leaves holds none.
         async with self.pool.acquire() as conn:
-            page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget)
+            fold = await self._fold(conn)
+            page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget, fold)
             if page.missing:  # rows written before documents existed: store theirs once, then read again
                 for invoice_id in page.missing:
                     inv = await store.load_invoice(conn, q.company_id, invoice_id)
                     if inv is not None:
                         await store.save_document(conn, inv, self.render(inv))
-                page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget)
+                page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget, fold)
             return page
 
     async def stream(self, q: ListQuery) -> AsyncIterator[Batch]:
@@ -158,7 +165,7 @@ class ListingHandlers:
         total = None
         if q.include_total:
             async with self.pool.acquire() as conn:
-                total = await listing.count(conn, q.company_id, node)
+                total = await listing.count(conn, q.company_id, node, await self._fold(conn))
         remaining = q.max_results or None
         pending = asyncio.ensure_future(self._fetch(q, node, order, after, min(size, remaining or size)))
         try:

@@ -21,6 +21,7 @@ class PushOperationHandlers:
     def __init__(self, pool: asyncpg.Pool, tokens: PageTokens, budget: int = PAGE_BYTES) -> None:
         self.pool = pool
         self.budget = budget
+        self.fold: str | None = None  # the collation folding case in contains-comparisons, once known
         self.tokens = tokens.scoped("push_operations")  # a ListInvoices token is refused here
 
     async def get(self, company_id: str, key: str) -> PushOperation:
@@ -53,11 +54,13 @@ class PushOperationHandlers:
         size = q.page_size or DEFAULT_PAGE
         # First the keys and an upper bound of each operation's size (its JSON is longer than its protobuf),
         # to cut the page under the message budget; then only the operations kept are read whole.
-        sql, params = listing.keyset_query(
-            "push_operations", f"push_operation_key, {store.SIZE_ESTIMATE} AS size", store.FILTER_COLUMNS,
-            "push_operation_key", q.company_id, node, order, after, size + 1,
-        )  # fmt: skip
         async with self.pool.acquire() as conn:
+            if self.fold is None:
+                self.fold = await listing.fold_collation(conn)
+            sql, params = listing.keyset_query(
+                "push_operations", f"push_operation_key, {store.SIZE_ESTIMATE} AS size", store.FILTER_COLUMNS,
+                "push_operation_key", q.company_id, node, order, after, size + 1, self.fold,
+            )  # fmt: skip
             rows = await conn.fetch(sql, *params)
             taken, used = 0, 0
             for row in rows[:size]:
