@@ -375,3 +375,58 @@ def test_contains_folds_non_ascii_letters(stub, company):
     first = next(iter(stub.ListInvoices(svc.ListInvoicesRequest(company_id=company, filter='note ~ "ÄöÜ"',
                                                                  include_total=True))))  # fmt: skip
     assert first.total_size == 1
+
+
+# -- 6. pages by a key that can change ----------------------------------------------------------------------
+
+
+def _page(stub, company: str, order_by: str, token: str) -> tuple[list[str], str]:
+    msg = next(
+        iter(
+            stub.ListInvoices(
+                svc.ListInvoicesRequest(
+                    company_id=company, order_by=order_by, page_size=3, max_results=3, page_token=token
+                )
+            )
+        )
+    )
+    return [i.id for i in msg.invoices], msg.next_page_token
+
+
+@pytest.mark.parametrize("order_by", ["due_date", "modifiedDate", "-amountDue, due_date"])
+def test_paging_by_a_mutable_key_returns_each_invoice_at_most_once(stub, company, order_by):
+    made = [
+        create(stub, company, invoice(due_date=f"2030-01-{d:02d}T00:00:00Z", lines=[line("1", f"{100 - d}.00")]))
+        for d in range(1, 11)
+    ]
+    full = [i.id for i in list_all(stub, company, order_by=order_by)]
+    first, token = _page(stub, company, order_by, "")
+    assert first == full[:3]
+    # While the client pages: a returned invoice moves past the cursor, one not yet returned changes
+    # without moving, one is created. (Each update also moves modifiedDate.)
+    moved, touched = first[0], full[7]
+    stub.UpdateInvoice(svc.UpdateInvoiceRequest(
+        company_id=company, invoice=pb.Invoice(id=moved, due_date="2031-12-31T00:00:00Z", note="moved")))  # fmt: skip
+    stub.UpdateInvoice(svc.UpdateInvoiceRequest(company_id=company, invoice=pb.Invoice(id=touched, note="edited")))
+    new = create(stub, company, invoice(due_date="2030-01-05T12:00:00Z"))
+    seen = list(first)
+    while token:
+        ids, token = _page(stub, company, order_by, token)
+        seen += ids
+    assert len(seen) == len(set(seen)), "an invoice appeared twice"
+    # Exactly the README's promise: every invoice unchanged since the first page, once and in order;
+    # those changed or created meanwhile are left out of the later pages.
+    assert seen == [i for i in full if i != touched]
+    assert new.id not in seen
+    assert [m.id for m in made if m.id not in seen] == [touched]
+
+
+def test_paging_by_create_time_keeps_changed_invoices(stub, company):
+    made = [create(stub, company) for _ in range(6)]
+    first, token = _page(stub, company, "create_time", "")
+    stub.UpdateInvoice(svc.UpdateInvoiceRequest(company_id=company, invoice=pb.Invoice(id=made[4].id, note="x")))
+    seen = list(first)
+    while token:
+        ids, token = _page(stub, company, "create_time", token)
+        seen += ids
+    assert seen == [m.id for m in made]  # create_time never changes: nothing to leave out

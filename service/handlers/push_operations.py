@@ -50,7 +50,7 @@ class PushOperationHandlers:
             raise InvalidArgument(
                 [FieldViolation("order_by", f"position {exc.position}, near {exc.token!r}: {exc.message}")]
             ) from exc
-        after = self.tokens.decode(q, order)
+        after, _ = self.tokens.decode(q, order)
         size = q.page_size or DEFAULT_PAGE
         # First the keys and an upper bound of each operation's size (its JSON is longer than its protobuf),
         # to cut the page under the message budget; then only the operations kept are read whole.

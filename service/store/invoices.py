@@ -27,6 +27,7 @@ from service.domain.models import (
     TaxRateType,
     VoidReason,
 )
+from service.store.schema import WRITE_XACT
 from service.store.statement import Piece, unnest_insert
 
 Conn: TypeAlias = asyncpg.Connection
@@ -79,6 +80,7 @@ _UPDATABLE = [c for c in _WRITTEN if c not in ("id", "company_id", "create_time"
 _UPDATE_INVOICE = (
     "UPDATE invoices SET "  # noqa: S608 - constant names
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(_UPDATABLE, start=3))
+    + f", write_xact = {WRITE_XACT}"
     + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3}"
 )
 _SELECT_INVOICE = f"SELECT {', '.join(_HEADER)} FROM invoices"  # noqa: S608 - constant names

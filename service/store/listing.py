@@ -175,11 +175,29 @@ class Page:
     more: bool  # whether rows follow the batch
     last: Position | None  # where the batch ends
     missing: list[str]  # ids in the batch without a stored document (rows older than documents)
+    snapshot: str = ""  # the snapshot later pages keep to (orders by a key that can change), else ""
+
+
+# Sort keys no write ever changes: paging by them needs no snapshot (an invoice keeps its place).
+FIXED_KEYS = frozenset({"create_time"})
+
+
+def needs_snapshot(order: Order) -> bool:
+    """Whether an invoice could move across a page boundary while a client pages in this order."""
+    return any(spec.name not in FIXED_KEYS for spec, _ in order)
 
 
 def page_query(
-    company_id: str, node: Node | None, order: Order, after: Position | None, limit: int, fold: str = ""
+    company_id: str,
+    node: Node | None,
+    order: Order,
+    after: Position | None,
+    limit: int,
+    fold: str = "",
+    snapshot: str | None = None,
 ) -> tuple[str, list[Any]]:
+    """`snapshot`: None, no snapshot; "" (a first page), also select the statement's snapshot; else keep
+    to rows whose last write is visible in it, i.e. unchanged since the first page was read."""
     params: list[Any] = [company_id]
     p = _Sql(params)
     where = ["company_id = $1"]
@@ -187,9 +205,12 @@ def page_query(
         where.append(compile_filter(node, params, fold=fold))
     if after is not None:
         where.append(_after(order, after, p))
+    if snapshot:
+        where.append(f"pg_visible_in_snapshot(write_xact::text::xid8, {p(snapshot)}::pg_snapshot)")
     keys = ", ".join(f"{COLUMNS[f.name]} AS k{i}" for i, (f, _) in enumerate(order))
+    snap = ", (SELECT pg_current_snapshot()::text) AS snap" if snapshot == "" else ""  # once: an InitPlan
     sql = (
-        f"SELECT id, {keys}, document FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants only
+        f"SELECT id, {keys}, document{snap} FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants
         f"ORDER BY {order_sql(order)} LIMIT {p(limit)}"
     )
     return sql, params
@@ -204,11 +225,14 @@ async def fetch_page(
     limit: int,
     budget: int,
     fold: str = "",
+    snapshot: str | None = None,
 ) -> Page:
     """One batch: up to `limit` rows and `budget` bytes of documents (at least one row). Documents are
     stored ready to concatenate, so the batch body is a join of bytes, with no per-row protobuf work."""
-    sql, params = page_query(company_id, node, order, after, limit + 1, fold)
+    sql, params = page_query(company_id, node, order, after, limit + 1, fold, snapshot)
     rows = await conn.fetch(sql, *params)
+    if snapshot == "":  # a first page: its statement's snapshot (also when it found no rows)
+        snapshot = rows[0]["snap"] if rows else str(await conn.fetchval("SELECT pg_current_snapshot()::text"))
     taken, size = 0, 0
     for row in rows[:limit]:
         size += len(row["document"] or b"")
@@ -219,7 +243,7 @@ async def fetch_page(
     last = Position(tuple(kept[-1][f"k{i}"] for i in range(len(order))), kept[-1]["id"]) if kept else None
     missing = [r["id"] for r in kept if r["document"] is None]
     body = b"".join(r["document"] for r in kept) if not missing else b""
-    return Page(body, taken, len(rows) > taken, last, missing)
+    return Page(body, taken, len(rows) > taken, last, missing, snapshot or "")
 
 
 def keyset_query(

@@ -1,4 +1,5 @@
-"""retention: finished push operations by completion time, for the periodic purge
+"""retention: finished push operations by completion time, for the periodic purge; invoices.write_xact
+for snapshot-bounded pages
 
 Revision ID: 0007
 Revises: 0005
@@ -17,6 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Existing rows take the migration's own transaction: committed, so visible to every later snapshot.
+    op.add_column(
+        "invoices",
+        sa.Column(
+            "write_xact", sa.BigInteger(), server_default=sa.text("(pg_current_xact_id()::text::bigint)"),
+            nullable=False,
+        ),
+    )  # fmt: skip
     op.create_index(
         "ix_push_operations_completed",
         "push_operations",
@@ -27,6 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("invoices", "write_xact")
     op.drop_index(
         "ix_push_operations_completed",
         table_name="push_operations",
