@@ -430,3 +430,12 @@ def test_paging_by_create_time_keeps_changed_invoices(stub, company):
         ids, token = _page(stub, company, "create_time", token)
         seen += ids
     assert seen == [m.id for m in made]  # create_time never changes: nothing to leave out
+
+
+def test_an_invoice_at_the_bound_exports_in_one_message(stub, company):
+    # Non-ASCII text is written as itself in the exported JSON, not as \\uXXXX escapes that would triple it.
+    text = "請求書の明細" * 155  # 930 characters, 2,790 bytes of UTF-8
+    inv = create(stub, company, invoice(lines=[line("1", "1.00", description=f"{i:04d}{text}") for i in range(1000)]))
+    for vendor in (svc.VENDOR_CODAT, svc.VENDOR_FLEXPRICE, svc.VENDOR_ZUORA):
+        out = stub.ExportInvoice(svc.ExportInvoiceRequest(company_id=company, invoice_id=inv.id, vendor=vendor))
+        assert text in out.invoice_json

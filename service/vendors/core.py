@@ -695,7 +695,9 @@ def dumps(payload: Any) -> str:
     if isinstance(payload, Decimal):
         return str(payload)
     if isinstance(payload, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{dumps(x)}" for k, x in payload.items()) + "}"
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{dumps(x)}" for k, x in payload.items()) + "}"
     if isinstance(payload, list):
         return "[" + ",".join(dumps(x) for x in payload) + "]"
-    return json.dumps(payload)
+    # Text as itself (UTF-8 on the wire), not \uXXXX escapes: an invoice at its size bound still exports in
+    # one message.
+    return json.dumps(payload, ensure_ascii=False)
