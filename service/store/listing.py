@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -331,7 +331,7 @@ def from_json_key(value: Any, spec: FieldSpec) -> Any:
         moment = datetime.fromisoformat(value["t"])
         if moment.tzinfo is None:
             raise ValueError("not a stored timestamp")
-        return moment
+        return moment.astimezone(UTC)  # OverflowError (an ArithmeticError) past years 1 or 9999
     if not isinstance(value, str):
         raise ValueError("not a text key")
     return value
