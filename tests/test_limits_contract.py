@@ -218,11 +218,12 @@ def test_forged_token_keys_of_the_right_binding_are_invalid_argument(stub, compa
         err = rpc_error(partial(list_all, stub, company, order_by="amount_due", page_token=token), INV)
         assert "page_token" in violations(err)
     binding = tokens._binding(ListQuery(company_id=company, order_by="due_date"))
-    for keys, ident in (
+    times: tuple[tuple[list[object], str], ...] = (
         ([{"t": "0001-01-01T00:00:00+05:00"}], str(uuid.uuid4())),
         ([{"t": "2030-01-01T00:00:00"}], str(uuid.uuid4())),
         ([{"t": 5}], str(uuid.uuid4())),
-    ):
+    )
+    for keys, ident in times:
         token = forged(server.settings.page_token_secret.encode(), {"b": binding, "k": keys, "i": ident})
         err = rpc_error(partial(list_all, stub, company, order_by="due_date", page_token=token), INV)
         assert "page_token" in violations(err)
