@@ -207,13 +207,14 @@ def test_forged_token_keys_of_the_right_binding_are_invalid_argument(stub, compa
 
     tokens = PageTokens(server.settings.page_token_secret.encode())
     binding = tokens._binding(ListQuery(company_id=company, order_by="amount_due"))
-    for keys, ident in (
+    numbers: tuple[tuple[list[object], str], ...] = (
         ([{"d": "NaN"}], str(uuid.uuid4())),
         ([{"d": "1e999999999"}], str(uuid.uuid4())),
         ([{"d": "x"}], str(uuid.uuid4())),
         ([{"d": "1"}], "not-an-id"),
         ([[1]], str(uuid.uuid4())),
-    ):
+    )
+    for keys, ident in numbers:
         token = forged(server.settings.page_token_secret.encode(), {"b": binding, "k": keys, "i": ident})
         err = rpc_error(partial(list_all, stub, company, order_by="amount_due", page_token=token), INV)
         assert "page_token" in violations(err)
