@@ -138,6 +138,16 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(
         24 * 3600, ge=1, le=90 * 86_400, alias="IDEMPOTENCY_TTL_SECONDS", description="seconds from 1 to 7776000"
     )
+    event_retention_days: int = Field(
+        30, ge=0, le=36_500, alias="EVENT_RETENTION_DAYS", description="days from 0 (keep forever) to 36500"
+    )
+    push_operation_retention_days: int = Field(
+        90, ge=0, le=36_500, alias="PUSH_OPERATION_RETENTION_DAYS", description="days from 0 (keep forever) to 36500"
+    )
+    # How often each process purges expired request ids and old rows.
+    retention_interval_seconds: int = Field(
+        300, ge=1, le=86_400, alias="RETENTION_INTERVAL_SECONDS", description="seconds from 1 to 86400"
+    )
     auth_required: bool = Field(True, alias="AUTH_REQUIRED", description="true or false")
     tls_cert_file: str = Field("", alias="TLS_CERT_FILE")  # with tls_key_file: serve TLS
     tls_key_file: str = Field("", alias="TLS_KEY_FILE")

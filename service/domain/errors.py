@@ -64,6 +64,16 @@ class Aborted(DomainError):
     status_code = 412
 
 
+class OutOfRange(DomainError):
+    """A position the service no longer (or not yet) has, e.g. a feed cursor older than what is kept."""
+
+    status_code = 416
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class Unavailable(Exception):
     """Something outside the service (the mail server) failed; the call may be retried. Not a client error."""
 

@@ -18,7 +18,6 @@ and "equals" elsewhere; a calendar date compared with a timestamp field covers t
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,6 +25,7 @@ from enum import StrEnum
 from typing import Union
 
 from service.domain import models as m
+from service.domain.ids import parse_id
 
 MAX_FILTER_LENGTH = 2048
 MAX_COMPARISONS = 64
@@ -319,11 +319,17 @@ class _Parser:
     def term(self) -> Node:
         tok = self.lex.next()
         if tok.kind == "NOT":
-            return Not(self.term())
+            # NOTs nest like brackets: bounded, so no input reaches the recursion limit.
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise FilterError(tok.pos, tok.text, f"nesting deeper than {MAX_DEPTH} levels (brackets and NOTs)")
+            negated = Not(self.term())
+            self.depth -= 1
+            return negated
         if tok.kind == "OPEN":
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise FilterError(tok.pos, tok.text, f"nesting deeper than {MAX_DEPTH} levels")
+                raise FilterError(tok.pos, tok.text, f"nesting deeper than {MAX_DEPTH} levels (brackets and NOTs)")
             node = self.expr(1)
             close = self.lex.next()
             if close.kind != "CLOSE":
@@ -405,10 +411,10 @@ def _typed(spec: FieldSpec, key: str, op: str, tok: Token) -> Comparison:
     if spec.kind is Kind.ID:
         if op not in ("=", "!="):
             raise FilterError(tok.pos, raw, "id compares only with = or !=")
-        try:
-            return Comparison(spec, op, str(uuid.UUID(raw)), key)
-        except ValueError as exc:
-            raise FilterError(tok.pos, raw, "id needs a UUID") from exc
+        canonical = parse_id(raw)
+        if canonical is None:
+            raise FilterError(tok.pos, raw, "id needs a UUID")
+        return Comparison(spec, op, canonical, key)
     if spec.kind is Kind.DECIMAL:
         if not re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]{1,9})?", raw):
             raise FilterError(tok.pos, raw, f"{spec.name} needs a decimal number such as 100.50")
@@ -427,9 +433,11 @@ def _timestamp(tok: Token) -> datetime | DayRange:
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return DayRange(start, start + timedelta(days=1))
         parsed = datetime.fromisoformat(raw)
-    except (ValueError, OverflowError) as exc:
-        raise FilterError(tok.pos, raw, "needs a date (2021-01-28) or a timestamp (2021-01-28T10:00:00Z)") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: an offset moving year 1 or 9999 out of range
+        raise FilterError(
+            tok.pos, raw, "needs a date (2021-01-28) or a timestamp (2021-01-28T10:00:00Z) between years 1 and 9999"
+        ) from exc
 
 
 def parse_filter(text: str, fields: dict[str, FieldSpec] = FIELDS) -> Node | None:

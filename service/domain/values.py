@@ -237,7 +237,7 @@ def parse_decimal(
         if required:
             v.add(path, "is required")
         return None
-    if not _DECIMAL_RE.match(raw):
+    if not _DECIMAL_RE.fullmatch(raw):  # fullmatch: "$" alone would let "1\n" through
         v.add(
             path,
             f'must be a decimal string such as "1234.56" (at most {MAX_INT_DIGITS} integer digits and '
@@ -347,7 +347,7 @@ def check_text(v: Violations, path: str, raw: str, *, limit: int = SHORT_TEXT, r
 def check_company_id(v: Violations, path: str, raw: str) -> str:
     if raw == "":
         v.add(path, "is required")
-    elif not _COMPANY_RE.match(raw):
+    elif not _COMPANY_RE.fullmatch(raw):
         v.add(path, "must be 1-64 letters, digits, '_', '.', ':' or '-'")
     return raw
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.domain.errors import OutOfRange
 from service.domain.push import EventType, PushOperation
 from service.handlers.writes import require_company
 from service.store import events as store
@@ -23,6 +24,10 @@ from service.store import push_operations as push_store
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# Bytes of events per streamed message: under what any client accepts by default (4 MB), with room for
+# the message's framing. An event carrying an invoice (COMMUNICATION_TRIGGERED) is at most
+# MAX_INVOICE_BYTES, so one always fits.
+BATCH_BYTES = 4 * 1024 * 1024 - 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +43,12 @@ class FeedEvent:
 
 
 class EventHub:
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, batch_bytes: int = BATCH_BYTES) -> None:
         if not url:  # asyncpg would fall back to libpq's defaults: another server, or none
             raise ValueError("the event hub needs the URL of the database the pool connects to")
         self.pool = pool
         self.url = url
+        self.batch_bytes = batch_bytes
         self.head = 0
         self._changed = asyncio.Event()
         self._dirty = asyncio.Event()
@@ -143,11 +149,19 @@ class EventHub:
     ) -> AsyncIterator[list[FeedEvent]]:
         """Batches of events past `after`, in position (commit) order, live; never repeats, never skips."""
         require_company(company_id)
+        if after < 0:
+            raise OutOfRange("must not be negative", "after_cursor")
         cursor = self.head if from_now else after
         while True:
             seen = self.head
             async with self.pool.acquire() as conn:
-                rows = await store.read(conn, company_id, cursor, types, invoice_id, BATCH)
+                rows, oldest = await store.read(conn, company_id, cursor, types, invoice_id, BATCH, self.batch_bytes)
+            if cursor and oldest > cursor + 1:  # positions are dense: those in between were purged
+                raise OutOfRange(
+                    f"events after cursor {cursor} are no longer kept (the oldest is {oldest}; events are kept "
+                    "for EVENT_RETENTION_DAYS): resume from 0 (the oldest kept) or with from_now",
+                    "after_cursor",
+                )
             if rows:
                 cursor = rows[-1]["position"]
                 yield [

@@ -13,7 +13,9 @@ import asyncpg
 
 from service.config import Settings
 from service.domain import lifecycle
+from service.domain.attachments import LimitExceeded
 from service.domain.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, Violations
+from service.domain.ids import parse_id
 from service.domain.models import (
     CreditMemo,
     Invoice,
@@ -33,6 +35,10 @@ MAX_BATCH_ITEMS = 1000
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 MAX_LINES_POSITION = 2**31 - 1
+# What one invoice may grow to, serialized (lines, texts, payments, memos, metadata together): every answer
+# that carries it must fit in one gRPC message with its envelope (push operation, tokens, event fields).
+MAX_INVOICE_BYTES = 3 * 1024 * 1024
+ANSWER_ENVELOPE = 256 * 1024
 RuleFn = Callable[[Conn, Invoice, datetime], Awaitable[None]]
 
 
@@ -101,6 +107,31 @@ class InvoiceHandlers:
         self.writer = Writer(pool)
         self.settings = settings
         self.render = render  # the canonical serialized form, stored with every change
+        self.max_answer = settings.max_message_bytes - ANSWER_ENVELOPE  # invoices in one write's answer
+        self.max_document = min(MAX_INVOICE_BYTES, self.max_answer)
+
+    def _document(self, inv: Invoice, path: str, sizes: list[int] | None = None) -> bytes:
+        """The invoice's stored form, refused before anything is written when it outgrows the bound."""
+        document = self.render(inv)
+        if len(document) > self.max_document:
+            raise LimitExceeded(
+                f"{path} would take {len(document):,} bytes serialized; an invoice is at most "
+                f"{self.max_document:,} (its lines, texts, payments and metadata together): shorten its "
+                "texts or split it",
+                f"{path}: serialized size",
+            )
+        if sizes is not None:
+            sizes.append(len(document))
+        return document
+
+    def _check_answer(self, sizes: list[int]) -> None:
+        """A batch's answer carries all its invoices: it must fit in one message too."""
+        if sum(sizes) > self.max_answer:
+            raise LimitExceeded(
+                f"the batch's invoices take {sum(sizes):,} bytes serialized together; a batch answer holds at "
+                f"most {self.max_answer:,}: send fewer invoices per call",
+                "requests: serialized size",
+            )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -126,11 +157,13 @@ class InvoiceHandlers:
         s = self.settings
         return await store.next_invoice_number(conn, inv.company_id, s.invoice_number_prefix, s.invoice_number_width)
 
-    async def _save(self, conn: Conn, inv: Invoice, now: datetime, lines: bool = False) -> None:
+    async def _save(
+        self, conn: Conn, inv: Invoice, now: datetime, lines: bool = False, sizes: list[int] | None = None
+    ) -> None:
         inv.modified_date = now
         inv.version += 1
         store.assign_ids(inv)
-        await store.update_header(conn, inv, self.render(inv))
+        await store.update_header(conn, inv, self._document(inv, "invoice", sizes))
         if lines:
             await store.replace_lines(conn, inv)
 
@@ -156,7 +189,9 @@ class InvoiceHandlers:
         if inv.invoice_number:
             self._check_number(inv.invoice_number, f"{path}.invoice_number")
 
-    async def _create_one(self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str) -> Invoice:
+    async def _create_one(
+        self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str, sizes: list[int] | None = None
+    ) -> Invoice:
         self._new(company_id, inv, now, path)
         if inv.invoice_number and await store.number_taken(conn, company_id, inv.invoice_number):
             raise AlreadyExists(
@@ -166,7 +201,7 @@ class InvoiceHandlers:
         if inv.status is not Status.DRAFT:
             inv.invoice_number = await self._number(conn, inv)
         store.assign_ids(inv)
-        await store.insert_invoice(conn, inv, self.render(inv))
+        await store.insert_invoice(conn, inv, self._document(inv, path, sizes))
         return inv
 
     async def create(
@@ -184,7 +219,7 @@ class InvoiceHandlers:
             """The common case, a draft with no number to check or assign: nothing to read, only inserts."""
             self._new(company_id, inv, now, "invoice")
             store.assign_ids(inv)
-            return inv, [Change(ChangeType.CREATED, inv.id)], store.insert_pieces(inv, self.render(inv))
+            return inv, [Change(ChangeType.CREATED, inv.id)], store.insert_pieces(inv, self._document(inv, "invoice"))
 
         return await self.writer.run_inserts(company_id, operation, prepare)
 
@@ -200,10 +235,12 @@ class InvoiceHandlers:
             raise AlreadyExists("the batch uses the same invoice_number twice", "requests")
 
         async def work(conn: Conn, now: datetime) -> tuple[list[Invoice], list[Change]]:
+            sizes: list[int] = []
             created = [
-                await self._create_one(conn, company_id, inv, now, f"requests[{i}].invoice")
+                await self._create_one(conn, company_id, inv, now, f"requests[{i}].invoice", sizes)
                 for i, inv in enumerate(invoices)
             ]
+            self._check_answer(sizes)
             return created, [Change(ChangeType.CREATED, inv.id) for inv in created]
 
         return await self.writer.run(company_id, "BatchCreateInvoices", work)
@@ -232,14 +269,17 @@ class InvoiceHandlers:
         if not invoice_id and not number:
             raise InvalidArgument([FieldViolation("invoice_id", "invoice_id or invoice_number is required")])
         async with self.pool.acquire() as conn:
-            doc = await store.load_document(conn, company_id, invoice_id or number)
+            # invoice_id is a key (id, else number); invoice_number names a number and nothing else.
+            doc = await store.load_document(conn, company_id, invoice_id or number, number_only=not invoice_id)
         if doc is None:
             raise NotFound("invoice", invoice_id or number)
         return doc or self.render(await self.get(company_id, invoice_id, number))
 
     # -- update / delete --------------------------------------------------------------------
 
-    async def _update_one(self, conn: Conn, company_id: str, spec: UpdateSpec, now: datetime, path: str) -> Invoice:
+    async def _update_one(
+        self, conn: Conn, company_id: str, spec: UpdateSpec, now: datetime, path: str, sizes: list[int] | None = None
+    ) -> Invoice:
         inv = await self._locked(conn, company_id, spec.patch.id, spec.etag)
         old_number = inv.invoice_number
         lifecycle.apply_update(inv, spec.patch, set(spec.paths), Violations(), path)
@@ -248,7 +288,7 @@ class InvoiceHandlers:
             self._check_number(inv.invoice_number, f"{path}.invoice_number")
         if changed and await store.number_taken(conn, company_id, inv.invoice_number, inv.id):
             raise AlreadyExists(f"invoice number {inv.invoice_number!r} is already used", f"{path}.invoice_number")
-        await self._save(conn, inv, now, lines="line_items" in spec.paths)
+        await self._save(conn, inv, now, lines="line_items" in spec.paths, sizes=sizes)
         return inv
 
     async def update(self, company_id: str, spec: UpdateSpec) -> tuple[Invoice, PushOperation]:
@@ -266,14 +306,17 @@ class InvoiceHandlers:
             v.add("requests", f"at most {MAX_BATCH_ITEMS} line items per call; got {items}")
         v.raise_if_any()
         ids = [s.patch.id for s in specs]
-        if len(ids) != len(set(ids)):
+        if len({parse_id(i) or i for i in ids}) != len(ids):
             raise InvalidArgument([FieldViolation("requests", "each invoice may appear once per batch")])
 
         async def work(conn: Conn, now: datetime) -> tuple[list[Invoice], list[Change]]:
             await self._lock_in_order(conn, company_id, ids)
+            sizes: list[int] = []
             out = [
-                await self._update_one(conn, company_id, s, now, f"requests[{i}].invoice") for i, s in enumerate(specs)
+                await self._update_one(conn, company_id, s, now, f"requests[{i}].invoice", sizes)
+                for i, s in enumerate(specs)
             ]
+            self._check_answer(sizes)
             return out, [c for inv in out for c in _modified(inv)]
 
         return await self.writer.run(company_id, "BatchUpdateInvoices", work)
@@ -305,11 +348,12 @@ class InvoiceHandlers:
         etag: str,
         issue_date: datetime | None,
         now: datetime,
+        sizes: list[int] | None = None,
     ) -> Invoice:
         inv = await self._locked(conn, company_id, invoice_id, etag)
         lifecycle.check_can_finalize(inv)  # before a number is drawn from the sequence
         lifecycle.finalize(inv, await self._number(conn, inv), now, issue_date)
-        await self._save(conn, inv, now)
+        await self._save(conn, inv, now, sizes=sizes)
         return inv
 
     async def finalize(
@@ -326,12 +370,14 @@ class InvoiceHandlers:
     ) -> tuple[list[Invoice], PushOperation]:
         _batch_size(Violations(), len(requests))
         ids = [r[0] for r in requests]
-        if len(ids) != len(set(ids)):
+        if len({parse_id(i) or i for i in ids}) != len(ids):
             raise InvalidArgument([FieldViolation("requests", "each invoice may appear once per batch")])
 
         async def work(conn: Conn, now: datetime) -> tuple[list[Invoice], list[Change]]:
             await self._lock_in_order(conn, company_id, ids)
-            out = [await self._finalize_one(conn, company_id, i, e, d, now) for i, e, d in requests]
+            sizes: list[int] = []
+            out = [await self._finalize_one(conn, company_id, i, e, d, now, sizes) for i, e, d in requests]
+            self._check_answer(sizes)
             return out, [c for inv in out for c in _modified(inv, "BatchFinalizeInvoices")]
 
         return await self.writer.run(company_id, "BatchFinalizeInvoices", work)

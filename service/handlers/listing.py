@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import asyncpg
 
 from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.filtering import FilterError, Node, parse_filter, parse_order_by
+from service.domain.ids import parse_id
 from service.domain.models import Invoice
 from service.handlers.writes import require_company
 from service.store import invoices as store
@@ -61,39 +63,65 @@ def _bad(field: str, error: FilterError | str) -> InvalidArgument:
     return InvalidArgument([FieldViolation(field, text)])
 
 
+_SNAPSHOT = re.compile(r"(?:[0-9]{1,20}:[0-9]{1,20}:(?:[0-9]{1,20}(?:,[0-9]{1,20})*)?)?")  # pg_snapshot text
+
+
 class PageTokens:
-    """Opaque, signed page tokens bound to the company, filter and order they were issued for."""
+    """Opaque, signed page tokens bound to the listing (invoices, push operations), company, filter and
+    order they were issued for."""
 
-    def __init__(self, secret: bytes) -> None:
+    MAX_LENGTH = 65536  # above any token this service issues (a snapshot lists the transactions in flight)
+
+    def __init__(self, secret: bytes, resource: str = "invoices") -> None:
         self.secret = secret
+        self.resource = resource
 
-    @staticmethod
-    def _binding(q: ListQuery) -> str:
-        return hashlib.sha256(f"{q.company_id}\0{q.filter}\0{q.order_by}".encode()).hexdigest()[:16]
+    def scoped(self, resource: str) -> PageTokens:
+        """The same secret for another listing: its tokens are refused here and ours there."""
+        return PageTokens(self.secret, resource)
 
-    def encode(self, q: ListQuery, pos: Position) -> str:
-        body = json.dumps({"b": self._binding(q), "k": [listing.json_key(k) for k in pos.keys], "i": pos.id})
+    def _binding(self, q: ListQuery) -> str:
+        text = f"{self.resource}\0{q.company_id}\0{q.filter}\0{q.order_by}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def encode(self, q: ListQuery, pos: Position, snapshot: str = "") -> str:
+        data = {"b": self._binding(q), "k": [listing.json_key(k) for k in pos.keys], "i": pos.id}
+        if snapshot:
+            data["s"] = snapshot
+        body = json.dumps(data)
         raw = body.encode()
         mac = hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
 
-    def decode(self, q: ListQuery, order: Order) -> Position | None:
+    def decode(self, q: ListQuery, order: Order) -> tuple[Position | None, str]:
+        """Where the previous page ended, and the snapshot the listing keeps to ("" when none)."""
         if not q.page_token:
-            return None
+            return None, ""
         try:
+            if len(q.page_token) > self.MAX_LENGTH:
+                raise ValueError("too long")
             blob = base64.urlsafe_b64decode(q.page_token + "=" * (-len(q.page_token) % 4))
             mac, raw = blob[:16], blob[16:]
             if not hmac.compare_digest(mac, hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]):
                 raise ValueError("signature")
             data = json.loads(raw)
-        except (ValueError, TypeError) as exc:
+            if not isinstance(data, dict):  # a signed body of another shape (the default secret is public)
+                raise ValueError("not an object")
+        except (ValueError, TypeError, RecursionError) as exc:
             raise _bad("page_token", "is not a token this service issued") from exc
         if data.get("b") != self._binding(q):
-            raise _bad("page_token", "was issued for another company, filter or order_by")
+            raise _bad(
+                "page_token",
+                f"was issued for another company, filter or order_by, or another listing than {self.resource}",
+            )
         try:
             keys = tuple(listing.from_json_key(k, spec) for k, (spec, _) in zip(data["k"], order, strict=True))
-            return Position(keys, str(data["i"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            position_id = parse_id(str(data["i"]))
+            snapshot = data.get("s", "")
+            if position_id is None or not isinstance(snapshot, str) or not _SNAPSHOT.fullmatch(snapshot):
+                raise ValueError("not an id or a snapshot")
+            return Position(keys, position_id), snapshot
+        except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
             raise _bad("page_token", "is not a token this service issued") from exc
 
 
@@ -103,8 +131,14 @@ class ListingHandlers:
         self.render = render
         self.tokens = tokens
         self.budget = budget  # bytes of invoices per streamed message
+        self.fold: str | None = None  # the collation folding case in contains-comparisons, once known
 
-    def _parse(self, q: ListQuery) -> tuple[Node | None, Order, Position | None, int]:
+    async def _fold(self, conn: asyncpg.Connection) -> str:
+        if self.fold is None:
+            self.fold = await listing.fold_collation(conn)
+        return self.fold
+
+    def _parse(self, q: ListQuery) -> tuple[Node | None, Order, Position | None, str | None, int]:
         require_company(q.company_id)
         v = Violations()
         if q.page_size < 0 or q.page_size > MAX_PAGE:
@@ -120,39 +154,49 @@ class ListingHandlers:
             order = parse_order_by(q.order_by)
         except FilterError as exc:
             raise _bad("order_by", exc) from exc
-        return node, order, self.tokens.decode(q, order), q.page_size or DEFAULT_PAGE
+        after, snapshot = self.tokens.decode(q, order)
+        # Orders by a key that can change keep to the first page's snapshot (see README, Pages).
+        return node, order, after, (snapshot if listing.needs_snapshot(order) else None), q.page_size or DEFAULT_PAGE
 
-    async def _fetch(self, q: ListQuery, node: Node | None, order: Order, after: Position | None, limit: int) -> Page:
+    async def _fetch(
+        self, q: ListQuery, node: Node | None, order: Order, after: Position | None, limit: int, snapshot: str | None
+    ) -> Page:
         # The connection is held for one statement only: a reader that stalls or leaves holds none.
         async with self.pool.acquire() as conn:
-            page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget)
+            fold = await self._fold(conn)
+            page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget, fold, snapshot)
             if page.missing:  # rows written before documents existed: store theirs once, then read again
                 for invoice_id in page.missing:
                     inv = await store.load_invoice(conn, q.company_id, invoice_id)
                     if inv is not None:
                         await store.save_document(conn, inv, self.render(inv))
-                page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget)
+                page = await listing.fetch_page(
+                    conn, q.company_id, node, order, after, limit, self.budget, fold, snapshot
+                )
             return page
 
     async def stream(self, q: ListQuery) -> AsyncIterator[Batch]:
-        node, order, after, size = self._parse(q)
+        node, order, after, snapshot, size = self._parse(q)
         total = None
         if q.include_total:
             async with self.pool.acquire() as conn:
-                total = await listing.count(conn, q.company_id, node)
+                total = await listing.count(conn, q.company_id, node, await self._fold(conn))
         remaining = q.max_results or None
-        pending = asyncio.ensure_future(self._fetch(q, node, order, after, min(size, remaining or size)))
+        pending = asyncio.ensure_future(self._fetch(q, node, order, after, min(size, remaining or size), snapshot))
         try:
             while True:
                 page = await pending
+                if snapshot is not None:
+                    snapshot = page.snapshot  # a first page's, then the same one
                 if remaining is not None:
                     remaining -= page.taken
                 go_on = page.more and (remaining is None or remaining > 0)
                 if go_on:  # fetch the next batch while this one is being sent
                     pending = asyncio.ensure_future(
-                        self._fetch(q, node, order, page.last, min(size, remaining or size))
+                        self._fetch(q, node, order, page.last, min(size, remaining or size), snapshot)
                     )
-                token = self.tokens.encode(q, page.last) if page.more and page.last is not None else ""
+                more = page.more and page.last is not None
+                token = self.tokens.encode(q, page.last, snapshot or "") if more and page.last is not None else ""
                 yield Batch(page.body, page.taken, token, total)
                 total = None
                 if not go_on:

@@ -13,12 +13,16 @@ from service.store import listing
 from service.store import push_operations as store
 
 DEFAULT_ORDER: tuple[tuple[FieldSpec, bool], ...] = ((PUSH_FIELDS["requested_on_utc"], True),)
+# Bytes of operations in one ListPushOperations answer: under the 4 MB any client accepts by default.
+PAGE_BYTES = 4 * 1024 * 1024 - 256 * 1024
 
 
 class PushOperationHandlers:
-    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens) -> None:
+    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens, budget: int = PAGE_BYTES) -> None:
         self.pool = pool
-        self.tokens = tokens
+        self.budget = budget
+        self.fold: str | None = None  # the collation folding case in contains-comparisons, once known
+        self.tokens = tokens.scoped("push_operations")  # a ListInvoices token is refused here
 
     async def get(self, company_id: str, key: str) -> PushOperation:
         require_company(company_id)
@@ -46,19 +50,31 @@ class PushOperationHandlers:
             raise InvalidArgument(
                 [FieldViolation("order_by", f"position {exc.position}, near {exc.token!r}: {exc.message}")]
             ) from exc
-        after = self.tokens.decode(q, order)
+        after, _ = self.tokens.decode(q, order)
         size = q.page_size or DEFAULT_PAGE
-        sql, params = listing.keyset_query(
-            "push_operations", store.COLUMNS, store.FILTER_COLUMNS, "push_operation_key", q.company_id, node, order,
-            after, size + 1,
-        )  # fmt: skip
+        # First the keys and an upper bound of each operation's size (its JSON is longer than its protobuf),
+        # to cut the page under the message budget; then only the operations kept are read whole.
         async with self.pool.acquire() as conn:
+            if self.fold is None:
+                self.fold = await listing.fold_collation(conn)
+            sql, params = listing.keyset_query(
+                "push_operations", f"push_operation_key, {store.SIZE_ESTIMATE} AS size", store.FILTER_COLUMNS,
+                "push_operation_key", q.company_id, node, order, after, size + 1, self.fold,
+            )  # fmt: skip
             rows = await conn.fetch(sql, *params)
-        page = rows[:size]
+            taken, used = 0, 0
+            for row in rows[:size]:
+                used += row["size"]
+                if taken and used > self.budget:
+                    break
+                taken += 1
+            page = rows[:taken]
+            found = await store.get_many(conn, q.company_id, [r["push_operation_key"] for r in page])
         token = ""
-        if len(rows) > size:
+        if len(rows) > taken:
             last = page[-1]
             token = self.tokens.encode(
                 q, listing.Position(tuple(last[f"k{i}"] for i in range(len(order))), last["push_operation_key"])
             )
-        return [store.from_row(r) for r in page], token
+        # An operation purged between the two reads is simply left out.
+        return [found[r["push_operation_key"]] for r in page if r["push_operation_key"] in found], token

@@ -75,15 +75,52 @@ async def head(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM invoice_events"))
 
 
+EVENT_OVERHEAD = 256  # bytes of an event's own fields on the wire, beside the invoice it may carry
+
+
 async def read(
-    conn: asyncpg.Connection, company_id: str, after: int, types: list[str], invoice_id: str, limit: int
-) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            "SELECT position, type, company_id, invoice_id, push_operation_key, attachment_id, invoice, create_time "
-            "FROM invoice_events WHERE company_id = $1 AND position > $2 "
-            "AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) AND ($4 = '' OR invoice_id = $4) "
-            "ORDER BY position LIMIT $5",
-            company_id, after, types, invoice_id, limit,
-        )
+    conn: asyncpg.Connection, company_id: str, after: int, types: list[str], invoice_id: str, limit: int, budget: int
+) -> tuple[list[asyncpg.Record], int]:
+    """Up to `limit` events past `after`, cut where their size would pass `budget` bytes (at least one), and
+    the oldest position kept (0 when none), from the same snapshot: a purge that removed events past
+    `after` is seen, never a silent gap.
+
+    Sizes come from octet_length, which reads no TOASTed invoice; only the events kept are fetched whole."""
+    rows = await conn.fetch(
+        "WITH oldest AS (SELECT coalesce(min(position), 0) AS p FROM invoice_events), "
+        "next AS ("
+        "  SELECT id, position, sum(coalesce(octet_length(invoice), 0) + $6) OVER (ORDER BY position) AS upto"
+        "  FROM invoice_events WHERE company_id = $1 AND position > $2"
+        "  AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) AND ($4 = '' OR invoice_id = $4)"
+        "  ORDER BY position LIMIT $5"
+        "), "
+        "kept AS ("
+        "  SELECT e.position, e.type, e.company_id, e.invoice_id, e.push_operation_key, e.attachment_id, e.invoice,"
+        "  e.create_time FROM next JOIN invoice_events e ON e.id = next.id"
+        "  WHERE next.upto <= $7 OR next.position = (SELECT min(position) FROM next)"
+        ") "
+        "SELECT oldest.p AS oldest, kept.* FROM oldest LEFT JOIN kept ON true ORDER BY kept.position",
+        company_id, after, types, invoice_id, limit, EVENT_OVERHEAD, budget,
     )  # fmt: skip
+    oldest = int(rows[0]["oldest"]) if rows else 0
+    return [r for r in rows if r["position"] is not None], oldest
+
+
+async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
+    """Deletes up to `batch` of the oldest events created before `cutoff`, as a prefix of positions (so the
+    oldest kept position tells a watcher exactly what is gone); the head is always kept, because the
+    sequencer numbers on from it."""
+    result = await conn.execute(
+        """
+        WITH head AS (SELECT max(position) AS h FROM invoice_events),
+        first AS (
+            SELECT position, create_time FROM invoice_events WHERE position IS NOT NULL ORDER BY position LIMIT $2
+        ),
+        stop AS (SELECT min(position) AS s FROM first WHERE create_time >= $1)
+        DELETE FROM invoice_events WHERE position IN (SELECT position FROM first)
+        AND position < coalesce((SELECT s FROM stop), (SELECT h FROM head))
+        """,
+        cutoff,
+        batch,
+    )
+    return int(result.split()[-1])

@@ -70,6 +70,14 @@ async def release(conn: asyncpg.Connection, company_id: str, key: str) -> None:
     )
 
 
-async def purge(conn: asyncpg.Connection, now: datetime) -> int:
-    result = await conn.execute("DELETE FROM idempotency_keys WHERE expire_time <= $1", now)
+async def purge(conn: asyncpg.Connection, now: datetime, batch: int = 1000) -> int:
+    """Deletes up to `batch` expired keys (with their stored answers). SKIP LOCKED: replicas purging at once
+    take different rows, and a key being taken over right now is left to its claimer."""
+    result = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE (company_id, key) IN ("
+        "  SELECT company_id, key FROM idempotency_keys WHERE expire_time <= $1"
+        "  ORDER BY expire_time LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        now,
+        batch,
+    )
     return int(result.split()[-1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import fields
@@ -12,6 +11,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from service.domain.ids import parse_id
 from service.domain.models import (
     AllocationSource,
     BillingReason,
@@ -27,6 +27,7 @@ from service.domain.models import (
     TaxRateType,
     VoidReason,
 )
+from service.store.schema import WRITE_XACT
 from service.store.statement import Piece, unnest_insert
 
 Conn: TypeAlias = asyncpg.Connection
@@ -79,6 +80,7 @@ _UPDATABLE = [c for c in _WRITTEN if c not in ("id", "company_id", "create_time"
 _UPDATE_INVOICE = (
     "UPDATE invoices SET "  # noqa: S608 - constant names
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(_UPDATABLE, start=3))
+    + f", write_xact = {WRITE_XACT}"
     + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3}"
 )
 _SELECT_INVOICE = f"SELECT {', '.join(_HEADER)} FROM invoices"  # noqa: S608 - constant names
@@ -216,29 +218,21 @@ def _invoice_from_row(row: asyncpg.Record) -> Invoice:
     return inv
 
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def _is_uuid(value: str) -> bool:
-    """The canonical 36-character form only: what PostgreSQL's uuid type accepts as we write it."""
-    return bool(_UUID.match(value))
-
-
 async def load_invoice(
     conn: Conn, company_id: str, invoice_id: str = "", number: str = "", *, lock: bool = False
 ) -> Invoice | None:
     """One whole aggregate, optionally row-locked for the transaction.
 
-    `invoice_id` is an invoice key as Zuora has it: the id, or else the invoice number.
+    `invoice_id` is an invoice key as Zuora has it: the id, or else the invoice number. `number` looks
+    up numbers only.
     """
     # NO KEY UPDATE: serialises writers of the invoice without blocking inserts that reference it
     # (lines, payments, attachments take KEY SHARE), so a long upload never stalls a payment.
     suffix = " FOR NO KEY UPDATE" if lock else ""
     row = None
-    if invoice_id and _is_uuid(invoice_id):
-        row = await conn.fetchrow(
-            f"{_SELECT_INVOICE} WHERE company_id = $1 AND id = $2{suffix}", company_id, invoice_id
-        )
+    canonical = parse_id(invoice_id) if invoice_id and not number else None
+    if canonical is not None:
+        row = await conn.fetchrow(f"{_SELECT_INVOICE} WHERE company_id = $1 AND id = $2{suffix}", company_id, canonical)
     if row is None and (number or invoice_id):
         row = await conn.fetchrow(
             f"{_SELECT_INVOICE} WHERE company_id = $1 AND invoice_number = $2{suffix}", company_id, number or invoice_id
@@ -256,11 +250,15 @@ async def save_document(conn: Conn, inv: Invoice, document: bytes) -> None:
     )
 
 
-async def load_document(conn: Conn, company_id: str, key: str) -> bytes | None:
-    """The stored document by id or number; b"" when the row predates documents, None when absent."""
+async def load_document(conn: Conn, company_id: str, key: str, *, number_only: bool = False) -> bytes | None:
+    """The stored document by id or number (by number only with `number_only`); b"" when the row
+    predates documents, None when absent."""
     row = None
-    if _is_uuid(key):
-        row = await conn.fetchrow("SELECT document FROM invoices WHERE company_id = $1 AND id = $2", company_id, key)
+    canonical = None if number_only else parse_id(key)
+    if canonical is not None:
+        row = await conn.fetchrow(
+            "SELECT document FROM invoices WHERE company_id = $1 AND id = $2", company_id, canonical
+        )
     if row is None:
         row = await conn.fetchrow(
             "SELECT document FROM invoices WHERE company_id = $1 AND invoice_number = $2", company_id, key
@@ -270,13 +268,14 @@ async def load_document(conn: Conn, company_id: str, key: str) -> bytes | None:
 
 async def lock_invoices(conn: Conn, company_id: str, keys: list[str]) -> set[str]:
     """Locks the invoices named by id or number, in id order; returns the keys that matched."""
-    uuids = [k for k in keys if _is_uuid(k)]
+    ids = {k: parse_id(k) for k in keys}
     rows = await conn.fetch(
         "SELECT id, invoice_number FROM invoices WHERE company_id = $1 "
         "AND (id = ANY($2::uuid[]) OR invoice_number = ANY($3::text[])) ORDER BY id FOR NO KEY UPDATE",
-        company_id, uuids, keys,
+        company_id, [i for i in ids.values() if i], keys,
     )  # fmt: skip
-    return {r["id"] for r in rows} | {r["invoice_number"] for r in rows if r["invoice_number"]}
+    found = {r["id"] for r in rows} | {r["invoice_number"] for r in rows if r["invoice_number"]}
+    return {k for k in keys if k in found or ids[k] in found}
 
 
 async def _load_children(conn: Conn, inv: Invoice) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,7 +58,31 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _comparison(c: Comparison, p: _Sql, columns: Mapping[str, str]) -> str:
+# Collations whose lower() folds Unicode letters, best first: ICU, PostgreSQL 17's builtin C.UTF-8, glibc's
+# C.UTF-8. The columns themselves stay "C" (byte order); only contains-comparisons fold through one of these.
+FOLD_COLLATIONS = ("und-x-icu", "pg_c_utf8", "C.utf8", "C.UTF-8")
+
+
+async def fold_collation(conn: asyncpg.Connection) -> str:
+    """The first of FOLD_COLLATIONS this server has for the database's encoding; "" when none (then
+    contains-comparisons fall back to ILIKE, which folds ASCII only under the "C" collation)."""
+    rows = await conn.fetch(
+        "SELECT collname FROM pg_collation WHERE collname = ANY($1::text[]) "
+        "AND collencoding IN (-1, (SELECT encoding FROM pg_database WHERE datname = current_database()))",
+        list(FOLD_COLLATIONS),
+    )
+    have = {r["collname"] for r in rows}
+    return next((name for name in FOLD_COLLATIONS if name in have), "")
+
+
+def _contains(col: str, pattern: str, fold: str) -> str:
+    if not fold:
+        return f"{col} ILIKE {pattern}"
+    assert fold in FOLD_COLLATIONS  # an identifier from our own list, never client text
+    return f'lower({col} COLLATE "{fold}") LIKE lower({pattern} COLLATE "{fold}")'
+
+
+def _comparison(c: Comparison, p: _Sql, columns: Mapping[str, str], fold: str = "") -> str:
     col = _column(c, p, columns)
     nullable = c.field.nullable
     if c.value is None:
@@ -68,7 +92,7 @@ def _comparison(c: Comparison, p: _Sql, columns: Mapping[str, str]) -> str:
             return f"({col} IS NULL OR {col} < {p(c.value.start)} OR {col} >= {p(c.value.end)})"
         return f"{col} IS DISTINCT FROM {p(c.value, 'uuid' if c.field.kind is Kind.ID else '')}"
     if c.op == "~":
-        sql = f"{col} ILIKE {p('%' + _escape_like(str(c.value)) + '%')}"
+        sql = _contains(col, p("%" + _escape_like(str(c.value)) + "%"), fold)
     elif isinstance(c.value, DayRange):
         start, end = c.value.start, c.value.end
         if c.op == "=":
@@ -82,12 +106,13 @@ def _comparison(c: Comparison, p: _Sql, columns: Mapping[str, str]) -> str:
     return f"({col} IS NOT NULL AND {sql})" if nullable else sql
 
 
-def compile_filter(node: Node, params: list[Any], columns: Mapping[str, str] = COLUMNS) -> str:
+def compile_filter(node: Node, params: list[Any], columns: Mapping[str, str] = COLUMNS, fold: str = "") -> str:
+    """`fold`: a collation of FOLD_COLLATIONS for case-insensitive contains, or "" for ILIKE."""
     p = _Sql(params)
 
     def walk(n: Node) -> str:
         if isinstance(n, Comparison):
-            return _comparison(n, p, columns)
+            return _comparison(n, p, columns, fold)
         if isinstance(n, Not):
             return f"NOT ({walk(n.item)})"
         joiner = " AND " if isinstance(n, And) else " OR "
@@ -150,21 +175,42 @@ class Page:
     more: bool  # whether rows follow the batch
     last: Position | None  # where the batch ends
     missing: list[str]  # ids in the batch without a stored document (rows older than documents)
+    snapshot: str = ""  # the snapshot later pages keep to (orders by a key that can change), else ""
+
+
+# Sort keys no write ever changes: paging by them needs no snapshot (an invoice keeps its place).
+FIXED_KEYS = frozenset({"create_time"})
+
+
+def needs_snapshot(order: Order) -> bool:
+    """Whether an invoice could move across a page boundary while a client pages in this order."""
+    return any(spec.name not in FIXED_KEYS for spec, _ in order)
 
 
 def page_query(
-    company_id: str, node: Node | None, order: Order, after: Position | None, limit: int
+    company_id: str,
+    node: Node | None,
+    order: Order,
+    after: Position | None,
+    limit: int,
+    fold: str = "",
+    snapshot: str | None = None,
 ) -> tuple[str, list[Any]]:
+    """`snapshot`: None, no snapshot; "" (a first page), also select the statement's snapshot; else keep
+    to rows whose last write is visible in it, i.e. unchanged since the first page was read."""
     params: list[Any] = [company_id]
     p = _Sql(params)
     where = ["company_id = $1"]
     if node is not None:
-        where.append(compile_filter(node, params))
+        where.append(compile_filter(node, params, fold=fold))
     if after is not None:
         where.append(_after(order, after, p))
+    if snapshot:
+        where.append(f"pg_visible_in_snapshot(write_xact::text::xid8, {p(snapshot)}::pg_snapshot)")
     keys = ", ".join(f"{COLUMNS[f.name]} AS k{i}" for i, (f, _) in enumerate(order))
+    snap = ", (SELECT pg_current_snapshot()::text) AS snap" if snapshot == "" else ""  # once: an InitPlan
     sql = (
-        f"SELECT id, {keys}, document FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants only
+        f"SELECT id, {keys}, document{snap} FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants
         f"ORDER BY {order_sql(order)} LIMIT {p(limit)}"
     )
     return sql, params
@@ -178,11 +224,15 @@ async def fetch_page(
     after: Position | None,
     limit: int,
     budget: int,
+    fold: str = "",
+    snapshot: str | None = None,
 ) -> Page:
     """One batch: up to `limit` rows and `budget` bytes of documents (at least one row). Documents are
     stored ready to concatenate, so the batch body is a join of bytes, with no per-row protobuf work."""
-    sql, params = page_query(company_id, node, order, after, limit + 1)
+    sql, params = page_query(company_id, node, order, after, limit + 1, fold, snapshot)
     rows = await conn.fetch(sql, *params)
+    if snapshot == "":  # a first page: its statement's snapshot (also when it found no rows)
+        snapshot = rows[0]["snap"] if rows else str(await conn.fetchval("SELECT pg_current_snapshot()::text"))
     taken, size = 0, 0
     for row in rows[:limit]:
         size += len(row["document"] or b"")
@@ -193,7 +243,7 @@ async def fetch_page(
     last = Position(tuple(kept[-1][f"k{i}"] for i in range(len(order))), kept[-1]["id"]) if kept else None
     missing = [r["id"] for r in kept if r["document"] is None]
     body = b"".join(r["document"] for r in kept) if not missing else b""
-    return Page(body, taken, len(rows) > taken, last, missing)
+    return Page(body, taken, len(rows) > taken, last, missing, snapshot or "")
 
 
 def keyset_query(
@@ -206,13 +256,14 @@ def keyset_query(
     order: Order,
     after: Position | None,
     limit: int,
+    fold: str = "",
 ) -> tuple[str, list[Any]]:
     """A page of any company-scoped table the filter language describes (push operations)."""
     params: list[Any] = [company_id]
     p = _Sql(params)
     where = ["company_id = $1"]
     if node is not None:
-        where.append(compile_filter(node, params, columns))
+        where.append(compile_filter(node, params, columns, fold))
     if after is not None:
         where.append(_after(order, after, p, columns, id_column))
     keys = ", ".join(f"{columns[f.name]} AS k{i}" for i, (f, _) in enumerate(order))
@@ -223,9 +274,9 @@ def keyset_query(
     return sql, params
 
 
-async def count(conn: asyncpg.Connection, company_id: str, node: Node | None) -> int:
+async def count(conn: asyncpg.Connection, company_id: str, node: Node | None, fold: str = "") -> int:
     params: list[Any] = [company_id]
-    where = "company_id = $1" + (f" AND {compile_filter(node, params)}" if node is not None else "")
+    where = "company_id = $1" + (f" AND {compile_filter(node, params, fold=fold)}" if node is not None else "")
     return int(await conn.fetchval(f"SELECT count(*) FROM invoices WHERE {where}", *params))  # noqa: S608
 
 
@@ -268,12 +319,19 @@ def json_key(value: Any) -> Any:
 
 
 def from_json_key(value: Any, spec: FieldSpec) -> Any:
+    """The inverse of json_key; ValueError (or TypeError, KeyError) for anything json_key cannot write."""
     if value is None:
         return None
     if spec.kind is Kind.DECIMAL:
-        return Decimal(value["d"])
+        number = Decimal(value["d"])  # ArithmeticError for text that is no number
+        if not number.is_finite() or abs(number.adjusted()) > 40:  # stored numerics are far smaller
+            raise ValueError("not a stored decimal")
+        return number
     if spec.kind is Kind.TIMESTAMP:
-        return datetime.fromisoformat(value["t"])
+        moment = datetime.fromisoformat(value["t"])
+        if moment.tzinfo is None:
+            raise ValueError("not a stored timestamp")
+        return moment.astimezone(UTC)  # OverflowError (an ArithmeticError) past years 1 or 9999
     if not isinstance(value, str):
         raise ValueError("not a text key")
     return value

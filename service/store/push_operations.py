@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from service.domain.errors import FieldViolation
+from service.domain.ids import parse_id
 from service.domain.push import Change, ChangeType, PushOperation, PushStatus
 from service.store.statement import Piece
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 COLUMNS = (
     "push_operation_key, company_id, data_type, operation, status, status_code, error_message, validation, changes, "
     "requested_on_utc, completed_on_utc, timeout_in_minutes"
 )
+# An upper bound of an operation's size in an answer: its JSON columns are longer than their protobuf.
+SIZE_ESTIMATE = "(octet_length(validation::text) + octet_length(changes::text) + octet_length(error_message) + 512)"
 # Filterable and sortable fields of ListPushOperations -> columns (see service.domain.filtering).
 FILTER_COLUMNS = {
     "push_operation_key": "push_operation_key",
@@ -147,12 +148,13 @@ def from_row(r: asyncpg.Record) -> PushOperation:
 
 
 async def get(conn: asyncpg.Connection, company_id: str, key: str) -> PushOperation | None:
-    if not _UUID.match(key):
+    key_id = parse_id(key)
+    if key_id is None:
         return None
     r = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM push_operations WHERE company_id = $1 AND push_operation_key = $2",  # noqa: S608
         company_id,
-        key,
+        key_id,
     )
     return from_row(r) if r else None
 
@@ -164,3 +166,16 @@ async def get_many(conn: asyncpg.Connection, company_id: str, keys: list[str]) -
         keys,
     )
     return {r["push_operation_key"]: from_row(r) for r in rows}
+
+
+async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
+    """Deletes up to `batch` finished operations completed before `cutoff` (PENDING ones are never purged).
+    SKIP LOCKED: replicas purging at once take different rows and never wait on each other."""
+    result = await conn.execute(
+        "DELETE FROM push_operations WHERE push_operation_key IN ("
+        "  SELECT push_operation_key FROM push_operations WHERE status <> 'PENDING' AND completed_on_utc < $1"
+        "  ORDER BY completed_on_utc LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        cutoff,
+        batch,
+    )
+    return int(result.split()[-1])

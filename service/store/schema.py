@@ -41,6 +41,8 @@ def _parent(table: str) -> sa.Column[object]:
 _TEXT = sa.Text(collation="C")
 STATUSES = "('DRAFT','SUBMITTED','PARTIALLY_PAID','PAID','VOID')"
 
+WRITE_XACT = "(pg_current_xact_id()::text::bigint)"  # the writing transaction, as a number
+
 invoices = sa.Table(
     "invoices",
     metadata,
@@ -87,6 +89,9 @@ invoices = sa.Table(
     _ts("sent_time"),
     # The serialized invoices.v1.Invoice, rewritten with every change: reads stream it as stored.
     sa.Column("document", sa.LargeBinary),
+    # The transaction (xid8) that last wrote the row: ListInvoices pages by a key that can change keep to
+    # the rows unchanged since their first page's snapshot (pg_visible_in_snapshot).
+    sa.Column("write_xact", sa.BigInteger, nullable=False, server_default=sa.text(WRITE_XACT)),
     sa.UniqueConstraint("company_id", "invoice_number"),
     sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
     sa.CheckConstraint("amount_due >= 0 AND amount_paid >= 0 AND amount_credited >= 0", name="non_negative"),
@@ -248,6 +253,12 @@ push_operations = sa.Table(
     sa.CheckConstraint("status IN ('PENDING','SUCCESS','FAILED','TIMED_OUT')", name="status"),
 )
 sa.Index("ix_push_operations_company", push_operations.c.company_id, push_operations.c.requested_on_utc)
+# Retention purges finished operations oldest first.
+sa.Index(
+    "ix_push_operations_completed",
+    push_operations.c.completed_on_utc,
+    postgresql_where=push_operations.c.status != "PENDING",
+)
 sa.Index(
     "ix_push_operations_pending",
     push_operations.c.requested_on_utc,

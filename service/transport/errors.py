@@ -7,6 +7,7 @@
 | NotFound                        | NOT_FOUND + google.rpc.ResourceInfo |
 | AlreadyExists                   | ALREADY_EXISTS |
 | LimitExceeded (size, count)     | RESOURCE_EXHAUSTED + google.rpc.QuotaFailure |
+| OutOfRange (purged feed cursor) | OUT_OF_RANGE + google.rpc.BadRequest |
 | Unavailable (SMTP)              | UNAVAILABLE |
 | Unauthenticated (no or bad key) | UNAUTHENTICATED |
 | Aborted, deadlock, serialization| ABORTED (retry) |
@@ -37,6 +38,7 @@ from service.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    OutOfRange,
     Unavailable,
 )
 from service.handlers.auth import Unauthenticated
@@ -122,6 +124,13 @@ def to_status(exc: BaseException) -> status_pb2.Status:
         )
         return status_pb2.Status(
             code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=_pack(quota, _info("LIMIT_EXCEEDED", exc))
+        )
+    if isinstance(exc, OutOfRange):
+        field = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.message)
+        return status_pb2.Status(
+            code=code_pb2.OUT_OF_RANGE,
+            message=exc.message[:MAX_MESSAGE],
+            details=_pack(error_details_pb2.BadRequest(field_violations=[field]), _info("OUT_OF_RANGE", exc)),
         )
     if isinstance(exc, Unavailable):
         log.warning("outside service unavailable: %s", exc)

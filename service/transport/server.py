@@ -30,6 +30,7 @@ from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import InvoiceHandlers
 from service.handlers.listing import ListingHandlers, PageTokens
 from service.handlers.push_operations import PushOperationHandlers
+from service.handlers.retention import Retention, RetentionPolicy
 from service.handlers.worker import Workers, enqueue
 from service.outbound.mail import SmtpSettings
 from service.store import api_keys
@@ -59,11 +60,14 @@ class Running:
     hub: EventHub
     workers: Workers
     monitor: DatabaseHealth
+    retention: Retention | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
         await self.monitor.stop()
         await self.health.enter_graceful_shutdown()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
         await self.hub.stop()
@@ -137,10 +141,17 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
         raise SystemExit(f"cannot listen on {settings.listen_addr}")
     await server.start()
     workers.start()
+    retention = Retention(
+        pool,
+        RetentionPolicy(
+            settings.event_retention_days, settings.push_operation_retention_days, settings.retention_interval_seconds
+        ),
+    )
+    retention.start()
     # SERVING while the database answers, NOT_SERVING while it does not (and back).
     monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
     await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor)
+    return Running(server, health_servicer, port, hub, workers, monitor, retention)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:

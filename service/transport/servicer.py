@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, cast
 
 import grpc
@@ -252,7 +251,7 @@ class InvoiceServicer:
         vendor = _vendor(v, req.vendor)
         payload: Any = None
         try:
-            payload = json.loads(req.invoice_json, parse_float=Decimal)
+            payload = json.loads(req.invoice_json, parse_float=vendors.json_decimal)
         except (ValueError, RecursionError) as exc:
             v.add("invoice_json", f"is not JSON: {str(exc)[:200]}")
         v.raise_if_any()

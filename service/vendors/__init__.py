@@ -1,6 +1,6 @@
 """Vendor invoice formats (Codat, FlexPrice, Zuora) in and out of the canonical domain Invoice. Pure.
 
-Payloads are the vendor's own JSON parsed with ``json.loads(text, parse_float=Decimal)``; ``dumps`` writes an
+Payloads are the vendor's own JSON parsed with ``json.loads(text, parse_float=json_decimal)``; ``dumps`` writes an
 exported payload back to JSON text with its Decimals as exact numbers. Refused values raise InvalidArgument
 naming the vendor's field path (e.g. ``lineItems[0].unitAmount``). Vendor fields without a canonical home
 are kept in ``inv.supplemental_data[vendor]`` and restored by ``export_invoice`` to the same vendor.
@@ -14,11 +14,11 @@ from service.domain.errors import FieldViolation, InvalidArgument
 from service.domain.models import Invoice
 from service.vendors import core
 from service.vendors.codat import CODAT
-from service.vendors.core import dumps
+from service.vendors.core import dumps, json_decimal
 from service.vendors.flexprice import FLEXPRICE
 from service.vendors.zuora import ZUORA
 
-__all__ = ["VENDORS", "dumps", "export_invoice", "import_invoice"]
+__all__ = ["VENDORS", "dumps", "export_invoice", "import_invoice", "json_decimal"]
 
 _BY_NAME = {vendor.name: vendor for vendor in (CODAT, FLEXPRICE, ZUORA)}
 VENDORS = ("codat", "flexprice", "zuora")

@@ -244,14 +244,16 @@ def _number(v: Violations, path: str, value: Decimal, fm: FieldMap) -> Decimal |
     if not value.is_finite():
         v.add(path, f"must be a finite number; got {value}")
         return None
-    text = format(value, "f")
+    # Magnitude first, from the exponent: writing 1e100000000 out in full would take seconds.
+    if value != 0 and value.adjusted() >= MAX_INT_DIGITS:
+        v.add(path, f"must have at most {MAX_INT_DIGITS} integer digits; got {shown(str(value))}")
+        return None
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -MAX_SCALE:
-        v.add(path, f"must have at most {MAX_SCALE} decimal places (a float written out is refused); got {shown(text)}")
+        written = shown(str(value))
+        v.add(path, f"must have at most {MAX_SCALE} decimal places (a float written out is refused); got {written}")
         return None
-    if value != 0 and value.adjusted() >= MAX_INT_DIGITS:
-        v.add(path, f"must have at most {MAX_INT_DIGITS} integer digits; got {shown(text)}")
-        return None
+    text = format(value, "f")  # now at most MAX_INT_DIGITS + MAX_SCALE digits
     return parse_decimal(v, path, text, minimum=fm.minimum, positive=fm.positive, maximum=fm.maximum)
 
 
@@ -478,6 +480,23 @@ def unit_from(v: Violations, path: str, amount: Decimal, quantity: Decimal) -> D
 
 # -- JSON hygiene ---------------------------------------------------------------------------------
 
+MAX_JSON_NUMBER_CHARS: Final = 100  # the longest number literal in vendor JSON
+MAX_JSON_EXPONENT: Final = 400  # |exponent| of a kept number: beyond any float, far below Decimal's limits
+
+
+def json_decimal(text: str) -> Decimal:
+    """json.loads' parse_float: the literal's size and exponent are checked before any Decimal exists, so
+    `1e999999999999999999` is refused (ValueError: "not JSON") instead of stalling or failing later."""
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise ValueError(f"a number literal longer than {MAX_JSON_NUMBER_CHARS} characters")
+    try:
+        value = Decimal(text)  # at most 100 characters: cheap
+    except ArithmeticError as exc:  # an exponent beyond Decimal's own range
+        raise ValueError(f"a number beyond 1e{MAX_JSON_EXPONENT} in magnitude: {text[:40]}") from exc
+    if abs(value.adjusted()) > MAX_JSON_EXPONENT:
+        raise ValueError(f"a number beyond 1e{MAX_JSON_EXPONENT} in magnitude: {text[:40]}")
+    return value
+
 
 def normalize(v: Violations, value: Any, path: str = "", depth: int = 0) -> Any:
     """The payload as json.loads(parse_float=Decimal) gives it: floats become exact Decimals (from their
@@ -493,6 +512,9 @@ def normalize(v: Violations, value: Any, path: str = "", depth: int = 0) -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             v.add(path, f"must be a finite number; got {value}")
+            return None
+        if value and abs(value.adjusted()) > MAX_JSON_EXPONENT:  # a payload not parsed by json_decimal
+            v.add(path, f"must be a number below 1e{MAX_JSON_EXPONENT} in magnitude; got {shown(str(value))}")
             return None
         return value
     if isinstance(value, dict):
@@ -673,7 +695,9 @@ def dumps(payload: Any) -> str:
     if isinstance(payload, Decimal):
         return str(payload)
     if isinstance(payload, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{dumps(x)}" for k, x in payload.items()) + "}"
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{dumps(x)}" for k, x in payload.items()) + "}"
     if isinstance(payload, list):
         return "[" + ",".join(dumps(x) for x in payload) + "]"
-    return json.dumps(payload)
+    # Text as itself (UTF-8 on the wire), not \uXXXX escapes: an invoice at its size bound still exports in
+    # one message.
+    return json.dumps(payload, ensure_ascii=False)
