@@ -24,7 +24,7 @@ from service.domain.models import (
     TaxationItem,
     VoidReason,
 )
-from service.domain.money import Rules
+from service.domain.money import MoneyDefaults, Rules
 from service.domain.totals import amounts, client_amount, expected_amount_due, price_invoice, rules_of
 from service.domain.values import ZERO, shown
 
@@ -115,8 +115,14 @@ def _settle(inv: Invoice, now: datetime) -> None:
             inv.payment_status = PaymentStatus.SUCCEEDED
 
 
-def prepare_new(inv: Invoice, v: Violations, now: datetime, path: str = "invoice") -> None:
-    """Validates and prices a new invoice (create and preview). Raises InvalidArgument."""
+def prepare_new(
+    inv: Invoice, v: Violations, now: datetime, path: str = "invoice", defaults: MoneyDefaults | None = None
+) -> None:
+    """Validates and prices a new invoice (create and preview); modes not sent are the company's defaults.
+    Raises InvalidArgument."""
+    defaults = defaults or MoneyDefaults()
+    inv.rounding_mode = inv.rounding_mode or defaults.rounding
+    inv.tax_mode = inv.tax_mode or defaults.tax_mode
     requested = inv.status
     if requested not in CREATABLE:
         v.add(f"{path}.status", "a new invoice must be DRAFT (default) or SUBMITTED")

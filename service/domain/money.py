@@ -114,6 +114,19 @@ def spread(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[De
 
 
 @dataclass(frozen=True, slots=True)
+class MoneyDefaults:
+    """A company's defaults, given to invoices created without their own modes."""
+
+    rounding: Rounding = Rounding.HALF_UP
+    tax_mode: TaxMode = TaxMode.LINE
+
+
+def display(value: Decimal | None, currency: str) -> str:
+    """An amount for people (PDF, e-mail): the API's digits with thousands separators."""
+    return "" if value is None else format(round_amount(value, currency), ",f")
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """The rounding of one invoice: its currency and the modes stored with it."""
 

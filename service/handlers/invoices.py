@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +24,15 @@ from service.domain.models import (
     Status,
     TaxationItem,
 )
+from service.domain.money import MoneyDefaults
 from service.domain.push import Change, ChangeType, EventType, PushOperation
 from service.handlers.writes import Conn, Writer, require_company, utcnow
 from service.store import invoices as store
+from service.store import money_settings
 from service.store.statement import Piece
 
 MAX_BATCH = 50
+MONEY_DEFAULTS_TTL = 5.0  # seconds a company's money defaults are cached by each process
 MAX_BATCH_ITEMS = 1000
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -101,6 +105,20 @@ class InvoiceHandlers:
         self.writer = Writer(pool)
         self.settings = settings
         self.render = render  # the canonical serialized form, stored with every change
+        self._money: dict[str, tuple[float, MoneyDefaults]] = {}
+
+    async def money_defaults(self, company_id: str) -> MoneyDefaults:
+        """The company's rounding defaults, cached for MONEY_DEFAULTS_TTL seconds (one read per company, not
+        per create: the single-statement create path stays one round trip)."""
+        now = time.monotonic()
+        hit = self._money.get(company_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        defaults = await money_settings.load(self.pool, company_id)
+        if len(self._money) > 10_000:
+            self._money.clear()
+        self._money[company_id] = (now + MONEY_DEFAULTS_TTL, defaults)
+        return defaults
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -149,15 +167,17 @@ class InvoiceHandlers:
 
     # -- create -----------------------------------------------------------------------------
 
-    def _new(self, company_id: str, inv: Invoice, now: datetime, path: str) -> None:
+    def _new(self, company_id: str, inv: Invoice, now: datetime, path: str, defaults: MoneyDefaults) -> None:
         inv.company_id, inv.version = company_id, 1
         inv.create_time = inv.modified_date = now
-        lifecycle.prepare_new(inv, Violations(), now, path)
+        lifecycle.prepare_new(inv, Violations(), now, path, defaults)
         if inv.invoice_number:
             self._check_number(inv.invoice_number, f"{path}.invoice_number")
 
-    async def _create_one(self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str) -> Invoice:
-        self._new(company_id, inv, now, path)
+    async def _create_one(
+        self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str, defaults: MoneyDefaults
+    ) -> Invoice:
+        self._new(company_id, inv, now, path, defaults)
         if inv.invoice_number and await store.number_taken(conn, company_id, inv.invoice_number):
             raise AlreadyExists(
                 f"invoice number {inv.invoice_number!r} is already used in company {company_id}",
@@ -172,17 +192,18 @@ class InvoiceHandlers:
     async def create(
         self, company_id: str, inv: Invoice, operation: str = "CreateInvoice"
     ) -> tuple[Invoice, PushOperation]:
+        defaults = await self.money_defaults(company_id) if company_id else MoneyDefaults()
         if inv.invoice_number or inv.status is not Status.DRAFT or inv.allocations or inv.credit_memos:
 
             async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
-                created = await self._create_one(conn, company_id, inv, now, "invoice")
+                created = await self._create_one(conn, company_id, inv, now, "invoice", defaults)
                 return created, [Change(ChangeType.CREATED, created.id)]
 
             return await self.writer.run(company_id, operation, work)
 
         def prepare(now: datetime) -> tuple[Invoice, list[Change], list[Piece]]:
             """The common case, a draft with no number to check or assign: nothing to read, only inserts."""
-            self._new(company_id, inv, now, "invoice")
+            self._new(company_id, inv, now, "invoice", defaults)
             store.assign_ids(inv)
             return inv, [Change(ChangeType.CREATED, inv.id)], store.insert_pieces(inv, self.render(inv))
 
@@ -199,9 +220,11 @@ class InvoiceHandlers:
         if len(numbers) != len(set(numbers)):
             raise AlreadyExists("the batch uses the same invoice_number twice", "requests")
 
+        defaults = await self.money_defaults(company_id) if company_id else MoneyDefaults()
+
         async def work(conn: Conn, now: datetime) -> tuple[list[Invoice], list[Change]]:
             created = [
-                await self._create_one(conn, company_id, inv, now, f"requests[{i}].invoice")
+                await self._create_one(conn, company_id, inv, now, f"requests[{i}].invoice", defaults)
                 for i, inv in enumerate(invoices)
             ]
             return created, [Change(ChangeType.CREATED, inv.id) for inv in created]
@@ -211,7 +234,7 @@ class InvoiceHandlers:
     async def preview(self, company_id: str, inv: Invoice) -> Invoice:
         require_company(company_id)
         inv.company_id = company_id
-        lifecycle.prepare_new(inv, Violations(), utcnow())
+        lifecycle.prepare_new(inv, Violations(), utcnow(), defaults=await self.money_defaults(company_id))
         return inv
 
     # -- read -------------------------------------------------------------------------------
