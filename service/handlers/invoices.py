@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,8 +33,9 @@ from service.store import invoices as store
 from service.store import money_settings
 from service.store.statement import Piece
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 50
-MONEY_DEFAULTS_TTL = 5.0  # seconds a company's money defaults are cached by each process
+MONEY_DEFAULTS_TTL = 5.0  # seconds between refreshes of the money defaults in each process
 MAX_BATCH_ITEMS = 1000
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -105,20 +108,30 @@ class InvoiceHandlers:
         self.writer = Writer(pool)
         self.settings = settings
         self.render = render  # the canonical serialized form, stored with every change
-        self._money: dict[str, tuple[float, MoneyDefaults]] = {}
+        self._money: dict[str, MoneyDefaults] = {}
+        self._money_at = float("-inf")
+        self._money_refresh: asyncio.Task[None] | None = None
 
-    async def money_defaults(self, company_id: str) -> MoneyDefaults:
-        """The company's rounding defaults, cached for MONEY_DEFAULTS_TTL seconds (one read per company, not
-        per create: the single-statement create path stays one round trip)."""
-        now = time.monotonic()
-        hit = self._money.get(company_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        defaults = await money_settings.load(self.pool, company_id)
-        if len(self._money) > 10_000:
-            self._money.clear()
-        self._money[company_id] = (now + MONEY_DEFAULTS_TTL, defaults)
-        return defaults
+    async def load_money_defaults(self) -> None:
+        """Reads every company's money defaults (a small table: only companies that set theirs)."""
+        self._money = await money_settings.load_all(self.pool)
+        self._money_at = time.monotonic()
+
+    def money_defaults(self, company_id: str) -> MoneyDefaults:
+        """The company's rounding defaults from the snapshot loaded at start, refreshed in the background
+        every MONEY_DEFAULTS_TTL seconds: a create never waits for a read (the draft create stays one
+        statement), and a changed default applies within that time."""
+        if time.monotonic() - self._money_at > MONEY_DEFAULTS_TTL and (
+            self._money_refresh is None or self._money_refresh.done()
+        ):
+            self._money_refresh = asyncio.create_task(self._refresh_money_defaults())
+        return self._money.get(company_id, MoneyDefaults())
+
+    async def _refresh_money_defaults(self) -> None:
+        try:
+            await self.load_money_defaults()
+        except (OSError, asyncpg.PostgresError) as exc:  # the last snapshot stays; tried again next time
+            log.warning("money defaults not refreshed: %s", exc)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -192,7 +205,7 @@ class InvoiceHandlers:
     async def create(
         self, company_id: str, inv: Invoice, operation: str = "CreateInvoice"
     ) -> tuple[Invoice, PushOperation]:
-        defaults = await self.money_defaults(company_id) if company_id else MoneyDefaults()
+        defaults = self.money_defaults(company_id)
         if inv.invoice_number or inv.status is not Status.DRAFT or inv.allocations or inv.credit_memos:
 
             async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
@@ -220,7 +233,7 @@ class InvoiceHandlers:
         if len(numbers) != len(set(numbers)):
             raise AlreadyExists("the batch uses the same invoice_number twice", "requests")
 
-        defaults = await self.money_defaults(company_id) if company_id else MoneyDefaults()
+        defaults = self.money_defaults(company_id)
 
         async def work(conn: Conn, now: datetime) -> tuple[list[Invoice], list[Change]]:
             created = [
@@ -234,7 +247,7 @@ class InvoiceHandlers:
     async def preview(self, company_id: str, inv: Invoice) -> Invoice:
         require_company(company_id)
         inv.company_id = company_id
-        lifecycle.prepare_new(inv, Violations(), utcnow(), defaults=await self.money_defaults(company_id))
+        lifecycle.prepare_new(inv, Violations(), utcnow(), defaults=self.money_defaults(company_id))
         return inv
 
     # -- read -------------------------------------------------------------------------------

@@ -16,6 +16,11 @@ async def load(conn: asyncpg.Connection | asyncpg.Pool, company_id: str) -> Mone
     return MoneyDefaults() if row is None else MoneyDefaults(Rounding(row["rounding_mode"]), TaxMode(row["tax_mode"]))
 
 
+async def load_all(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, MoneyDefaults]:
+    rows = await conn.fetch("SELECT company_id, rounding_mode, tax_mode FROM company_money_settings")
+    return {r["company_id"]: MoneyDefaults(Rounding(r["rounding_mode"]), TaxMode(r["tax_mode"])) for r in rows}
+
+
 async def save(
     conn: asyncpg.Connection | asyncpg.Pool, company_id: str, defaults: MoneyDefaults, now: datetime
 ) -> None:
