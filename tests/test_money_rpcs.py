@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -79,7 +80,7 @@ def test_amounts_beyond_the_currency_are_refused_naming_the_field(stub, company,
         ),
     }
     for field, inv in cases.items():
-        err = rpc_error(lambda inv=inv: create(stub, company, inv), INV)
+        err = rpc_error(partial(create, stub, company, inv), INV)
         assert field in violations(err), violations(err)
     assert db.snapshot(company) == before  # refused: nothing stored
     posted = finalized(stub, company)
