@@ -194,3 +194,14 @@ def test_vendor_import_in_its_own_rounding_round_trips(stub, company):
     for key in ("subTotal", "totalDiscount", "totalAmount", "amountDue"):
         assert out[key] == Decimal(str(payload[key])), key
     assert out["lineItems"][0]["discountAmount"] == Decimal("0.02")
+
+
+def test_payment_status_amount_beyond_the_currency_names_amount(stub, company, db):
+    inv = finalized(stub, company)
+    before = db.snapshot(company)
+    request = svc.UpdatePaymentStatusRequest(
+        company_id=company, invoice_id=inv.id, payment_status=pb.PAYMENT_STATUS_SUCCEEDED, amount="30.001"
+    )
+    err = rpc_error(lambda: stub.UpdatePaymentStatus(request), INV)
+    assert "amount" in violations(err)
+    assert db.snapshot(company) == before

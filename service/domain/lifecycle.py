@@ -241,6 +241,10 @@ def set_payment_status(
 ) -> PaymentAllocation | None:
     """FlexPrice payment status: SUCCEEDED records a payment; the others label the collection."""
     if status is PaymentStatus.SUCCEEDED:
+        if amount is not None and not rules_of(inv).fits(amount):
+            raise InvalidArgument(
+                [_violation("amount", f"has more decimals than {inv.currency} allows; got {amount:f}")]
+            )
         if inv.status is Status.PAID:
             inv.payment_status = status
             return None

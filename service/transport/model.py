@@ -38,7 +38,7 @@ RULES = [
         "With lineItems the service computes every total, each amount rounded to the currency's minor "
         "unit; sent totals must equal the computed ones exactly.",
     ),
-    ("amountDue", "amountDue = totalAmount - payment allocations - credit memos, never negative."),
+    ("amountDue", "amountDue = totalAmount + cashRoundingAmount - payment allocations - credit memos, never negative."),
     ("status", "New invoices are DRAFT (default) or SUBMITTED; numbers are assigned at finalization."),
     ("lineItems", "At most 1,000 line items, 5 taxation items each."),
 ]
