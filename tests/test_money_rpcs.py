@@ -205,3 +205,16 @@ def test_payment_status_amount_beyond_the_currency_names_amount(stub, company, d
     err = rpc_error(lambda: stub.UpdatePaymentStatus(request), INV)
     assert "amount" in violations(err)
     assert db.snapshot(company) == before
+
+
+def test_taxation_item_amount_beyond_the_currency_names_the_request_field(stub, company):
+    draft = create(stub, company, invoice(currency="JPY", lines=[line("1", "100")]))
+    item = pb.TaxationItem(line_item_id=draft.line_items[0].id, name="VAT", tax_amount="10.5")
+    request = svc.CreateTaxationItemsRequest(company_id=company, invoice_id=draft.id, taxation_items=[item])
+    err = rpc_error(lambda: stub.CreateTaxationItems(request), INV)
+    assert "taxation_items[0].tax_amount" in violations(err)
+    rate = pb.TaxationItem(line_item_id=draft.line_items[0].id, name="VAT", tax_rate="10")
+    ok = stub.CreateTaxationItems(
+        svc.CreateTaxationItemsRequest(company_id=company, invoice_id=draft.id, taxation_items=[rate])
+    )
+    assert ok.invoice.total_tax_amount == "10" and ok.taxation_items[0].tax_amount == "10"

@@ -433,7 +433,10 @@ def recalculate(inv: Invoice) -> None:
 def add_taxation_items(inv: Invoice, items: list[TaxationItem], v: Violations) -> None:
     _refuse(inv, "add taxation items to", [Status.DRAFT])
     by_id = {line.id: line for line in inv.lines}
+    r = rules_of(inv)
     for i, item in enumerate(items):
+        item.tax_amount = client_amount(v, f"taxation_items[{i}].tax_amount", item.tax_amount, r)
+        item.exempt_amount = client_amount(v, f"taxation_items[{i}].exempt_amount", item.exempt_amount, r)
         line = by_id.get(item.line_item_id)
         if line is None:
             v.add(f"taxation_items[{i}].line_item_id", f"no line item {item.line_item_id!r} on this invoice")
