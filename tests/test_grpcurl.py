@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +84,21 @@ def test_codat_seed_example_made_consistent_round_trips_intact(server):
         if field.name == "modified_date":  # output only: the service owns it
             continue
         if field.name == "payment_allocations":
-            assert [(a.payment, a.allocation) for a in read.payment_allocations] == [
-                (a.payment, a.allocation) for a in value
-            ]
+            assert [a.payment for a in read.payment_allocations] == [a.payment for a in value]
+            # the allocation comes back with its amount at the currency's exponent (issue 13)
+            assert [a.allocation.total_amount for a in read.payment_allocations] == ["10.00"]
+            continue
+        if field.name in AMOUNTS:  # the same value, written with exactly the currency's 2 decimals
+            assert Decimal(getattr(read, field.name)) == Decimal(value), field.name
+            assert getattr(read, field.name).partition(".")[2].__len__() == 2, field.name
             continue
         assert getattr(read, field.name) == value, field.name
-    assert read.status == sent.status and read.amount_paid == "10"
+    assert read.status == sent.status and read.amount_paid == "10.00"
+
+
+AMOUNTS = frozenset(
+    {"sub_total", "additional_tax_amount", "total_tax_amount", "total_discount", "total_amount", "amount_due"}
+)
 
 
 @pytest.mark.parametrize("body", [{"companyId": "x", "invoiceId": "not-a-uuid"}, {"companyId": "x"}])

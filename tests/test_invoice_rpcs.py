@@ -65,17 +65,17 @@ def test_create_submitted_assigns_number_and_zero_total_is_paid(stub, company):
     posted = create(stub, company, invoice(status=pb.INVOICE_STATUS_SUBMITTED))
     assert posted.status == pb.INVOICE_STATUS_SUBMITTED and posted.invoice_number == "INV-000001"
     zero = finalized(stub, company, invoice(lines=[line("1", "0")]))
-    assert zero.status == pb.INVOICE_STATUS_PAID and zero.amount_due == "0" and zero.HasField("paid_on_date")
+    assert zero.status == pb.INVOICE_STATUS_PAID and zero.amount_due == "0.00" and zero.HasField("paid_on_date")
     rpc_error(lambda: create(stub, company, invoice(status=pb.INVOICE_STATUS_VOID)), INV)
 
 
 def test_create_without_lines_keeps_consistent_totals(stub, company):
     out = create(stub, company, invoice(lines=[], sub_total="90", total_tax_amount="10", total_amount="100"))
     assert (out.sub_total, out.total_tax_amount, out.total_amount, out.amount_due) == (
-        "90",
-        "10",
-        "100",
-        "100",
+        "90.00",
+        "10.00",
+        "100.00",
+        "100.00",
     )
     err = rpc_error(
         lambda: create(stub, company, invoice(lines=[], sub_total="90", total_amount="100", total_tax_amount="1")),
@@ -95,7 +95,7 @@ def test_create_posted_with_allocation_derives_partially_paid(stub, company):
         payment_allocations=[pb.PaymentAllocation(allocation=pb.Allocation(total_amount="40"))],
     )
     out = create(stub, company, inv)
-    assert out.status == pb.INVOICE_STATUS_PARTIALLY_PAID and out.amount_paid == "40"
+    assert out.status == pb.INVOICE_STATUS_PARTIALLY_PAID and out.amount_paid == "40.00"
     draft_paid = invoice(payment_allocations=[pb.PaymentAllocation(allocation=pb.Allocation(total_amount="1"))])
     assert "invoice.payment_allocations" in violations(rpc_error(lambda: create(stub, company, draft_paid), INV))
     wrong = invoice(lines=[], total_amount="100", status=pb.INVOICE_STATUS_PAID)
@@ -349,7 +349,7 @@ def test_void_moves_paid_part_to_credit_balance(stub, company):
     pay(stub, company, inv.id, "30.00")
     resp = stub.VoidInvoice(svc.VoidInvoiceRequest(company_id=company, invoice_id=inv.id))
     assert resp.invoice.status == pb.INVOICE_STATUS_VOID and resp.invoice.void_reason == pb.VOID_REASON_VOIDED
-    assert resp.invoice.amount_due == "0" and resp.credited_amount == "30.00"
+    assert resp.invoice.amount_due == "0.00" and resp.credited_amount == "30.00"
     balances = stub.GetCustomerCreditBalance(
         svc.GetCustomerCreditBalanceRequest(company_id=company, customer_id="cust-1")
     ).credit_balances
@@ -366,7 +366,9 @@ def test_void_moves_paid_part_to_credit_balance(stub, company):
 def test_cancel_drafts_only(stub, company):
     draft = create(stub, company)
     out = stub.CancelInvoice(svc.CancelInvoiceRequest(company_id=company, invoice_id=draft.id)).invoice
-    assert out.status == pb.INVOICE_STATUS_VOID and out.void_reason == pb.VOID_REASON_CANCELED and out.amount_due == "0"
+    assert (
+        out.status == pb.INVOICE_STATUS_VOID and out.void_reason == pb.VOID_REASON_CANCELED and out.amount_due == "0.00"
+    )
     posted = finalized(stub, company)
     rpc_error(lambda: stub.CancelInvoice(svc.CancelInvoiceRequest(company_id=company, invoice_id=posted.id)), PRE)
     rpc_error(lambda: stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(company_id=company, invoice_id=draft.id)), PRE)
@@ -399,7 +401,7 @@ def test_write_off_issues_credit_memo_for_balance(stub, company):
     pay(stub, company, inv.id, "25.00")
     resp = stub.WriteOffInvoice(svc.WriteOffInvoiceRequest(company_id=company, invoice_id=inv.id))
     assert resp.credit_memo.total_amount == "75.00" and resp.invoice.void_reason == pb.VOID_REASON_WRITTEN_OFF
-    assert resp.invoice.amount_due == "0" and resp.invoice.amount_paid == "25.00"
+    assert resp.invoice.amount_due == "0.00" and resp.invoice.amount_paid == "25.00"
     rpc_error(lambda: stub.WriteOffInvoice(svc.WriteOffInvoiceRequest(company_id=company, invoice_id=inv.id)), PRE)
     draft = create(stub, company)
     rpc_error(lambda: stub.WriteOffInvoice(svc.WriteOffInvoiceRequest(company_id=company, invoice_id=draft.id)), PRE)
@@ -419,7 +421,7 @@ def test_record_payment_partial_then_paid_and_refusals(stub, company):
     err = rpc_error(lambda: pay(stub, company, other.id, "10", currency="EUR"), INV)
     assert "payment_allocation.allocation.currency_rate" in violations(err)
     fx = pay(stub, company, other.id, "10", currency="EUR", rate="1.1").invoice
-    assert fx.amount_due == "89.00" and fx.payment_allocations[0].applied_amount == "11.0"
+    assert fx.amount_due == "89.00" and fx.payment_allocations[0].applied_amount == "11.00"
     draft = create(stub, company)
     rpc_error(lambda: pay(stub, company, draft.id, "1"), PRE)
     assert "payment_allocation.allocation.total_amount" in violations(
@@ -485,7 +487,7 @@ def test_attempt_payment_draws_on_credit_balance(stub, company):
         svc.AddCustomerCreditRequest(company_id=company, customer_id="cust-1", currency="USD", amount="60")
     )
     resp = stub.AttemptPayment(svc.AttemptPaymentRequest(company_id=company, invoice_id=inv.id))
-    assert resp.amount_applied == "60" and resp.credit_balance.balance == "0"
+    assert resp.amount_applied == "60.00" and resp.credit_balance.balance == "0.00"
     assert resp.invoice.status == pb.INVOICE_STATUS_PARTIALLY_PAID and resp.invoice.amount_due == "40.00"
     assert resp.invoice.payment_allocations[0].source == "CREDIT_BALANCE"
     stub.AddCustomerCredit(
@@ -564,7 +566,7 @@ def test_taxation_items_create_and_list(stub, company):
             ],
         )
     )
-    assert [t.tax_amount for t in resp.taxation_items] == ["3.00", "1.5"]
+    assert [t.tax_amount for t in resp.taxation_items] == ["3.00", "1.50"]
     assert resp.invoice.total_tax_amount == "4.50" and resp.invoice.total_amount == "104.50"
     listed = stub.ListTaxationItems(
         svc.ListTaxationItemsRequest(company_id=company, invoice_id=inv.id, line_item_id=line_id)
@@ -622,8 +624,8 @@ def test_list_invoice_applications(stub, company):
         svc.ListInvoiceApplicationsRequest(company_id=company, invoice_id=inv.id)
     ).application_parts
     assert [(p.source, p.applied_amount) for p in parts] == [
-        ("PAYMENT", "10"),
-        ("CREDIT_BALANCE", "5"),
+        ("PAYMENT", "10.00"),
+        ("CREDIT_BALANCE", "5.00"),
         ("CREDIT_MEMO", "85.00"),
     ]
     assert parts[0].payment_id and parts[2].credit_memo_id

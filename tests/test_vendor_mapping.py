@@ -37,10 +37,11 @@ from service.domain.models import (
     TaxRateType,
     VoidReason,
 )
+from service.domain.money import Rounding, TaxMode, quantum
 from service.domain.totals import price_invoice
 from service.domain.values import fmt_datetime, fmt_decimal
 from service.vendors import VENDORS, dumps, export_invoice, import_invoice
-from service.vendors.core import DECIMAL_TAG, VERBATIM, decode, encode
+from service.vendors.core import DECIMAL_TAG, VERBATIM, decode, encode, line_gross, same
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vendors"
 D = Decimal
@@ -406,7 +407,7 @@ def test_zuora_status_from_canonical(status: Status, reason: VoidReason | None, 
 PLAIN = string.ascii_letters + string.digits + " -_/.#"
 text = st.text(PLAIN, max_size=16)
 word = st.text(PLAIN, min_size=1, max_size=12)
-currencies = st.sampled_from(["USD", "EUR", "GBP", "JPY", "SZL", "BHD"])
+currencies = st.sampled_from(["USD", "EUR", "GBP", "JPY", "SZL", "BHD", "KWD", "CLF", "XXX"])
 money = st.integers(0, 10**9).map(lambda c: D(c).scaleb(-2))
 quantities = st.integers(1, 10**4).map(lambda c: D(c).scaleb(-2))
 unit_amounts = st.integers(0, 10**8).map(lambda c: D(c).scaleb(-4))
@@ -527,6 +528,9 @@ def invoices(draw: st.DrawFn) -> Invoice:
     )
     if not inv.lines:
         inv.total_amount = draw(money)
+    inv.rounding_mode = draw(st.none() | st.sampled_from(Rounding))
+    inv.tax_mode = draw(st.none() | st.sampled_from(TaxMode))
+    at_exponent(inv)
     assert not price_and_check(inv)
     total = inv.total_amount
     assert total is not None
@@ -536,7 +540,7 @@ def invoices(draw: st.DrawFn) -> Invoice:
     paid = ZERO_D
     if fate in ("open", "voided", "written_off"):
         share = D(draw(st.integers(0, 99 if fate == "written_off" else 100))) / 100
-        paid = (total * share).quantize(D("0.01"), ROUND_DOWN)
+        paid = (total * share).quantize(quantum(currency), ROUND_DOWN)
     if paid:
         inv.allocations = [
             PaymentAllocation(
@@ -570,6 +574,21 @@ def invoices(draw: st.DrawFn) -> Invoice:
 
 
 ZERO_D = D(0)
+
+
+def at_exponent(inv: Invoice) -> None:
+    """Client amounts drawn at two decimals, brought to the invoice currency's minor unit (issue 13)."""
+
+    def r(x: Decimal | None) -> Decimal | None:
+        return None if x is None else x.quantize(quantum(inv.currency), ROUND_DOWN)
+
+    inv.total_amount = r(inv.total_amount)
+    for line in inv.lines:
+        line.discount_amount = r(line.discount_amount)
+        for t in line.taxation_items:
+            t.tax_amount, t.exempt_amount = r(t.tax_amount), r(t.exempt_amount)
+            if t.tax_rate_type is TaxRateType.FLAT_FEE:
+                t.tax_rate = r(t.tax_rate)
 
 
 def _attrs(obj: Any, names: str) -> dict[str, Any]:
@@ -608,7 +627,9 @@ def flexprice_view(inv: Invoice) -> dict[str, Any]:
     )
     view["void_reason"] = VoidReason.VOIDED if inv.status is Status.VOID else None
     view["lines"] = [
-        _attrs(x, "description quantity unit_amount price_id service_start_date service_end_date metadata")
+        # FlexPrice carries the line amount (rounded), not the unit price (issue 13)
+        _attrs(x, "description quantity price_id service_start_date service_end_date metadata")
+        | {"amount": line_gross(x)}
         for x in inv.lines
     ]
     return view
@@ -693,7 +714,6 @@ def _flexprice(**changes: Any) -> dict[str, Any]:
 
 
 LINE = {"unitAmount": 10, "quantity": 1}
-FLEX_LINE = {"amount": "10", "quantity": "3"}
 
 MALFORMED: list[tuple[str, str, dict[str, Any], set[str]]] = [
     ("codat money as a string", "codat", _codat(totalAmount="30"), {"totalAmount"}),
@@ -747,7 +767,8 @@ MALFORMED: list[tuple[str, str, dict[str, Any], set[str]]] = [
     (
         "flexprice unit amount not exact",
         "flexprice",
-        _flexprice(line_items=[FLEX_LINE]),
+        # no 9-decimal price gives 0.02 for this quantity (10 / 3 does: 3.333333333 x 3 rounds to 10.00)
+        _flexprice(line_items=[{"amount": "0.02", "quantity": "30000000"}]),
         {"line_items[0].amount"},
     ),
     (
@@ -846,3 +867,55 @@ def test_float_looking_money_message_says_why() -> None:
         import_invoice("codat", _codat(totalAmount=FLOATY))
     [violation] = e.value.violations
     assert "at most 9 decimal places" in violation.description and "30.123456789012" in violation.description
+
+
+# -- issue 13: vendors import and export rounded amounts --------------------------------------------------
+
+
+def _codat_half_even() -> dict[str, Any]:
+    """A Codat invoice that adds up in half-even rounding only: 10% of 0.25 is 0.02 there (0.03 half up)."""
+    line = {"description": "Pen", "quantity": 1, "unitAmount": D("0.25"), "discountPercentage": 10,
+            "discountAmount": D("0.02"), "subTotal": D("0.23"), "taxAmount": 0, "totalAmount": D("0.23")}  # fmt: skip
+    return _codat(lineItems=[line], subTotal=D("0.23"), totalAmount=D("0.23"), totalDiscount=D("0.02"),
+                  amountDue=D("0.23"), paymentAllocations=[], status="Submitted")  # fmt: skip
+
+
+def test_vendor_invoice_in_its_own_rounding_round_trips_unchanged() -> None:
+    payload = _codat_half_even()
+    inv = import_invoice("codat", payload)
+    assert (inv.rounding_mode, inv.tax_mode) == (Rounding.HALF_EVEN, TaxMode.LINE)
+    assert not price_and_check(inv)
+    out = json.loads(dumps(export_invoice("codat", inv)), parse_float=D)
+    assert same(out, payload)  # every number equal; written at the currency exponent (0 comes back as 0.00)
+    assert dumps(out["lineItems"][0]["discountAmount"]) == "0.02" and dumps(out["totalTaxAmount"]) == "0.00"
+
+
+def test_vendor_invoice_in_the_default_rounding_keeps_the_company_default() -> None:
+    payload = _codat_half_even()
+    payload["lineItems"][0] |= {"discountAmount": D("0.03"), "subTotal": D("0.22"), "totalAmount": D("0.22")}
+    payload |= {"subTotal": D("0.22"), "totalAmount": D("0.22"), "totalDiscount": D("0.03"), "amountDue": D("0.22")}
+    inv = import_invoice("codat", payload)
+    assert (inv.rounding_mode, inv.tax_mode) == (None, None)  # priced later in the company's modes
+
+
+@pytest.mark.parametrize("vendor", ["codat", "flexprice", "zuora"])
+def test_exports_carry_amounts_at_the_currency_exponent(vendor: str) -> None:
+    inv = Invoice(currency="KWD", customer_id="c", lines=[LineItem(quantity=D(1), unit_amount=D("0.9"),
+                  taxation_items=[TaxationItem(tax_rate=D("12.1"), name="VAT")])])  # fmt: skip
+    assert not price_and_check(inv)
+    inv.amount_due = inv.total_amount
+    text = dumps(export_invoice(vendor, inv))
+    assert "1.009" in text and "0.109" in text
+    back = import_invoice(vendor, json.loads(text, parse_float=D))
+    assert back.total_amount == D("1.009")
+
+
+def test_flexprice_line_amount_is_rounded_and_its_price_recovered() -> None:
+    inv = Invoice(currency="USD", customer_id="c", lines=[LineItem(quantity=D(3), unit_amount=D("0.0033"))])
+    assert not price_and_check(inv)
+    inv.amount_due = inv.total_amount
+    out = export_invoice("flexprice", inv)
+    assert out["line_items"][0]["amount"] == "0.01"
+    back = import_invoice("flexprice", json.loads(dumps(out), parse_float=D))
+    assert not price_and_check(back)
+    assert back.lines[0].sub_total == D("0.01") and back.total_amount == D("0.01")

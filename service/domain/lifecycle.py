@@ -24,8 +24,9 @@ from service.domain.models import (
     TaxationItem,
     VoidReason,
 )
-from service.domain.totals import TOLERANCE, expected_amount_due, price_invoice
-from service.domain.values import ZERO, clamp_scale, shown
+from service.domain.money import MoneyDefaults, Rules
+from service.domain.totals import amounts, client_amount, expected_amount_due, price_invoice, rules_of
+from service.domain.values import ZERO, shown
 
 MAX_LINES = 1000
 MAX_TAXATION_ITEMS_PER_LINE = 5
@@ -39,7 +40,7 @@ UPDATABLE_FIELDS = frozenset(
         "additional_tax_amount", "additional_tax_percentage", "total_tax_amount", "discount_percentage",
         "total_discount", "total_amount", "amount_due", "note", "metadata", "supplemental_data",
         "invoice_type", "subscription_id", "billing_reason", "period_start", "period_end", "payment_status",
-        "vendor_status",
+        "vendor_status", "rounding_mode", "tax_rounding_mode", "cash_rounding_increment",
     }
 )  # fmt: skip
 OPEN_AFTER_FINALIZE = frozenset({"due_date", "note", "metadata"})
@@ -54,6 +55,7 @@ _PATH_ATTRS = {
     "customer_ref": ("customer_id", "customer_name"),
     "line_items": ("lines",),
     "payment_allocations": ("allocations",),
+    "tax_rounding_mode": ("tax_mode",),
 }
 _DERIVED_WITHOUT_LINES = ("sub_total", "total_tax_amount", "total_amount")
 
@@ -77,14 +79,17 @@ def derive_status(inv: Invoice) -> Status:
     assert inv.amount_due is not None and inv.total_amount is not None
     if inv.amount_due == 0:
         return Status.PAID
-    if inv.amount_due == inv.total_amount:
+    if inv.amount_due == inv.payable_amount:
         return Status.SUBMITTED
     return Status.PARTIALLY_PAID
 
 
-def applied_amount(inv: Invoice, alloc: PaymentAllocation, path: str, v: Violations) -> Decimal:
-    """The allocation's value in the invoice's currency; a foreign currency needs a rate."""
+def applied_amount(inv: Invoice, alloc: PaymentAllocation, path: str, v: Violations, now: datetime) -> Decimal:
+    """The allocation's value in the invoice's currency: round(amount x rate) for a foreign currency, whose
+    rate (allocation currency -> invoice currency) is kept with its date, allocated_on_date."""
     alloc.currency = alloc.currency or inv.currency
+    own = Rules(alloc.currency, rules_of(inv).rounding)
+    alloc.amount = client_amount(v, f"{path}.allocation.total_amount", alloc.amount, own) or alloc.amount
     if alloc.currency == inv.currency:
         return alloc.amount
     if alloc.currency_rate is None:
@@ -93,7 +98,8 @@ def applied_amount(inv: Invoice, alloc: PaymentAllocation, path: str, v: Violati
             f"is required: the allocation is in {alloc.currency} but the invoice is in {inv.currency}",
         )
         return alloc.amount
-    applied = clamp_scale(alloc.amount * alloc.currency_rate)
+    alloc.allocated_on_date = alloc.allocated_on_date or now
+    applied = rules_of(inv).convert(alloc.amount, alloc.currency_rate)
     if applied <= 0:
         v.add(f"{path}.allocation.total_amount", f"is worth {applied:f} {inv.currency} at this rate: nothing to apply")
     return applied
@@ -109,8 +115,14 @@ def _settle(inv: Invoice, now: datetime) -> None:
             inv.payment_status = PaymentStatus.SUCCEEDED
 
 
-def prepare_new(inv: Invoice, v: Violations, now: datetime, path: str = "invoice") -> None:
-    """Validates and prices a new invoice (create and preview). Raises InvalidArgument."""
+def prepare_new(
+    inv: Invoice, v: Violations, now: datetime, path: str = "invoice", defaults: MoneyDefaults | None = None
+) -> None:
+    """Validates and prices a new invoice (create and preview); modes not sent are the company's defaults.
+    Raises InvalidArgument."""
+    defaults = defaults or MoneyDefaults()
+    inv.rounding_mode = inv.rounding_mode or defaults.rounding
+    inv.tax_mode = inv.tax_mode or defaults.tax_mode
     requested = inv.status
     if requested not in CREATABLE:
         v.add(f"{path}.status", "a new invoice must be DRAFT (default) or SUBMITTED")
@@ -127,19 +139,21 @@ def prepare_new(inv: Invoice, v: Violations, now: datetime, path: str = "invoice
         return
     for i, alloc in enumerate(inv.allocations):
         apath = f"{path}.payment_allocations[{i}]"
-        alloc.applied_amount = applied_amount(inv, alloc, apath, v)
-        if alloc.applied_amount > inv.total_amount:
+        alloc.applied_amount = applied_amount(inv, alloc, apath, v, now)
+        if alloc.applied_amount > inv.payable_amount:
             v.add(
                 f"{apath}.allocation.total_amount",
-                f"allocates {alloc.applied_amount} {inv.currency}, more than total_amount {inv.total_amount}",
+                f"allocates {alloc.applied_amount} {inv.currency}, more than total_amount {inv.payable_amount}",
             )
     due = expected_amount_due(inv)
     if due < 0 and not v:
-        v.add(f"{path}.payment_allocations", f"payments exceed total_amount {inv.total_amount} by {-due}")
-    if sent_due is not None and abs(sent_due - due) > TOLERANCE:
+        v.add(f"{path}.payment_allocations", f"payments exceed total_amount {inv.payable_amount} by {-due}")
+    sent_due = client_amount(v, f"{path}.amount_due", sent_due, rules_of(inv))
+    if sent_due is not None and sent_due != due:
         v.add(
             f"{path}.amount_due",
-            f"is {sent_due} but total_amount - payment allocations = {inv.total_amount} - {inv.amount_paid} = {due}",
+            f"is {sent_due} but total_amount + cash rounding - payment allocations = {inv.payable_amount} - "
+            f"{inv.amount_paid} = {due}",
         )
     v.raise_if_any()
     inv.amount_due = due
@@ -180,7 +194,7 @@ def finalize(inv: Invoice, number: str, now: datetime, issue_date: datetime | No
 def record_payment(inv: Invoice, alloc: PaymentAllocation, now: datetime, path: str = "payment_allocation") -> None:
     _refuse(inv, "record a payment on", [Status.SUBMITTED, Status.PARTIALLY_PAID])
     v = Violations()
-    alloc.applied_amount = applied_amount(inv, alloc, path, v)
+    alloc.applied_amount = applied_amount(inv, alloc, path, v, now)
     v.raise_if_any()
     assert inv.amount_due is not None
     if alloc.applied_amount > inv.amount_due:
@@ -206,7 +220,7 @@ def attempt_payment(inv: Invoice, balance: Decimal, now: datetime) -> PaymentAll
             subject=f"customers/{inv.customer_id}",
             violation_type="NO_CREDIT",
         )
-    amount = min(balance, inv.amount_due)
+    amount = min(rules_of(inv).round(balance) if rules_of(inv).fits(balance) else balance, inv.amount_due)
     alloc = PaymentAllocation(
         amount=amount,
         currency=inv.currency,
@@ -227,6 +241,10 @@ def set_payment_status(
 ) -> PaymentAllocation | None:
     """FlexPrice payment status: SUCCEEDED records a payment; the others label the collection."""
     if status is PaymentStatus.SUCCEEDED:
+        if amount is not None and not rules_of(inv).fits(amount):
+            raise InvalidArgument(
+                [_violation("amount", f"has more decimals than {inv.currency} allows; got {amount:f}")]
+            )
         if inv.status is Status.PAID:
             inv.payment_status = status
             return None
@@ -273,7 +291,7 @@ def reverse(inv: Invoice, now: datetime, comment: str, reason_code: str) -> Cred
     if inv.total_amount < 0:
         raise FailedPrecondition(f"invoice {inv.id} has a negative total: it cannot be reversed")
     memo = _issue_memo(
-        inv, CreditMemoReason.REVERSAL, inv.total_amount, comment, reason_code or "Invoice reversal", now
+        inv, CreditMemoReason.REVERSAL, inv.payable_amount, comment, reason_code or "Invoice reversal", now
     )
     _end(inv, VoidReason.REVERSED, now)
     return memo
@@ -306,7 +324,7 @@ def _issue_memo(
 def _end(inv: Invoice, reason: VoidReason, now: datetime) -> None:
     inv.status = Status.VOID
     inv.void_reason = reason
-    inv.amount_due = ZERO
+    inv.amount_due = rules_of(inv).round(ZERO)
     inv.void_time = now
 
 
@@ -390,7 +408,8 @@ def _reprice_draft(inv: Invoice, v: Violations, path: str) -> None:
     price_invoice(inv, v, path)
     if inv.total_amount is not None:
         due = expected_amount_due(inv)
-        if sent_due is not None and abs(sent_due - due) > TOLERANCE:
+        sent_due = client_amount(v, f"{path}.amount_due", sent_due, rules_of(inv))
+        if sent_due is not None and sent_due != due:
             v.add(f"{path}.amount_due", f"is {sent_due} but total_amount gives {due}")
         inv.amount_due = due
     v.raise_if_any()
@@ -414,7 +433,10 @@ def recalculate(inv: Invoice) -> None:
 def add_taxation_items(inv: Invoice, items: list[TaxationItem], v: Violations) -> None:
     _refuse(inv, "add taxation items to", [Status.DRAFT])
     by_id = {line.id: line for line in inv.lines}
+    r = rules_of(inv)
     for i, item in enumerate(items):
+        item.tax_amount = client_amount(v, f"taxation_items[{i}].tax_amount", item.tax_amount, r)
+        item.exempt_amount = client_amount(v, f"taxation_items[{i}].exempt_amount", item.exempt_amount, r)
         line = by_id.get(item.line_item_id)
         if line is None:
             v.add(f"taxation_items[{i}].line_item_id", f"no line item {item.line_item_id!r} on this invoice")
@@ -442,10 +464,14 @@ def invariant_breaches(inv: Invoice) -> list[str]:
         if due != 0:
             out.append(f"void invoice has amount_due {due}")
         return out
-    if due != total - inv.amount_paid - inv.amount_credited:
-        out.append(f"amount_due {due} != total {total} - paid {inv.amount_paid} - credited {inv.amount_credited}")
-    if not 0 <= due <= total:
-        out.append(f"amount_due {due} outside [0, {total}]")
+    payable = inv.payable_amount
+    if due != payable - inv.amount_paid - inv.amount_credited:
+        out.append(f"amount_due {due} != payable {payable} - paid {inv.amount_paid} - credited {inv.amount_credited}")
+    if not 0 <= due <= payable:
+        out.append(f"amount_due {due} outside [0, {payable}]")
+    r = rules_of(inv)
+    out += [f"{path} {value} is not at the {inv.currency} exponent" for path, value in amounts(inv)
+            if value is not None and value != r.round(value)]  # fmt: skip
     if inv.status in FINALIZED and inv.status is not derive_status(inv):
         out.append(f"status {inv.status.value} disagrees with amounts (due {due}, total {total})")
     if inv.status is Status.DRAFT and inv.allocations:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from service.domain.money import Rounding, TaxMode, round_amount
 from service.domain.values import ZERO
 
 
@@ -135,6 +136,16 @@ class CreditMemo:
     create_time: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TaxBreakdown:
+    """One (category, rate) of an invoice's tax (EN 16931 BG-23): what is taxed and the tax on it."""
+
+    category: str  # the tax items' tax_code, else their name; "" for line taxes without items
+    rate: Decimal | None  # the percentage; None for flat fees and amounts sent without a rate
+    taxable_amount: Decimal
+    tax_amount: Decimal
+
+
 @dataclass(slots=True)
 class Invoice:
     company_id: str = ""
@@ -158,6 +169,11 @@ class Invoice:
     total_discount: Decimal | None = None
     total_amount: Decimal | None = None
     amount_due: Decimal | None = None
+    # Money rules (issue 13): None until priced, when the company's defaults fill what was not sent.
+    rounding_mode: Rounding | None = None
+    tax_mode: TaxMode | None = None
+    cash_rounding_increment: Decimal | None = None  # EN 16931 BT-114, e.g. 0.05 CHF
+    cash_rounding_amount: Decimal = ZERO  # added to total_amount to make the payable amount
     status: Status = Status.DRAFT
     void_reason: VoidReason | None = None
     payment_status: PaymentStatus | None = None
@@ -182,11 +198,16 @@ class Invoice:
 
     @property
     def amount_paid(self) -> Decimal:
-        return sum((a.applied_amount for a in self.allocations), ZERO)
+        return sum((a.applied_amount for a in self.allocations), round_amount(ZERO, self.currency))
 
     @property
     def amount_credited(self) -> Decimal:
-        return sum((m.total_amount for m in self.credit_memos), ZERO)
+        return sum((m.total_amount for m in self.credit_memos), round_amount(ZERO, self.currency))
+
+    @property
+    def payable_amount(self) -> Decimal:
+        """total_amount + cash_rounding_amount (EN 16931 BT-115 before payments)."""
+        return (self.total_amount or ZERO) + self.cash_rounding_amount
 
     @property
     def etag(self) -> str:

@@ -1,30 +1,43 @@
-"""Totals rules (PRODUCT section 5): lines are priced by the service; client totals are checked.
+"""Totals rules (PRODUCT section 5, issue 13): lines are priced by the service; client totals are checked
+exactly. Every amount is rounded to the currency's minor unit when it is computed (service/domain/money.py):
 
-line.sub_total   = quantity x unit_amount - discount
-line.tax_amount  = sum of its taxation items (each from tax_rate when no amount is given), else as sent
-line.total       = sub_total + tax
+line gross        = round(quantity x unit_amount)
+line discount     = round(gross x discount_percentage / 100), or as sent
+line.sub_total    = gross - discount
+tax item          = LINE: round(sub_total x tax_rate / 100); DOCUMENT_PER_RATE: round(sum of the sub totals
+                    per (rate, category) x rate / 100), spread over the items by largest remainder
+line.tax_amount   = sum of its taxation items, else as sent
+line.total        = sub_total + tax
 invoice.sub_total        = sum of line sub totals
 invoice.total_discount   = sum of line discounts
 invoice.total_tax_amount = sum of line taxes + additional_tax_amount
 invoice.total_amount     = sub_total + total_tax_amount
-amount_due               = total_amount - payments - credit memos
+cash_rounding_amount     = total rounded to cash_rounding_increment - total (0 without an increment)
+amount_due               = total_amount + cash_rounding_amount - payments - credit memos
 
-An invoice-level discount_percentage becomes the discount_percentage of every line without a discount of
-its own; additional_tax_amount defaults to additional_tax_percentage of the sub total. Computed amounts
+An invoice-level discount_percentage applies to every line without a discount of its own: the discount
+round(sum of their gross x percentage / 100) is spread over them by largest remainder. additional_tax_amount
+defaults to round(additional_tax_percentage x sub total). Totals are sums of rounded parts. Computed amounts
 must fit the input format (20 integer digits), so whatever the service returns can be sent back.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from decimal import Decimal
 
 from service.domain.errors import Violations
-from service.domain.models import Invoice, LineItem, TaxRateType
-from service.domain.values import MAX_INT_DIGITS, ZERO, clamp_scale
+from service.domain.models import Invoice, TaxationItem, TaxBreakdown, TaxRateType
+from service.domain.money import Rounding, Rules, TaxMode, exponent, to_increment
+from service.domain.values import MAX_INT_DIGITS, ZERO
 
-TOLERANCE = Decimal("0.01")
-HUNDRED = Decimal(100)
 LIMIT = Decimal(10) ** MAX_INT_DIGITS
+ADDITIONAL = "ADDITIONAL"  # the tax breakdown category of additional_tax_amount
+
+
+def rules_of(inv: Invoice) -> Rules:
+    return Rules(inv.currency, inv.rounding_mode or Rounding.HALF_UP, inv.tax_mode or TaxMode.LINE)
 
 
 def _fits(v: Violations, path: str, value: Decimal) -> None:
@@ -33,112 +46,248 @@ def _fits(v: Violations, path: str, value: Decimal) -> None:
 
 
 def _check(v: Violations, path: str, sent: Decimal | None, computed: Decimal, what: str) -> None:
-    if sent is not None and abs(sent - computed) > TOLERANCE:
-        v.add(path, f"is {sent} but {what} gives {computed} (tolerance {TOLERANCE})")
+    if sent is not None and sent != computed:
+        v.add(path, f"is {sent:f} but {what} gives {computed:f}")
 
 
-def price_line(line: LineItem, path: str, v: Violations) -> None:
-    """Computes a line's amounts in place; disagreeing client values become violations."""
-    gross = clamp_scale(line.quantity * line.unit_amount)
-    discount = line.discount_amount
-    if line.discount_percentage is not None:
-        from_rate = clamp_scale(gross * line.discount_percentage / HUNDRED)
-        if discount is None:
-            discount = from_rate
+def client_amount(v: Violations, path: str, value: Decimal | None, r: Rules) -> Decimal | None:
+    """A client-sent amount: no more decimals than the currency allows; returned at exactly its exponent."""
+    if value is None:
+        return None
+    if not r.fits(value):
+        v.add(
+            path,
+            f"has more decimals than {r.currency} allows ({r.exponent} after the point); got {value:f}",
+        )
+        return value
+    return r.round(value)
+
+
+def _client_amounts(inv: Invoice, r: Rules, v: Violations, path: str) -> None:
+    for name in ("sub_total", "additional_tax_amount", "total_tax_amount", "total_discount", "total_amount"):
+        setattr(inv, name, client_amount(v, f"{path}.{name}", getattr(inv, name), r))
+    for i, line in enumerate(inv.lines):
+        lp = f"{path}.line_items[{i}]"
+        for name in ("discount_amount", "sub_total", "tax_amount", "total_amount"):
+            setattr(line, name, client_amount(v, f"{lp}.{name}", getattr(line, name), r))
+        for j, item in enumerate(line.taxation_items):
+            ip = f"{lp}.taxation_items[{j}]"
+            item.tax_amount = client_amount(v, f"{ip}.tax_amount", item.tax_amount, r)
+            item.exempt_amount = client_amount(v, f"{ip}.exempt_amount", item.exempt_amount, r)
+            if item.tax_rate_type is TaxRateType.FLAT_FEE:  # a flat fee's rate is an amount
+                item.tax_rate = client_amount(v, f"{ip}.tax_rate", item.tax_rate, r)
+    if inv.cash_rounding_increment is not None:
+        inc = inv.cash_rounding_increment
+        if inc <= 0 or not r.fits(inc) or exponent(inv.currency) is None:
+            v.add(
+                f"{path}.cash_rounding_increment",
+                f"must be a positive amount with at most {r.exponent} decimals of {inv.currency}; got {inc:f}",
+            )
+
+
+def _discounts(inv: Invoice, gross: list[Decimal], r: Rules) -> list[Decimal | None]:
+    """The discount each line's percentage gives; lines inheriting the invoice's share one spread."""
+    inherit = inv.discount_percentage
+    out: list[Decimal | None] = [None] * len(inv.lines)
+    group: list[int] = []
+    for i, line in enumerate(inv.lines):
+        if inherit is not None and line.discount_amount is None and line.discount_percentage is None:
+            line.discount_percentage = inherit
+        if line.discount_percentage is None:
+            continue
+        if inherit is not None and line.discount_percentage == inherit:
+            group.append(i)
         else:
-            _check(v, f"{path}.discount_amount", discount, from_rate, "discount_percentage")
-    discount = discount if discount is not None else ZERO
-    sub_total = gross - discount
-    _check(v, f"{path}.sub_total", line.sub_total, sub_total, "quantity x unit_amount - discount")
+            out[i] = r.percent(gross[i], line.discount_percentage)
+    if group and inherit is not None:
+        weights = [gross[i] for i in group]
+        for i, share in zip(group, r.spread(r.percent(sum(weights, ZERO), inherit), weights), strict=True):
+            out[i] = share
+    return out
 
-    if line.taxation_items:
-        tax = ZERO
-        for i, item in enumerate(line.taxation_items):
-            if item.tax_amount is None:
-                if item.tax_rate is None:
-                    v.add(f"{path}.taxation_items[{i}].tax_amount", "tax_amount or tax_rate is required")
-                    continue
-                if item.tax_rate_type is TaxRateType.FLAT_FEE:
-                    item.tax_amount = item.tax_rate
-                else:
-                    item.tax_amount = clamp_scale(sub_total * item.tax_rate / HUNDRED)
-            tax += item.tax_amount
-        _check(v, f"{path}.tax_amount", line.tax_amount, tax, "the sum of its taxation_items")
-    else:
-        tax = line.tax_amount if line.tax_amount is not None else ZERO
-    total = sub_total + tax
-    _check(v, f"{path}.total_amount", line.total_amount, total, "sub_total + tax_amount")
-    _fits(v, f"{path}.total_amount", max(abs(gross), abs(total)))
-    line.discount_amount, line.sub_total, line.tax_amount, line.total_amount = discount, sub_total, tax, total
+
+def _category(item: TaxationItem) -> str:
+    return item.tax_code or item.name
+
+
+def _computed_taxes(inv: Invoice, nets: list[Decimal], r: Rules, v: Violations, path: str) -> None:
+    """Fills tax_amount of every item sent without one, in the invoice's tax rounding mode."""
+    groups: dict[tuple[str, Decimal], list[tuple[int, TaxationItem]]] = {}
+    for i, line in enumerate(inv.lines):
+        for j, item in enumerate(line.taxation_items):
+            if item.tax_amount is not None:
+                continue
+            if item.tax_rate is None:
+                v.add(f"{path}.line_items[{i}].taxation_items[{j}].tax_amount", "tax_amount or tax_rate is required")
+            elif item.tax_rate_type is TaxRateType.FLAT_FEE:
+                item.tax_amount = item.tax_rate
+            elif r.tax_mode is TaxMode.LINE:
+                item.tax_amount = r.percent(nets[i], item.tax_rate)
+            else:
+                groups.setdefault((_category(item), item.tax_rate), []).append((i, item))
+    for (_, rate), members in groups.items():
+        weights = [nets[i] for i, _ in members]
+        total = r.percent(sum(weights, ZERO), rate)
+        for (_, item), share in zip(members, r.spread(total, weights), strict=True):
+            item.tax_amount = share
+
+
+def price_lines(inv: Invoice, r: Rules, v: Violations, path: str) -> None:
+    """Computes every line's amounts in place; disagreeing client values become violations."""
+    gross = [r.round(line.quantity * line.unit_amount) for line in inv.lines]
+    computed = _discounts(inv, gross, r)
+    nets: list[Decimal] = []
+    for i, line in enumerate(inv.lines):
+        lp = f"{path}.line_items[{i}]"
+        discount = line.discount_amount
+        if computed[i] is not None:
+            if discount is None:
+                discount = computed[i]
+            else:
+                _check(v, f"{lp}.discount_amount", discount, computed[i] or ZERO, "discount_percentage")
+        line.discount_amount = discount if discount is not None else r.round(ZERO)
+        net = gross[i] - line.discount_amount
+        _check(v, f"{lp}.sub_total", line.sub_total, net, "round(quantity x unit_amount) - discount")
+        line.sub_total = net
+        nets.append(net)
+    _computed_taxes(inv, nets, r, v, path)
+    for i, line in enumerate(inv.lines):
+        lp = f"{path}.line_items[{i}]"
+        if line.taxation_items:
+            tax = sum((item.tax_amount or ZERO for item in line.taxation_items), r.round(ZERO))
+            _check(v, f"{lp}.tax_amount", line.tax_amount, tax, "the sum of its taxation_items")
+        else:
+            tax = line.tax_amount if line.tax_amount is not None else r.round(ZERO)
+        total = nets[i] + tax
+        _check(v, f"{lp}.total_amount", line.total_amount, total, "sub_total + tax_amount")
+        _fits(v, f"{lp}.total_amount", max(abs(gross[i]), abs(total)))
+        line.tax_amount, line.total_amount = tax, total
 
 
 def price_invoice(inv: Invoice, v: Violations, path: str = "invoice") -> None:
-    """Fills every total of `inv` and checks the ones the client sent against them."""
+    """Fills every total of `inv` and checks the ones the client sent against them, exactly."""
+    inv.rounding_mode = inv.rounding_mode or Rounding.HALF_UP
+    inv.tax_mode = inv.tax_mode or TaxMode.LINE
+    r = rules_of(inv)
+    zero = r.round(ZERO)
+    _client_amounts(inv, r, v, path)
     if inv.lines:
-        for i, line in enumerate(inv.lines):
-            if (
-                inv.discount_percentage is not None
-                and line.discount_amount is None
-                and line.discount_percentage is None
-            ):
-                line.discount_percentage = inv.discount_percentage
-            price_line(line, f"{path}.line_items[{i}]", v)
-        sub_total = sum((ln.sub_total or ZERO for ln in inv.lines), ZERO)
-        additional = _additional_tax(inv, sub_total, v, path)
-        discount = sum((ln.discount_amount or ZERO for ln in inv.lines), ZERO)
-        tax = sum((ln.tax_amount or ZERO for ln in inv.lines), ZERO) + additional
+        price_lines(inv, r, v, path)
+        sub_total = sum((ln.sub_total or ZERO for ln in inv.lines), zero)
+        additional = _additional_tax(inv, sub_total, r, v, path)
+        discount = sum((ln.discount_amount or ZERO for ln in inv.lines), zero)
+        tax = sum((ln.tax_amount or ZERO for ln in inv.lines), zero) + additional
         total = sub_total + tax
         _check(v, f"{path}.sub_total", inv.sub_total, sub_total, "the sum of line sub totals")
         _check(v, f"{path}.total_discount", inv.total_discount, discount, "the sum of line discounts")
         _check(v, f"{path}.total_tax_amount", inv.total_tax_amount, tax, "line taxes + additional_tax_amount")
         _check(v, f"{path}.total_amount", inv.total_amount, total, "sub_total + total_tax_amount")
-        inv.sub_total, inv.total_discount, inv.total_tax_amount, inv.total_amount = (
-            sub_total,
-            discount,
-            tax,
-            total,
-        )
+        inv.sub_total, inv.total_discount, inv.total_tax_amount, inv.total_amount = sub_total, discount, tax, total
     else:
-        # Without lines (ledger-synced invoices) the totals are the client's, but must agree.
+        # Without lines (ledger-synced invoices) the totals are the client's, but must add up exactly.
         if inv.total_amount is None:
             v.add(f"{path}.total_amount", "is required when the invoice has no line_items")
             return
-        tax = inv.total_tax_amount if inv.total_tax_amount is not None else ZERO
-        _additional_tax(inv, inv.sub_total if inv.sub_total is not None else inv.total_amount - tax, v, path)
+        tax = inv.total_tax_amount if inv.total_tax_amount is not None else zero
+        _additional_tax(inv, inv.sub_total if inv.sub_total is not None else inv.total_amount - tax, r, v, path)
         if inv.sub_total is None:
             inv.sub_total = inv.total_amount - tax
         else:
-            _check(
-                v,
-                f"{path}.total_amount",
-                inv.total_amount,
-                inv.sub_total + tax,
-                "sub_total + total_tax_amount",
-            )
+            _check(v, f"{path}.total_amount", inv.total_amount, inv.sub_total + tax, "sub_total + total_tax_amount")
         inv.total_tax_amount = tax
         if inv.total_discount is None:
-            inv.total_discount = ZERO
+            inv.total_discount = zero
     if inv.additional_tax_amount is None:
-        inv.additional_tax_amount = ZERO
+        inv.additional_tax_amount = zero
     if inv.total_amount is not None:
         _fits(v, f"{path}.total_amount", inv.total_amount)
         if inv.total_amount < 0:
-            v.add(f"{path}.total_amount", f"must not be negative; got {inv.total_amount}")
+            v.add(f"{path}.total_amount", f"must not be negative; got {inv.total_amount:f}")
+        inv.cash_rounding_amount = cash_rounding(inv.total_amount, inv.cash_rounding_increment, r)
 
 
-def _additional_tax(inv: Invoice, sub_total: Decimal, v: Violations, path: str) -> Decimal:
+def infer_modes(inv: Invoice) -> None:
+    """For an imported vendor invoice without declared modes: when its amounts add up in another rounding
+    than the default (e.g. tax per rate, half even), that rounding is recorded, so it round-trips unchanged."""
+    if inv.rounding_mode is not None or inv.tax_mode is not None:
+        return
+    trials = [(rm, tm) for rm in (Rounding.HALF_UP, Rounding.HALF_EVEN) for tm in TaxMode]
+    for rounding, tax_mode in trials:
+        trial = copy.deepcopy(inv)
+        trial.rounding_mode, trial.tax_mode = rounding, tax_mode
+        v = Violations()
+        price_invoice(trial, v)
+        if not v:
+            if (rounding, tax_mode) != trials[0]:
+                inv.rounding_mode, inv.tax_mode = rounding, tax_mode
+            return
+
+
+def cash_rounding(total: Decimal, increment: Decimal | None, r: Rules) -> Decimal:
+    """EN 16931 BT-114: what brings the total to a multiple of the smallest coin (0 without one)."""
+    if increment is None or increment <= 0 or not r.fits(increment) or r.exponent is None:
+        return r.round(ZERO)
+    return r.round(to_increment(total, increment, r.rounding) - total)
+
+
+def _additional_tax(inv: Invoice, sub_total: Decimal, r: Rules, v: Violations, path: str) -> Decimal:
     """additional_tax_amount, from additional_tax_percentage of the sub total when not sent."""
     if inv.additional_tax_percentage is not None:
-        from_rate = clamp_scale(sub_total * inv.additional_tax_percentage / HUNDRED)
+        from_rate = r.percent(sub_total, inv.additional_tax_percentage)
         if inv.additional_tax_amount is None:
             inv.additional_tax_amount = from_rate
         else:
             _check(
                 v, f"{path}.additional_tax_amount", inv.additional_tax_amount, from_rate, "additional_tax_percentage"
             )
-    return inv.additional_tax_amount if inv.additional_tax_amount is not None else ZERO
+    return inv.additional_tax_amount if inv.additional_tax_amount is not None else r.round(ZERO)
+
+
+def tax_breakdown(inv: Invoice) -> list[TaxBreakdown]:
+    """Tax per (category, rate), from the stored amounts; the tax amounts add up to total_tax_amount."""
+    r = rules_of(inv)
+    zero = r.round(ZERO)
+    sums: dict[tuple[str, Decimal | None], list[Decimal]] = {}
+
+    def add(key: tuple[str, Decimal | None], taxable: Decimal, tax: Decimal) -> None:
+        entry = sums.setdefault(key, [zero, zero])
+        entry[0] += taxable
+        entry[1] += tax
+
+    additional = inv.additional_tax_amount or zero
+    if inv.lines:
+        for line in inv.lines:
+            net = line.sub_total or zero
+            if not line.taxation_items:
+                add(("", None), net, line.tax_amount or zero)
+            for item in line.taxation_items:
+                rate = item.tax_rate if item.tax_rate_type is TaxRateType.PERCENTAGE else None
+                add((_category(item), rate), net, item.tax_amount or zero)
+    elif inv.total_tax_amount is not None:
+        add(("", None), inv.sub_total or zero, inv.total_tax_amount - additional)
+    if additional or inv.additional_tax_percentage is not None:
+        add((ADDITIONAL, inv.additional_tax_percentage), inv.sub_total or zero, additional)
+    return [TaxBreakdown(cat, rate, taxable, tax) for (cat, rate), (taxable, tax) in sums.items()]
+
+
+def amounts(inv: Invoice) -> Iterable[tuple[str, Decimal | None]]:
+    """Every amount of an invoice with its path (what must sit at the currency's exponent)."""
+    for name in ("sub_total", "additional_tax_amount", "total_tax_amount", "total_discount", "total_amount",
+                 "amount_due", "cash_rounding_amount"):  # fmt: skip
+        yield name, getattr(inv, name)
+    yield "amount_paid", inv.amount_paid
+    yield "amount_credited", inv.amount_credited
+    for i, line in enumerate(inv.lines):
+        for name in ("discount_amount", "sub_total", "tax_amount", "total_amount"):
+            yield f"line_items[{i}].{name}", getattr(line, name)
+        for j, item in enumerate(line.taxation_items):
+            yield f"line_items[{i}].taxation_items[{j}].tax_amount", item.tax_amount
+    for i, a in enumerate(inv.allocations):
+        yield f"payment_allocations[{i}].applied_amount", a.applied_amount
+    for i, m in enumerate(inv.credit_memos):
+        yield f"credit_memos[{i}].total_amount", m.total_amount
 
 
 def expected_amount_due(inv: Invoice) -> Decimal:
     assert inv.total_amount is not None
-    return inv.total_amount - inv.amount_paid - inv.amount_credited
+    return inv.payable_amount - inv.amount_paid - inv.amount_credited

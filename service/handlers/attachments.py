@@ -14,6 +14,7 @@ from service.domain import attachments as rules
 from service.domain.attachments import Attachment, Limits
 from service.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
 from service.domain.models import Invoice, Status
+from service.domain.money import display
 from service.domain.push import Change, ChangeType, PushOperation
 from service.handlers.writes import Conn, Writer, require_company
 from service.outbound import mail, pdf
@@ -254,9 +255,10 @@ class AttachmentHandlers:
             for a in extra:
                 parts.append(mail.Part(a.name, a.content_type, await store.all_bytes(conn, a.id)))
             number = inv.invoice_number
+            cur = inv.currency
             text = body or (
-                f"Invoice {number} from {self.seller}\n\nTotal: {inv.total_amount:,.2f} {inv.currency}\n"
-                f"Amount due: {inv.amount_due:,.2f} {inv.currency}\n"
+                f"Invoice {number} from {self.seller}\n\nTotal: {display(inv.total_amount, cur)} {cur}\n"
+                f"Amount due: {display(inv.amount_due, cur)} {cur}\n"
                 + (f"Due date: {inv.due_date:%Y-%m-%d}\n" if inv.due_date else "")
             )  # fmt: skip
             try:

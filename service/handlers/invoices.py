@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +28,16 @@ from service.domain.models import (
     Status,
     TaxationItem,
 )
+from service.domain.money import MoneyDefaults
 from service.domain.push import Change, ChangeType, EventType, PushOperation
 from service.handlers.writes import Conn, Writer, require_company, utcnow
 from service.store import invoices as store
+from service.store import money_settings
 from service.store.statement import Piece
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 50
+MONEY_DEFAULTS_TTL = 5.0  # seconds between refreshes of the money defaults in each process
 MAX_BATCH_ITEMS = 1000
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -109,6 +116,9 @@ class InvoiceHandlers:
         self.render = render  # the canonical serialized form, stored with every change
         self.max_answer = settings.max_message_bytes - ANSWER_ENVELOPE  # invoices in one write's answer
         self.max_document = min(MAX_INVOICE_BYTES, self.max_answer)
+        self._money: dict[str, MoneyDefaults] = {}
+        self._money_at = float("-inf")
+        self._money_refresh: asyncio.Task[None] | None = None
 
     def _document(self, inv: Invoice, path: str, sizes: list[int] | None = None) -> bytes:
         """The invoice's stored form, refused before anything is written when it outgrows the bound."""
@@ -132,6 +142,27 @@ class InvoiceHandlers:
                 f"most {self.max_answer:,}: send fewer invoices per call",
                 "requests: serialized size",
             )
+
+    async def load_money_defaults(self) -> None:
+        """Reads every company's money defaults (a small table: only companies that set theirs)."""
+        self._money = await money_settings.load_all(self.pool)
+        self._money_at = time.monotonic()
+
+    def money_defaults(self, company_id: str) -> MoneyDefaults:
+        """The company's rounding defaults from the snapshot loaded at start, refreshed in the background
+        every MONEY_DEFAULTS_TTL seconds: a create never waits for a read (the draft create stays one
+        statement), and a changed default applies within that time."""
+        if time.monotonic() - self._money_at > MONEY_DEFAULTS_TTL and (
+            self._money_refresh is None or self._money_refresh.done()
+        ):
+            self._money_refresh = asyncio.create_task(self._refresh_money_defaults())
+        return self._money.get(company_id, MoneyDefaults())
+
+    async def _refresh_money_defaults(self) -> None:
+        try:
+            await self.load_money_defaults()
+        except (OSError, asyncpg.PostgresError) as exc:  # the last snapshot stays; tried again next time
+            log.warning("money defaults not refreshed: %s", exc)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -182,17 +213,24 @@ class InvoiceHandlers:
 
     # -- create -----------------------------------------------------------------------------
 
-    def _new(self, company_id: str, inv: Invoice, now: datetime, path: str) -> None:
+    def _new(self, company_id: str, inv: Invoice, now: datetime, path: str, defaults: MoneyDefaults) -> None:
         inv.company_id, inv.version = company_id, 1
         inv.create_time = inv.modified_date = now
-        lifecycle.prepare_new(inv, Violations(), now, path)
+        lifecycle.prepare_new(inv, Violations(), now, path, defaults)
         if inv.invoice_number:
             self._check_number(inv.invoice_number, f"{path}.invoice_number")
 
     async def _create_one(
-        self, conn: Conn, company_id: str, inv: Invoice, now: datetime, path: str, sizes: list[int] | None = None
+        self,
+        conn: Conn,
+        company_id: str,
+        inv: Invoice,
+        now: datetime,
+        path: str,
+        defaults: MoneyDefaults,
+        sizes: list[int] | None = None,
     ) -> Invoice:
-        self._new(company_id, inv, now, path)
+        self._new(company_id, inv, now, path, defaults)
         if inv.invoice_number and await store.number_taken(conn, company_id, inv.invoice_number):
             raise AlreadyExists(
                 f"invoice number {inv.invoice_number!r} is already used in company {company_id}",
@@ -207,17 +245,18 @@ class InvoiceHandlers:
     async def create(
         self, company_id: str, inv: Invoice, operation: str = "CreateInvoice"
     ) -> tuple[Invoice, PushOperation]:
+        defaults = self.money_defaults(company_id)
         if inv.invoice_number or inv.status is not Status.DRAFT or inv.allocations or inv.credit_memos:
 
             async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
-                created = await self._create_one(conn, company_id, inv, now, "invoice")
+                created = await self._create_one(conn, company_id, inv, now, "invoice", defaults)
                 return created, [Change(ChangeType.CREATED, created.id)]
 
             return await self.writer.run(company_id, operation, work)
 
         def prepare(now: datetime) -> tuple[Invoice, list[Change], list[Piece]]:
             """The common case, a draft with no number to check or assign: nothing to read, only inserts."""
-            self._new(company_id, inv, now, "invoice")
+            self._new(company_id, inv, now, "invoice", defaults)
             store.assign_ids(inv)
             return inv, [Change(ChangeType.CREATED, inv.id)], store.insert_pieces(inv, self._document(inv, "invoice"))
 
@@ -234,10 +273,12 @@ class InvoiceHandlers:
         if len(numbers) != len(set(numbers)):
             raise AlreadyExists("the batch uses the same invoice_number twice", "requests")
 
+        defaults = self.money_defaults(company_id)
+
         async def work(conn: Conn, now: datetime) -> tuple[list[Invoice], list[Change]]:
             sizes: list[int] = []
             created = [
-                await self._create_one(conn, company_id, inv, now, f"requests[{i}].invoice", sizes)
+                await self._create_one(conn, company_id, inv, now, f"requests[{i}].invoice", defaults, sizes)
                 for i, inv in enumerate(invoices)
             ]
             self._check_answer(sizes)
@@ -248,7 +289,7 @@ class InvoiceHandlers:
     async def preview(self, company_id: str, inv: Invoice) -> Invoice:
         require_company(company_id)
         inv.company_id = company_id
-        lifecycle.prepare_new(inv, Violations(), utcnow())
+        lifecycle.prepare_new(inv, Violations(), utcnow(), defaults=self.money_defaults(company_id))
         return inv
 
     # -- read -------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from service.domain.models import Invoice, Status
+from service.domain.money import display
+from service.domain.totals import tax_breakdown
 from service.domain.values import fmt_datetime
 
 _FONTS = Path(reportlab.__file__).parent / "fonts"
@@ -31,7 +33,8 @@ def file_name(inv: Invoice) -> str:
 
 
 def _money(value: Decimal | None, currency: str) -> str:
-    return f"{value:,.2f} {currency}" if value is not None else ""
+    """An amount at exactly its currency's minor unit (issue 13): the digits the API returns."""
+    return f"{display(value, currency)} {currency}".strip() if value is not None else ""
 
 
 def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
@@ -73,14 +76,14 @@ def render(inv: Invoice, seller: str) -> bytes:
             [
                 _p(line.description or "-"),
                 _p(f"{line.quantity}"),
-                _p(_money(line.unit_amount, "")),
-                _p(_money(line.discount_amount, "")),
-                _p(_money(line.tax_amount, "")),
-                _p(_money(line.total_amount, "")),
+                _p(f"{line.unit_amount:,f}"),  # a price keeps its own precision
+                _p(display(line.discount_amount, cur)),
+                _p(display(line.tax_amount, cur)),
+                _p(display(line.total_amount, cur)),
             ]
         )
         for t in line.taxation_items:
-            rows.append(["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(_money(t.tax_amount, "")), ""])
+            rows.append(["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(display(t.tax_amount, cur)), ""])
     if len(rows) > 1:
         table = Table(rows, colWidths=[70 * mm, 15 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm], repeatRows=1)
         table.setStyle(
@@ -92,11 +95,24 @@ def render(inv: Invoice, seller: str) -> bytes:
         ("Discount", inv.total_discount),
         ("Tax", inv.total_tax_amount),
         ("Total", inv.total_amount),
+        *(
+            [("Rounding", inv.cash_rounding_amount), ("Payable", inv.payable_amount)]
+            if inv.cash_rounding_amount
+            else []
+        ),
         ("Paid", inv.amount_paid),
         ("Credited", inv.amount_credited),
         ("Amount due", inv.amount_due),
     ]
     story.append(Table([[_p(k), _p(_money(v, cur))] for k, v in totals], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT"))
+    breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate]
+    if breakdown:
+        story += [Spacer(1, 6 * mm), _p("Tax breakdown", _TEXT)]
+        for b in breakdown:
+            rate = f"{b.rate}%" if b.rate is not None else ""
+            story.append(
+                _p(f"{b.category or 'Tax'} {rate}  on {_money(b.taxable_amount, cur)}: {_money(b.tax_amount, cur)}")
+            )
     if inv.allocations:
         story += [Spacer(1, 6 * mm), _p("Payments", _TEXT)]
         for a in inv.allocations:

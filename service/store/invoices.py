@@ -27,6 +27,7 @@ from service.domain.models import (
     TaxRateType,
     VoidReason,
 )
+from service.domain.money import Rounding, TaxMode
 from service.store.schema import WRITE_XACT
 from service.store.statement import Piece, unnest_insert
 
@@ -38,13 +39,17 @@ _ENUMS: dict[str, Any] = {
     "payment_status": PaymentStatus,
     "invoice_type": InvoiceType,
     "billing_reason": BillingReason,
+    "rounding_mode": Rounding,
+    "tax_mode": TaxMode,
 }
+_DEFAULTS = {"rounding_mode": Rounding.HALF_UP.value, "tax_mode": TaxMode.LINE.value}
 _HEADER = (
     "id", "company_id", "invoice_number", "customer_id", "customer_name", "status", "void_reason",
     "payment_status", "vendor_status", "currency", "currency_rate", "issue_date", "due_date", "paid_on_date",
     "source_modified_date", "period_start", "period_end", "sub_total", "additional_tax_amount",
     "additional_tax_percentage", "total_tax_amount", "discount_percentage", "total_discount", "total_amount",
-    "amount_due", "amount_paid", "amount_credited", "note", "invoice_type", "billing_reason", "subscription_id",
+    "amount_due", "amount_paid", "amount_credited", "rounding_mode", "tax_mode", "cash_rounding_increment",
+    "cash_rounding_amount", "note", "invoice_type", "billing_reason", "subscription_id",
     "metadata", "supplemental_data", "withholding_tax", "sales_order_refs", "version", "create_time",
     "modified_date", "finalize_time", "void_time", "sent_time",
 )  # fmt: skip
@@ -110,6 +115,8 @@ def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
     for c in _HEADER:
         value = getattr(inv, c)
         values[c] = value.value if c in _ENUMS and value is not None else value
+        if value is None and c in _DEFAULTS:
+            values[c] = _DEFAULTS[c]
     values["invoice_number"] = inv.invoice_number or None
     values["amount_paid"] = inv.amount_paid
     values["amount_credited"] = inv.amount_credited

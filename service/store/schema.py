@@ -1,7 +1,7 @@
 """The schema in SQLAlchemy Core. Migrations in migrations/versions are generated from it.
 
-Money is unconstrained `numeric` (exact, scale kept as sent). The section 5 invariants are
-also CHECK constraints, so no code path can store a corrupt invoice.
+Money is unconstrained `numeric` (exact); amounts are stored at their currency's minor unit (issue 13).
+The section 5 invariants are also CHECK constraints, so no code path can store a corrupt invoice.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _parent(table: str) -> sa.Column[object]:
 # Byte-order collation: text sorts and compares the same in PostgreSQL, Python and every client.
 _TEXT = sa.Text(collation="C")
 STATUSES = "('DRAFT','SUBMITTED','PARTIALLY_PAID','PAID','VOID')"
+ROUNDING_MODES = "('HALF_UP','HALF_EVEN','UP','DOWN')"
+TAX_MODES = "('LINE','DOCUMENT_PER_RATE')"
 
 WRITE_XACT = "(pg_current_xact_id()::text::bigint)"  # the writing transaction, as a number
 
@@ -73,6 +75,11 @@ invoices = sa.Table(
     _money("amount_due", False),
     _money("amount_paid", False),
     _money("amount_credited", False),
+    # Money rules (issue 13): the modes the invoice is rounded in, and its cash rounding (EN 16931 BT-114).
+    sa.Column("rounding_mode", sa.Text, nullable=False, server_default="HALF_UP"),
+    sa.Column("tax_mode", sa.Text, nullable=False, server_default="LINE"),
+    _money("cash_rounding_increment"),
+    sa.Column("cash_rounding_amount", sa.Numeric(asdecimal=True), nullable=False, server_default="0"),
     sa.Column("note", _TEXT, nullable=False, server_default=""),
     sa.Column("invoice_type", sa.Text),
     sa.Column("billing_reason", sa.Text),
@@ -97,10 +104,11 @@ invoices = sa.Table(
     sa.CheckConstraint("amount_due >= 0 AND amount_paid >= 0 AND amount_credited >= 0", name="non_negative"),
     sa.CheckConstraint(
         "(status = 'VOID' AND amount_due = 0 AND void_reason IS NOT NULL) OR (status <> 'VOID' "
-        "AND void_reason IS NULL AND amount_due <= total_amount "
-        "AND amount_due = total_amount - amount_paid - amount_credited)",
+        "AND void_reason IS NULL AND amount_due <= total_amount + cash_rounding_amount "
+        "AND amount_due = total_amount + cash_rounding_amount - amount_paid - amount_credited)",
         name="amount_due",
     ),
+    sa.CheckConstraint(f"rounding_mode IN {ROUNDING_MODES} AND tax_mode IN {TAX_MODES}", name="money_modes"),
     sa.CheckConstraint("status <> 'DRAFT' OR amount_paid = 0", name="draft_unpaid"),
     sa.CheckConstraint("status IN ('DRAFT','VOID') OR invoice_number IS NOT NULL", name="numbered"),
 )
@@ -204,6 +212,37 @@ customer_credit_balances = sa.Table(
     _money("balance", False),
     _ts("update_time", False),
     sa.CheckConstraint("balance >= 0", name="non_negative"),
+)
+
+# Each company's money defaults (issue 13), applied to invoices created without their own modes.
+company_money_settings = sa.Table(
+    "company_money_settings",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("rounding_mode", sa.Text, nullable=False, server_default="HALF_UP"),
+    sa.Column("tax_mode", sa.Text, nullable=False, server_default="LINE"),
+    _ts("update_time", False),
+    sa.CheckConstraint(f"rounding_mode IN {ROUNDING_MODES} AND tax_mode IN {TAX_MODES}", name="modes"),
+)
+
+# What migration 0008 changed when it rounded stored invoices to their currency: one row per invoice.
+invoice_rounding_report = sa.Table(
+    "invoice_rounding_report",
+    metadata,
+    sa.Column("invoice_id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    _money("old_sub_total"),
+    _money("new_sub_total"),
+    _money("old_total_tax_amount"),
+    _money("new_total_tax_amount"),
+    _money("old_total_amount"),
+    _money("new_total_amount"),
+    _money("old_amount_due"),
+    _money("new_amount_due"),
+    sa.Column("old_status", sa.Text, nullable=False),
+    sa.Column("new_status", sa.Text, nullable=False),
+    _ts("report_time", False),
 )
 
 # Every movement of a credit balance, for audit: the balance is the sum of its entries.

@@ -17,9 +17,11 @@ from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import push_operation_pb2 as push_pb
 
 from service.domain import models as m
+from service.domain import money
 from service.domain.attachments import Attachment
 from service.domain.errors import Violations
 from service.domain.push import PushOperation
+from service.domain.totals import tax_breakdown
 from service.domain.values import (
     LONG_TEXT,
     ZERO,
@@ -39,7 +41,8 @@ MAX_JSON_BYTES = 64 * 1024
 # Output-only Invoice fields: ignored on input (AIP-203), never part of an implicit update mask.
 OUTPUT_ONLY = frozenset(
     {"id", "company_id", "modified_date", "void_reason", "amount_paid", "amount_credited", "credit_memos",
-     "create_time", "finalize_time", "void_time", "sent_time", "etag", "is_deleted"}
+     "create_time", "finalize_time", "void_time", "sent_time", "etag", "is_deleted", "cash_rounding_amount",
+     "payable_amount", "tax_breakdown"}
 )  # fmt: skip
 
 
@@ -122,12 +125,13 @@ def taxation_in(msg: pb.TaxationItem, v: Violations, path: str) -> m.TaxationIte
     )
 
 
-def taxation_out(t: m.TaxationItem) -> pb.TaxationItem:
+def taxation_out(t: m.TaxationItem, cur: str = "") -> pb.TaxationItem:
+    rate = money.fmt(t.tax_rate, cur) if t.tax_rate_type is m.TaxRateType.FLAT_FEE else fmt_decimal(t.tax_rate)
     out = pb.TaxationItem(
-        id=t.id, line_item_id=t.line_item_id, name=t.name, tax_rate=fmt_decimal(t.tax_rate),
-        tax_amount=fmt_decimal(t.tax_amount), tax_code=t.tax_code, tax_code_description=t.tax_code_description,
+        id=t.id, line_item_id=t.line_item_id, name=t.name, tax_rate=rate,
+        tax_amount=money.fmt(t.tax_amount, cur), tax_code=t.tax_code, tax_code_description=t.tax_code_description,
         jurisdiction=t.jurisdiction, location_code=t.location_code, tax_date=fmt_date(t.tax_date),
-        tax_rate_type=enum_out(pb.TaxRateType, t.tax_rate_type), exempt_amount=fmt_decimal(t.exempt_amount),
+        tax_rate_type=enum_out(pb.TaxRateType, t.tax_rate_type), exempt_amount=money.fmt(t.exempt_amount, cur),
         tax_rate_description=t.tax_rate_description,
     )  # fmt: skip
     ts_out(out, "create_time", t.create_time)
@@ -171,16 +175,16 @@ def line_in(msg: pb.LineItem, v: Violations, path: str) -> m.LineItem:
     )
 
 
-def line_out(line: m.LineItem) -> pb.LineItem:
+def line_out(line: m.LineItem, cur: str = "") -> pb.LineItem:
     out = pb.LineItem(
         id=line.id, description=line.description, quantity=fmt_decimal(line.quantity),
-        unit_amount=fmt_decimal(line.unit_amount), discount_amount=fmt_decimal(line.discount_amount),
-        discount_percentage=fmt_decimal(line.discount_percentage), sub_total=fmt_decimal(line.sub_total),
-        tax_amount=fmt_decimal(line.tax_amount), total_amount=fmt_decimal(line.total_amount),
+        unit_amount=fmt_decimal(line.unit_amount), discount_amount=money.fmt(line.discount_amount, cur),
+        discount_percentage=fmt_decimal(line.discount_percentage), sub_total=money.fmt(line.sub_total, cur),
+        tax_amount=money.fmt(line.tax_amount, cur), total_amount=money.fmt(line.total_amount, cur),
         is_direct_income=line.is_direct_income, service_start_date=fmt_date(line.service_start_date),
         service_end_date=fmt_date(line.service_end_date), sku=line.sku, unit_of_measure=line.unit_of_measure,
         price_id=line.price_id, metadata=line.metadata,
-        taxation_items=[taxation_out(t) for t in line.taxation_items],
+        taxation_items=[taxation_out(t, cur) for t in line.taxation_items],
     )  # fmt: skip
     if line.refs:
         json_format.ParseDict(line.refs, out)
@@ -214,18 +218,24 @@ def allocation_in(msg: pb.PaymentAllocation, v: Violations, path: str) -> m.Paym
     )
 
 
-def allocation_out(a: m.PaymentAllocation) -> pb.PaymentAllocation:
+def allocation_out(a: m.PaymentAllocation, cur: str = "") -> pb.PaymentAllocation:
     out = pb.PaymentAllocation(
         id=a.id,
         allocation=pb.Allocation(
             currency=a.currency,
             currency_rate=fmt_decimal(a.currency_rate),
-            total_amount=fmt_decimal(a.amount),
+            total_amount=money.fmt(a.amount, a.currency or cur),
         ),
-        applied_amount=fmt_decimal(a.applied_amount),
+        applied_amount=money.fmt(a.applied_amount, cur),
         source=a.source.value,
     )
     ts_out(out.allocation, "allocated_on_date", a.allocated_on_date)
+    if cur and a.currency and a.currency != cur and a.currency_rate is not None:
+        out.fx_conversion.CopyFrom(
+            pb.FxConversion(from_currency=a.currency, to_currency=cur, rate=fmt_decimal(a.currency_rate),
+                            converted_amount=money.fmt(a.applied_amount, cur))
+        )  # fmt: skip
+        ts_out(out.fx_conversion, "rate_date", a.allocated_on_date)
     if a.payment:
         json_format.ParseDict(a.payment, out.payment)
     return out
@@ -234,7 +244,8 @@ def allocation_out(a: m.PaymentAllocation) -> pb.PaymentAllocation:
 def memo_out(c: m.CreditMemo) -> pb.CreditMemo:
     out = pb.CreditMemo(
         id=c.id, invoice_id=c.invoice_id, reason=enum_out(pb.CreditMemoReason, c.reason),
-        total_amount=fmt_decimal(c.total_amount), currency=c.currency, comment=c.comment, reason_code=c.reason_code,
+        total_amount=money.fmt(c.total_amount, c.currency), currency=c.currency, comment=c.comment,
+        reason_code=c.reason_code,
     )  # fmt: skip
     ts_out(out, "create_time", c.create_time)
     return out
@@ -244,8 +255,9 @@ def memo_out(c: m.CreditMemo) -> pb.CreditMemo:
 
 _MONEY = (
     "sub_total", "additional_tax_amount", "additional_tax_percentage", "total_tax_amount", "discount_percentage",
-    "total_discount", "total_amount", "amount_due",
+    "total_discount", "total_amount", "amount_due", "cash_rounding_increment",
 )  # fmt: skip
+_AMOUNTS = frozenset(_MONEY) - {"additional_tax_percentage", "discount_percentage"}  # at the currency exponent
 _TIMESTAMPS = ("paid_on_date", "source_modified_date", "period_start", "period_end")
 
 
@@ -272,6 +284,8 @@ def invoice_in(msg: pb.Invoice, v: Violations, path: str = "invoice", paths: Ite
         allocations=[
             allocation_in(a, own, f"{path}.payment_allocations[{i}]") for i, a in enumerate(msg.payment_allocations)
         ],
+        rounding_mode=enum_in(own, f"{path}.rounding_mode", pb.RoundingMode, msg.rounding_mode, money.Rounding),
+        tax_mode=enum_in(own, f"{path}.tax_rounding_mode", pb.TaxRoundingMode, msg.tax_rounding_mode, money.TaxMode),
     )  # fmt: skip
     for name in _MONEY:
         limit = Decimal(100) if name.endswith("percentage") else None
@@ -317,18 +331,30 @@ def invoice_out(inv: m.Invoice) -> pb.Invoice:
         id=inv.id, company_id=inv.company_id, invoice_number=inv.invoice_number,
         customer_ref=pb.CustomerRef(id=inv.customer_id, company_name=inv.customer_name),
         issue_date=fmt_datetime(inv.issue_date), due_date=fmt_datetime(inv.due_date), currency=inv.currency,
-        currency_rate=fmt_decimal(inv.currency_rate), line_items=[line_out(x) for x in inv.lines],
-        payment_allocations=[allocation_out(a) for a in inv.allocations],
+        currency_rate=fmt_decimal(inv.currency_rate), line_items=[line_out(x, inv.currency) for x in inv.lines],
+        payment_allocations=[allocation_out(a, inv.currency) for a in inv.allocations],
         status=enum_out(pb.InvoiceStatus, inv.status), note=inv.note, metadata=inv.metadata,
         invoice_type=enum_out(pb.InvoiceType, inv.invoice_type), subscription_id=inv.subscription_id,
         billing_reason=enum_out(pb.BillingReason, inv.billing_reason),
         payment_status=enum_out(pb.PaymentStatus, inv.payment_status),
         void_reason=enum_out(pb.VoidReason, inv.void_reason), vendor_status=inv.vendor_status,
-        amount_paid=fmt_decimal(inv.amount_paid), amount_credited=fmt_decimal(inv.amount_credited),
+        amount_paid=money.fmt(inv.amount_paid, inv.currency),
+        amount_credited=money.fmt(inv.amount_credited, inv.currency),
         credit_memos=[memo_out(c) for c in inv.credit_memos], etag=inv.etag,
+        rounding_mode=enum_out(pb.RoundingMode, inv.rounding_mode),
+        tax_rounding_mode=enum_out(pb.TaxRoundingMode, inv.tax_mode),
+        cash_rounding_amount=money.fmt(inv.cash_rounding_amount, inv.currency),
+        payable_amount=money.fmt(inv.payable_amount, inv.currency) if inv.total_amount is not None else "",
+        tax_breakdown=[
+            pb.TaxBreakdown(category=b.category, tax_rate=fmt_decimal(b.rate),
+                            taxable_amount=money.fmt(b.taxable_amount, inv.currency),
+                            tax_amount=money.fmt(b.tax_amount, inv.currency))
+            for b in tax_breakdown(inv)
+        ],
     )  # fmt: skip
     for name in _MONEY:
-        setattr(out, name, fmt_decimal(getattr(inv, name)))
+        value = getattr(inv, name)
+        setattr(out, name, money.fmt(value, inv.currency) if name in _AMOUNTS else fmt_decimal(value))
     for name in (*_TIMESTAMPS, "modified_date", "create_time", "finalize_time", "void_time", "sent_time"):
         ts_out(out, name, getattr(inv, name))
     for w in inv.withholding_tax:

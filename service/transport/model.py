@@ -28,12 +28,17 @@ DECIMAL_FIELDS = frozenset(
     {"quantity", "unit_amount", "discount_amount", "discount_percentage", "sub_total", "tax_amount",
      "total_amount", "effective_tax_rate", "tax_rate", "exempt_amount", "currency_rate", "amount",
      "additional_tax_amount", "additional_tax_percentage", "total_tax_amount", "total_discount", "amount_due",
-     "applied_amount", "amount_paid", "amount_credited", "balance"}
+     "applied_amount", "amount_paid", "amount_credited", "balance", "cash_rounding_increment",
+     "cash_rounding_amount", "payable_amount", "taxable_amount", "converted_amount", "rate"}
 )  # fmt: skip
 DATE_FIELDS = frozenset({"issue_date", "due_date", "tax_date", "service_start_date", "service_end_date"})
 RULES = [
-    ("totalAmount", "With lineItems the service computes every total; sent totals must agree within 0.01."),
-    ("amountDue", "amountDue = totalAmount - payment allocations - credit memos, never negative."),
+    (
+        "totalAmount",
+        "With lineItems the service computes every total, each amount rounded to the currency's minor "
+        "unit; sent totals must equal the computed ones exactly.",
+    ),
+    ("amountDue", "amountDue = totalAmount + cashRoundingAmount - payment allocations - credit memos, never negative."),
     ("status", "New invoices are DRAFT (default) or SUBMITTED; numbers are assigned at finalization."),
     ("lineItems", "At most 1,000 line items, 5 taxation items each."),
 ]

@@ -94,6 +94,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
         ],
     )
     handlers = InvoiceHandlers(pool, settings, render)
+    await handlers.load_money_defaults()
     tokens = PageTokens(settings.page_token_secret.encode())
     # A streamed batch stays under what any client accepts by default (4 MB), whatever page_size asks.
     budget = min(settings.max_message_bytes, 4 * 1024 * 1024) - 64 * 1024

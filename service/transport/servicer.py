@@ -15,6 +15,7 @@ from invoices.v1 import invoice_service_pb2 as svc
 
 from service import vendors
 from service.domain import models as m
+from service.domain import money
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, Violations
 from service.domain.push import PushOperation
 from service.domain.values import ZERO, check_text, parse_currency, parse_datetime, parse_decimal
@@ -102,7 +103,10 @@ def _same_company(v: Violations, index: int, batch_company: str, item_company: s
 
 def _balance_out(b: CreditBalance) -> pb.CustomerCreditBalance:
     out = pb.CustomerCreditBalance(
-        company_id=b.company_id, customer_id=b.customer_id, currency=b.currency, balance=str(b.balance)
+        company_id=b.company_id,
+        customer_id=b.customer_id,
+        currency=b.currency,
+        balance=money.fmt(b.balance, b.currency),
     )
     c.ts_out(out, "update_time", b.update_time)
     return out
@@ -351,7 +355,7 @@ class InvoiceServicer:
         _ids(req.invoice_id)
         inv, op, applied, balance = await self.h.attempt_payment(req.company_id, req.invoice_id)
         return svc.AttemptPaymentResponse(
-            invoice=c.invoice_out(inv), push_operation=c.push_out(op), amount_applied=str(applied),
+            invoice=c.invoice_out(inv), push_operation=c.push_out(op), amount_applied=money.fmt(applied, inv.currency),
             credit_balance=_balance_out(balance),
         )  # fmt: skip
 
@@ -360,6 +364,8 @@ class InvoiceServicer:
         _require(v, "customer_id", req.customer_id)
         currency = parse_currency(v, "currency", req.currency)
         amount = parse_decimal(v, "amount", req.amount, required=True, positive=True)
+        if amount is not None and currency and not money.fits(amount, currency):
+            v.add("amount", f"has more decimals than {currency} allows ({money.exponent(currency)}); got {amount:f}")
         check_text(v, "note", req.note)
         v.raise_if_any()
         balance, op = await self.h.add_credit(req.company_id, req.customer_id, currency or "", amount or ZERO, req.note)
@@ -398,7 +404,7 @@ class InvoiceServicer:
         v.raise_if_any()
         created, inv, op = await self.h.create_taxation_items(req.company_id, req.invoice_id, items)
         return svc.CreateTaxationItemsResponse(
-            taxation_items=[c.taxation_out(t) for t in created],
+            taxation_items=[c.taxation_out(t, inv.currency) for t in created],
             invoice=c.invoice_out(inv),
             push_operation=c.push_out(op),
         )

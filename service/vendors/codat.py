@@ -10,7 +10,8 @@ from typing import Any
 
 from service.domain.errors import Violations
 from service.domain.models import Invoice, LineItem, PaymentAllocation, Status, VoidReason
-from service.domain.values import LONG_TEXT, ZERO, clamp_scale
+from service.domain.totals import rules_of
+from service.domain.values import LONG_TEXT, ZERO
 from service.vendors.core import HUNDRED, FieldMap, Kind, ListMap, Shape, Vendor
 
 N, T = Kind.NUMBER, Kind.TEXT
@@ -90,7 +91,7 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         # What the allocation is worth in the invoice's currency; the create path computes it again.
         foreign = alloc.currency and alloc.currency != inv.currency
         rate = alloc.currency_rate if foreign else None
-        alloc.applied_amount = clamp_scale(alloc.amount * rate) if rate is not None else alloc.amount
+        alloc.applied_amount = rules_of(inv).convert(alloc.amount, rate) if rate is not None else alloc.amount
 
 
 INVOICE = Shape(

@@ -23,9 +23,11 @@ from decimal import Decimal
 from enum import Enum, StrEnum, auto
 from typing import Any, Final
 
+from service.domain import money
 from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.lifecycle import derive_status
 from service.domain.models import Invoice, LineItem, PaymentAllocation, Status
+from service.domain.totals import infer_modes
 from service.domain.values import (
     MAX_INT_DIGITS,
     MAX_SCALE,
@@ -459,8 +461,9 @@ def line_gross(line: LineItem) -> Decimal:
     return clamp_scale(line.quantity * line.unit_amount)
 
 
-def unit_from(v: Violations, path: str, amount: Decimal, quantity: Decimal) -> Decimal | None:
-    """The unit amount of a line a vendor gives as amount and quantity, when it divides exactly."""
+def unit_from(v: Violations, path: str, amount: Decimal, quantity: Decimal, currency: str = "") -> Decimal | None:
+    """The unit amount of a line a vendor gives as amount and quantity: exact when it divides, else (the
+    amount being rounded to the currency) the 9-decimal price whose rounded product gives the amount back."""
     if quantity == 0:
         if amount == 0:
             return ZERO
@@ -468,14 +471,19 @@ def unit_from(v: Violations, path: str, amount: Decimal, quantity: Decimal) -> D
         return None
     unit = amount / quantity
     exponent = unit.as_tuple().exponent
-    if unit * quantity != amount or not isinstance(exponent, int) or exponent < -MAX_SCALE:
-        v.add(
-            path,
-            f"{amount} / quantity {quantity} does not divide to {MAX_SCALE} decimal places: "
-            "the unit amount cannot be represented",
-        )
-        return None
-    return unit.quantize(ONE) if exponent > 0 else unit
+    if unit * quantity == amount and isinstance(exponent, int) and exponent >= -MAX_SCALE:
+        return unit.quantize(ONE) if exponent > 0 else unit
+    if currency and money.exponent(currency) is not None:
+        unit = unit.quantize(Decimal(1).scaleb(-MAX_SCALE)).normalize()
+        if money.round_amount(unit * quantity, currency) == amount:
+            tail = unit.as_tuple().exponent
+            return unit.quantize(ONE) if isinstance(tail, int) and tail > 0 else unit
+    v.add(
+        path,
+        f"{amount} / quantity {quantity} does not divide to {MAX_SCALE} decimal places: "
+        "the unit amount cannot be represented",
+    )
+    return None
 
 
 # -- JSON hygiene ---------------------------------------------------------------------------------
@@ -671,6 +679,7 @@ def import_invoice(vendor: Vendor, payload: Any) -> Invoice:
     raise_unique(v)
     assert isinstance(inv, Invoice)
     inv.company_id = inv.id = ""  # a client-side invoice: the create path assigns both
+    infer_modes(inv)
     verbatim: list[dict[str, Any]] = []
     kept = _diff(doc, write_shape(vendor.shape, inv), [], verbatim) or {}
     if verbatim:

@@ -5,7 +5,8 @@ FlexPrice splits amounts differently from the canonical schema, which the hooks 
 - `subtotal` is before discounts (canonical sub_total is after them): sub_total = subtotal - total_discount;
 - `amount_due` is what the invoice asks for, `amount_remaining` what is still owed (canonical amount_due);
 - `amount_paid` is a total only: it becomes one payment allocation in the invoice's currency;
-- a line has `amount` (quantity x price) and `quantity` but no unit price: unit_amount = amount / quantity.
+- a line has `amount` (quantity x price, rounded to the currency) and `quantity` but no unit price:
+  unit_amount = amount / quantity, to 9 decimals when it does not divide (its rounded product is the amount).
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ def _read_line(src: dict[str, Any], line: LineItem, v: Violations, path: str) ->
     amount = read_value(LINE_AMOUNT, src, v, path)
     if amount is not None:
         line.sub_total = amount  # no line discount in FlexPrice: coupons apply to the invoice
-        line.unit_amount = unit_from(v, join(path, LINE_AMOUNT.vendor), amount, line.quantity) or ZERO
 
 
 def _write_line(line: LineItem, out: dict[str, Any]) -> None:
@@ -90,6 +90,10 @@ INVOICE_STATUS = FieldMap("invoice_status", "", Kind.ENUM, values=_values(Invoic
 
 
 def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -> None:
+    for i, line in enumerate(inv.lines):  # the unit price, once the currency (its rounding) is known
+        if line.sub_total is not None:
+            at = join(path, f"line_items[{i}].{LINE_AMOUNT.vendor}")
+            line.unit_amount = unit_from(v, at, line.sub_total, line.quantity, inv.currency) or ZERO
     subtotal = read_value(SUBTOTAL, src, v, path)
     if subtotal is not None:
         inv.sub_total = subtotal - (inv.total_discount or ZERO)
