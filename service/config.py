@@ -47,6 +47,10 @@ class Settings:
     tls_cert_file: str  # with tls_key_file: serve TLS
     tls_key_file: str
     tls_client_ca_file: str  # also: require client certificates signed by this CA (mutual TLS)
+    upload_idle_seconds: int  # an upload silent this long between messages is abandoned
+    max_streams_per_connection: int  # gRPC's max_concurrent_streams on each connection
+    company_max_streams: int  # open streaming calls per company (per process)
+    mail_send_timeout_seconds: int  # the whole SMTP conversation of one send
     processes: int = 1  # serving processes sharing LISTEN_ADDR (SO_REUSEPORT)
     reuse_port: bool = False  # set in each of several processes
     tracing: bool = False  # set when OTEL_TRACES_EXPORTER configured a tracer provider
@@ -87,6 +91,10 @@ class Settings:
             tls_cert_file=os.environ.get("TLS_CERT_FILE", ""),
             tls_key_file=os.environ.get("TLS_KEY_FILE", ""),
             tls_client_ca_file=os.environ.get("TLS_CLIENT_CA_FILE", ""),
+            upload_idle_seconds=_int("UPLOAD_IDLE_SECONDS", 30),
+            max_streams_per_connection=_int("GRPC_MAX_CONCURRENT_STREAMS", 32),
+            company_max_streams=_int("COMPANY_MAX_STREAMS", 64),
+            mail_send_timeout_seconds=_int("MAIL_SEND_TIMEOUT_SECONDS", 60),
             processes=max(1, _int("PROCESSES", 1)),
             reuse_port=os.environ.get("SERVICE_REUSE_PORT", "") == "1",
         )

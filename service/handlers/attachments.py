@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 
 from service.domain import attachments as rules
 from service.domain.attachments import Attachment, Limits
-from service.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
+from service.domain.errors import (
+    Aborted,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    Violations,
+)
 from service.domain.models import Invoice, Status
 from service.domain.push import Change, ChangeType, PushOperation
-from service.handlers.writes import Conn, Writer, require_company
+from service.handlers.streams import StreamQuota
+from service.handlers.writes import Conn, Writer, require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as store
 from service.store import invoices as invoice_store
@@ -24,6 +35,7 @@ PDF_CHUNK = 64 * 1024
 READ_PIECES = 8  # stored pieces per query when downloading
 MESSAGE_BYTES = 1024 * 1024  # bytes per download message
 MAX_RECIPIENTS = 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +81,14 @@ class AttachmentHandlers:
         seller: str,
         render: Callable[[Invoice], bytes],
         max_mail_bytes: int,
+        streams: StreamQuota,
+        upload_idle_seconds: float = 30.0,
+        upload_connections: int = 5,
     ) -> None:
         self.pool = pool
+        self.streams = streams
+        self.upload_idle_seconds = upload_idle_seconds
+        self.upload_slots = asyncio.Semaphore(max(1, upload_connections))
         self.writer = writer
         self.limits = limits
         self.smtp = smtp
@@ -87,16 +105,39 @@ class AttachmentHandlers:
     # -- upload -----------------------------------------------------------------------------
 
     async def upload(self, meta: UploadMeta | None, chunks: AsyncIterator[bytes]) -> tuple[Attachment, PushOperation]:
-        """Stores the stream in one transaction: a break, a cancel or a limit leaves nothing behind."""
+        """Stages the stream's pieces outside any transaction, then commits in one short one: a break, a
+        cancel, an idle client or a limit leaves nothing behind, and a waiting client holds no connection."""
         if meta is None:
             raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
+        async with self.streams.hold(meta.company_id):
+            att = await self._refusing(meta.company_id, self._stage(meta))
+            try:
+                return await self._receive_and_commit(meta, att, chunks)
+            finally:
+                # Whatever happened (committed or not), a staged row left over is removed; shielded, so a
+                # cancelled call still cleans up. After a commit the row is no longer staged: nothing to do.
+                await asyncio.shield(self._discard(att.id))
+
+    async def _refusing(self, company_id: str, step: Awaitable[T]) -> T:
+        """Leaves a FAILED push operation for a refusal outside writer.run, as every refused write does."""
+        try:
+            return await step
+        except NotFound:
+            raise
+        except DomainError as exc:
+            await self.writer.record_refusal(company_id, "UploadAttachment", "invoices", exc)
+            raise
+
+    async def _stage(self, meta: UploadMeta) -> Attachment:
         v = Violations()
+        require_company(meta.company_id)
         if not meta.invoice_id:
             v.add("metadata.invoice_id", "is required")
         content_type = rules.check_upload(v, meta.name, meta.content_type, self.limits)
-
-        async def work(conn: Conn, now: datetime) -> tuple[Attachment, list[Change]]:
-            v.raise_if_any()
+        v.raise_if_any()
+        now = utcnow()
+        async with self.pool.acquire() as conn:
+            await store.sweep(conn, now)
             inv = await self._invoice(conn, meta.company_id, meta.invoice_id)
             if inv.status is Status.VOID:
                 raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
@@ -104,20 +145,50 @@ class AttachmentHandlers:
                 id=invoice_store.new_id(), invoice_id=inv.id, name=meta.name, content_type=content_type,
                 include_when_sent=meta.include_when_sent, date_created=now, modified_date=now,
             )  # fmt: skip
-            await store.insert(conn, meta.company_id, att)
-            digest = hashlib.sha256()
-            # Receiving and writing overlap: a writer task stores pieces while the next ones arrive. The
-            # queue holds two pieces, so memory stays flat whatever the file size.
-            queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue(maxsize=2)
+            await store.stage(conn, meta.company_id, att, self._staged_until())
+        return att
 
-            async def write() -> None:
-                while (item := await queue.get()) is not None:
-                    await store.put_chunk(conn, att.id, *item)
+    def _staged_until(self) -> datetime:
+        return utcnow() + timedelta(seconds=max(4 * self.upload_idle_seconds, 600))
 
+    async def _discard(self, attachment_id: str) -> None:
+        async with self.pool.acquire() as conn:
+            await store.discard(conn, attachment_id)
+
+    async def _put_piece(self, attachment_id: str, seq: int, start: int, data: bytes) -> None:
+        # A bounded share of the pool, held only for one INSERT: uploads never starve other RPCs.
+        async with self.upload_slots, self.pool.acquire() as conn:
+            if not await store.put_chunk(conn, attachment_id, seq, start, data, self._staged_until()):
+                raise Aborted(f"the upload of attachment {attachment_id} expired; upload the file again")
+
+    async def _next(self, chunks: AsyncIterator[bytes]) -> bytes | None:
+        """The next chunk, or None at the end; a client silent for the idle timeout ends the upload."""
+        try:
+            return await asyncio.wait_for(anext(chunks), self.upload_idle_seconds)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise Aborted(
+                f"no upload data for {self.upload_idle_seconds:g} s: the upload was abandoned; send it again"
+            ) from None
+
+    async def _receive_and_commit(
+        self, meta: UploadMeta, att: Attachment, chunks: AsyncIterator[bytes]
+    ) -> tuple[Attachment, PushOperation]:
+        digest = hashlib.sha256()
+        # Receiving and writing overlap: a writer task stores pieces while the next ones arrive. The
+        # queue holds two pieces, so memory stays flat whatever the file size.
+        queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue(maxsize=2)
+
+        async def write() -> None:
+            while (item := await queue.get()) is not None:
+                await self._put_piece(att.id, *item)
+
+        async def receive() -> None:
             writer = asyncio.ensure_future(write())
             try:
                 pending, seq, start = bytearray(), 0, 0
-                async for chunk in chunks:
+                while (chunk := await self._next(chunks)) is not None:
                     att.file_size += len(chunk)
                     rules.check_size(att.file_size, self.limits)
                     digest.update(chunk)
@@ -132,15 +203,23 @@ class AttachmentHandlers:
                 await _put(queue, writer, None)
                 await writer  # raises the writer's error, if any
             finally:
-                if not writer.done():  # stop it before the transaction ends: it shares the connection
+                if not writer.done():
                     writer.cancel()
                     await asyncio.gather(writer, return_exceptions=True)
-            att.sha256 = digest.hexdigest()
-            await store.finish(conn, att)
-            # The count is checked last, under the invoice's row lock: concurrent uploads queue here, and the
-            # loser's whole upload rolls back.
-            await invoice_store.load_invoice(conn, meta.company_id, inv.id, lock=True)
-            rules.check_count(await store.count(conn, inv.id), self.limits, inv.id)
+
+        await self._refusing(meta.company_id, receive())
+        att.sha256 = digest.hexdigest()
+
+        async def work(conn: Conn, now: datetime) -> tuple[Attachment, list[Change]]:
+            # Under the invoice's row lock: an upload that began before a void cannot land on the VOID
+            # invoice, and concurrent uploads queue here for the count limit (the loser stores nothing).
+            inv = await self._invoice(conn, meta.company_id, att.invoice_id, lock=True)
+            if inv.status is Status.VOID:
+                raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
+            rules.check_count(await store.count(conn, inv.id) + 1, self.limits, inv.id)
+            att.date_created = att.modified_date = now
+            if not await store.commit(conn, att):
+                raise Aborted(f"the upload of attachment {att.id} expired; upload the file again")
             return att, [Change(ChangeType.ATTACHMENT_UPLOADED, inv.id, attachment_id=att.id)]
 
         return await self.writer.run(meta.company_id, "UploadAttachment", work)
@@ -201,6 +280,8 @@ class AttachmentHandlers:
                     break
                 seq += len(pieces)
                 pending = asyncio.ensure_future(read(seq))  # the next pieces while these are sent
+                if pieces[0][0] > position:  # a gap: the pieces were removed between two reads
+                    break
                 data = b"".join(p for _, p in pieces)
                 skip = max(0, position - pieces[0][0])
                 body = memoryview(data)[skip:]
@@ -208,6 +289,9 @@ class AttachmentHandlers:
                     piece = bytes(body[at : at + MESSAGE_BYTES])
                     yield first, position, piece
                     first, position = None, position + len(piece)
+            if position != att.file_size:
+                # Deleted while it streamed: the pieces ended early. Never end OK with part of the file.
+                raise Aborted(f"attachment {att.id} was deleted during the download; {position} bytes were sent")
             if first is not None:  # an empty file, or an offset at its end: still say what it is
                 yield first, position, b""
         finally:

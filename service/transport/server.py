@@ -31,6 +31,7 @@ from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import InvoiceHandlers
 from service.handlers.listing import ListingHandlers, PageTokens
 from service.handlers.push_operations import PushOperationHandlers
+from service.handlers.streams import StreamQuota
 from service.handlers.worker import Workers, enqueue
 from service.outbound.mail import SmtpSettings
 from service.store import api_keys
@@ -83,6 +84,9 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+            # Streams beyond this wait in the client (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): one connection
+            # cannot pile up stalled streams and their buffers.
+            ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
         ],
     )
     handlers = InvoiceHandlers(pool, settings, render)
@@ -100,9 +104,12 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
                      settings.smtp_starttls, settings.smtp_from)
         if settings.smtp_host else None
     )  # fmt: skip
+    streams = StreamQuota(settings.company_max_streams)
     attachments = AttachmentHandlers(
-        pool, handlers.writer, limits, smtp, settings.seller_name, render, settings.mail_max_bytes
-    )
+        pool, handlers.writer, limits, smtp, settings.seller_name, render, settings.mail_max_bytes, streams,
+        upload_idle_seconds=settings.upload_idle_seconds,
+        upload_connections=max(1, settings.pool_max // 2),  # pieces are written through half the pool at most
+    )  # fmt: skip
     idempotency = Idempotency(pool, timedelta(seconds=settings.idempotency_ttl_seconds))
     servicer = InvoiceServicer(handlers, listing, attachments, idempotency)
     services = WriteServices(
@@ -111,6 +118,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
         enqueue=partial(enqueue, pool),
         async_batch_threshold=settings.async_batch_threshold,
         timeout_minutes=settings.push_timeout_minutes,
+        streams=streams,
     )
     hub = EventHub(pool, settings.database_url)
     hub.subscribe(api_keys.CHANGED, keys.forget)  # a revoked key stops working at once everywhere
