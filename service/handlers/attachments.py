@@ -20,11 +20,11 @@ from service.domain.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    Unavailable,
     Violations,
 )
 from service.domain.models import Invoice, Status
 from service.domain.push import Change, ChangeType, PushOperation
+from service.handlers.sending import Outbox
 from service.handlers.streams import StreamQuota
 from service.handlers.writes import Conn, Writer, require_company, utcnow
 from service.outbound import mail, pdf
@@ -34,7 +34,6 @@ from service.store import invoices as invoice_store
 PDF_CHUNK = 64 * 1024
 READ_PIECES = 8  # stored pieces per query when downloading
 MESSAGE_BYTES = 1024 * 1024  # bytes per download message
-MAX_RECIPIENTS = 20
 T = TypeVar("T")
 
 
@@ -45,18 +44,6 @@ class UploadMeta:
     name: str
     content_type: str
     include_when_sent: bool
-
-
-def _check_address(v: Violations, path: str, address: str) -> None:
-    local, at, domain = address.partition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain
-        or any(c.isspace() or c in '<>,;"' for c in address)
-        or len(address) > 254
-    ):
-        v.add(path, f"is not an e-mail address: {address[:60]!r}")
 
 
 async def _put(
@@ -95,6 +82,7 @@ class AttachmentHandlers:
         self.seller = seller
         self.render = render
         self.max_mail_bytes = max_mail_bytes
+        self.outbox = Outbox(pool, smtp, seller, render, max_mail_bytes)
 
     async def _invoice(self, conn: Conn, company_id: str, invoice_key: str, lock: bool = False) -> Invoice:
         inv = await invoice_store.load_invoice(conn, company_id, invoice_key, lock=lock)
@@ -308,49 +296,6 @@ class AttachmentHandlers:
         return pdf.file_name(inv), data
 
     async def send(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str
+        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes
     ) -> tuple[Invoice, PushOperation]:
-        v = Violations()
-        if not to:
-            v.add("email_addresses", "at least one address is required")
-        if len(to) > MAX_RECIPIENTS:
-            v.add("email_addresses", f"at most {MAX_RECIPIENTS} addresses")
-        for i, address in enumerate(to[:MAX_RECIPIENTS]):
-            _check_address(v, f"email_addresses[{i}]", address)
-        smtp = self.smtp
-
-        async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
-            v.raise_if_any()
-            inv = await self._invoice(conn, company_id, invoice_key, lock=True)
-            if inv.status in (Status.DRAFT, Status.VOID):
-                raise FailedPrecondition(f"invoice {inv.id} is {inv.status.value}: only finalized invoices are sent")
-            if smtp is None:
-                raise FailedPrecondition("e-mail is not configured on this service (SMTP_HOST)", "smtp")
-            parts = [
-                mail.Part(pdf.file_name(inv), "application/pdf", await asyncio.to_thread(pdf.render, inv, self.seller))
-            ]
-            extra = [a for a in await store.list_for(conn, inv.id) if a.include_when_sent]
-            size = len(parts[0].data) + sum(a.file_size for a in extra)
-            if size > self.max_mail_bytes:
-                raise FailedPrecondition(
-                    f"the PDF and attachments come to {size} bytes, over the {self.max_mail_bytes} an e-mail may carry"
-                )
-            for a in extra:
-                parts.append(mail.Part(a.name, a.content_type, await store.all_bytes(conn, a.id)))
-            number = inv.invoice_number
-            text = body or (
-                f"Invoice {number} from {self.seller}\n\nTotal: {inv.total_amount:,.2f} {inv.currency}\n"
-                f"Amount due: {inv.amount_due:,.2f} {inv.currency}\n"
-                + (f"Due date: {inv.due_date:%Y-%m-%d}\n" if inv.due_date else "")
-            )  # fmt: skip
-            try:
-                await mail.send(smtp, to, subject or f"Invoice {number}", text, parts)
-            except mail.MailError as exc:
-                raise Unavailable(f"the mail server did not take the message: {exc}") from exc
-            inv.sent_time = now
-            inv.modified_date = now
-            inv.version += 1
-            await invoice_store.update_header(conn, inv, self.render(inv))
-            return inv, [Change(ChangeType.MODIFIED, inv.id)]  # sent: INVOICE_MODIFIED
-
-        return await self.writer.run(company_id, "SendInvoice", work)
+        return await self.outbox.send(company_id, invoice_key, to, subject, body, request)

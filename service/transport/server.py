@@ -101,7 +101,8 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
     )
     smtp = (
         SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
-                     settings.smtp_starttls, settings.smtp_from)
+                     settings.smtp_starttls, settings.smtp_from,
+                     send_timeout=float(settings.mail_send_timeout_seconds))
         if settings.smtp_host else None
     )  # fmt: skip
     streams = StreamQuota(settings.company_max_streams)

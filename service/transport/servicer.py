@@ -555,6 +555,7 @@ class InvoiceServicer:
         check_text(v, "message", req.message, limit=10_000)
         v.raise_if_any()
         inv, op = await self.attachments.send(
-            req.company_id, req.invoice_id, list(req.email_addresses), req.subject, req.message
-        )
+            req.company_id, req.invoice_id, list(req.email_addresses), req.subject, req.message,
+            req.SerializeToString(),
+        )  # fmt: skip
         return svc.SendInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
