@@ -99,12 +99,14 @@ class AttachmentHandlers:
             raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
         async with self.streams.hold(meta.company_id):
             att = await self._refusing(meta.company_id, self._stage(meta))
+            committed = False
             try:
-                return await self._receive_and_commit(meta, att, chunks)
+                result = await self._receive_and_commit(meta, att, chunks)
+                committed = True
+                return result
             finally:
-                # Whatever happened (committed or not), a staged row left over is removed; shielded, so a
-                # cancelled call still cleans up. After a commit the row is no longer staged: nothing to do.
-                await asyncio.shield(self._discard(att.id))
+                if not committed:  # shielded: a cancelled call still removes its staged pieces
+                    await asyncio.shield(self._discard(att.id))
 
     async def _refusing(self, company_id: str, step: Awaitable[T]) -> T:
         """Leaves a FAILED push operation for a refusal outside writer.run, as every refused write does."""
