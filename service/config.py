@@ -93,7 +93,7 @@ class Settings:
             tls_client_ca_file=os.environ.get("TLS_CLIENT_CA_FILE", ""),
             upload_idle_seconds=_int("UPLOAD_IDLE_SECONDS", 30),
             max_streams_per_connection=_int("GRPC_MAX_CONCURRENT_STREAMS", 32),
-            company_max_streams=_int("COMPANY_MAX_STREAMS", 64),
+            company_max_streams=_int("COMPANY_MAX_STREAMS", 32),
             mail_send_timeout_seconds=_int("MAIL_SEND_TIMEOUT_SECONDS", 60),
             processes=max(1, _int("PROCESSES", 1)),
             reuse_port=os.environ.get("SERVICE_REUSE_PORT", "") == "1",
