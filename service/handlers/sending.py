@@ -169,6 +169,12 @@ class Outbox:
                 await events.append(conn, feed(op), now)
         return entry
 
+    async def drain(self) -> None:
+        """On shutdown: lets deliveries under way finish and record their result (each has its overall
+        timeout; the caller bounds the wait)."""
+        if self._deliveries:
+            await asyncio.wait(list(self._deliveries.values()))
+
     def _delivery(self, entry_id: str) -> asyncio.Task[Outcome]:
         """The delivery task of a send (one per send in this process), shared by whoever waits for it."""
         task = self._deliveries.get(entry_id)
