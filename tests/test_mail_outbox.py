@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -130,9 +131,15 @@ def test_a_client_deadline_during_a_late_accepting_server_still_records_the_deli
         stub = svc_grpc.InvoiceServiceStub(ch)
         inv = finalized(stub, company)
         request = svc.SendInvoiceRequest(
-            company_id=company, invoice_id=inv.id, email_addresses=["ap@customer.example"], subject=f"Late {inv.id}"
-        )
+            company_id=company, invoice_id=inv.id, email_addresses=["ap@customer.example"], subject=f"Late {inv.id}",
+            request_id=f"late-{inv.id}",
+        )  # fmt: skip
         rpc_error(lambda: stub.SendInvoice(request, timeout=1), grpc.StatusCode.DEADLINE_EXCEEDED)
+        time.sleep(0.5)
+        # The retry with the same request_id finds the send under way and answers with its result.
+        again = stub.SendInvoice(request, timeout=20)
+        assert again.invoice.HasField("sent_time")
+        assert again.push_operation.status == push_pb.PUSH_OPERATION_STATUS_SUCCESS
 
         def sent() -> bool:
             got = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=inv.id)).invoice
@@ -233,3 +240,63 @@ def test_a_non_ascii_address_is_invalid_argument_naming_it(quick_mail, company):
     )
     err = rpc_error(lambda: stub.SendInvoice(request), INV)
     assert "email_addresses[1]" in violations(err)
+
+
+def test_a_refused_send_is_recorded_failed_and_a_retry_is_a_new_attempt(database_url, company, db):
+    srv = ServerThread(database_url, smtp_host="127.0.0.1", smtp_port=free_port()).start()  # nobody listens
+    try:
+        with grpc.insecure_channel(srv.address) as ch:
+            stub = svc_grpc.InvoiceServiceStub(ch)
+            inv = finalized(stub, company)
+            request = svc.SendInvoiceRequest(
+                company_id=company, invoice_id=inv.id, email_addresses=["a@b.example"], request_id="r-1"
+            )
+            for _ in range(2):
+                rpc_error(lambda: stub.SendInvoice(request), grpc.StatusCode.UNAVAILABLE)
+            rows = db.fetch("SELECT status, error FROM mail_outbox WHERE invoice_id = $1", inv.id)
+            assert [r["status"] for r in rows] == ["FAILED", "FAILED"] and "ConnectionRefused" in rows[0]["error"]
+            ops = db.fetch(
+                "SELECT status, error_message FROM push_operations WHERE company_id = $1 AND operation = 'SendInvoice'",
+                company,
+            )
+            assert [r["status"] for r in ops] == ["FAILED", "FAILED"]
+            assert db.fetch("SELECT sent_time FROM invoices WHERE id = $1", inv.id)[0]["sent_time"] is None
+    finally:
+        srv.stop()
+
+
+def test_a_send_whose_process_stopped_mid_delivery_is_failed_not_sent_again(slow_mail, company, db):
+    """What a process that stopped during the SMTP conversation leaves: a SENDING row whose claim ran out
+    and its PENDING operation. A worker takes the operation over and records FAILED; nothing is mailed."""
+    handler, srv = slow_mail
+    with grpc.insecure_channel(srv.address) as ch:
+        stub = svc_grpc.InvoiceServiceStub(ch)
+        ops = push_grpc.PushOperationServiceStub(ch)
+        inv = finalized(stub, company)
+        address = f"{company}@customer.example"
+        request = svc.SendInvoiceRequest(company_id=company, invoice_id=inv.id, email_addresses=[address])
+        key, entry = str(uuid.uuid4()), str(uuid.uuid4())
+        db.fetch(
+            "INSERT INTO push_operations (push_operation_key, company_id, data_type, operation, status, status_code, "
+            "requested_on_utc, timeout_in_minutes, request, lease_owner, lease_until) VALUES "
+            "($1, $2, 'invoices', 'SendInvoice', 'PENDING', 202, now() - interval '3 minutes', 60, $3, 'gone', "
+            "now() - interval '1 minute')",
+            key, company, request.SerializeToString(),
+        )  # fmt: skip
+        db.fetch(
+            "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, message_id, recipients, "
+            "subject, body, status, claimed_until, create_time) VALUES ($1, $2, $3, $4, $5, $6, 's', 'b', "
+            "'SENDING', now() - interval '1 minute', now() - interval '3 minutes')",
+            entry, company, inv.id, key, f"<{entry}@test>", [address],
+        )  # fmt: skip
+
+        def operation() -> Any:
+            request = push_svc.GetPushOperationRequest(company_id=company, push_operation_key=key)
+            return ops.GetPushOperation(request).push_operation
+
+        wait_until(lambda: operation().status != PENDING, 30, "a worker to settle the interrupted send")
+        op = operation()
+        assert op.status == push_pb.PUSH_OPERATION_STATUS_FAILED and "interrupted" in op.error_message
+        assert db.fetch("SELECT status FROM mail_outbox WHERE id = $1", entry)[0]["status"] == "FAILED"
+        time.sleep(4)
+        assert handler.sent_to(address) == []

@@ -298,6 +298,6 @@ class AttachmentHandlers:
         return pdf.file_name(inv), data
 
     async def send(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes
+        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
     ) -> tuple[Invoice, PushOperation]:
-        return await self.outbox.send(company_id, invoice_key, to, subject, body, request)
+        return await self.outbox.send(company_id, invoice_key, to, subject, body, request, request_id)

@@ -25,7 +25,15 @@ from email.message import EmailMessage
 
 import asyncpg
 
-from service.domain.errors import FailedPrecondition, NotFound, Unavailable, Violations
+from service.domain.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    Violations,
+)
 from service.domain.models import Invoice, Status
 from service.domain.push import Change, ChangeType, PushOperation, PushStatus
 from service.handlers.writes import CURRENT_RUN, LeaseLost, feed, require_company, utcnow
@@ -86,11 +94,19 @@ class Outbox:
         return timedelta(seconds=timeout) + MARGIN
 
     async def send(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes
+        self,
+        company_id: str,
+        invoice_key: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        request: bytes,
+        request_id: str = "",
     ) -> tuple[Invoice, PushOperation]:
         """Queues the send and waits for its delivery (the caller may go away: delivery goes on).
         `request` is the serialized call, kept on the PENDING operation so that a worker can finish the
-        send if this process stops before it is recorded."""
+        send if this process stops before it is recorded. A `request_id` already used by a send answers
+        with that send's result: a retry after a lost answer never mails twice."""
         v = Violations()
         if not to:
             v.add("email_addresses", "at least one address is required")
@@ -107,8 +123,20 @@ class Outbox:
         if run is not None:  # a worker applying an asynchronous send, maybe again after a lost lease
             async with self.pool.acquire() as conn:
                 entry = await store.for_operation(conn, run.key)
+        if entry is None and request_id:
+            async with self.pool.acquire() as conn:
+                entry = await store.for_request(conn, company_id, request_id)
+                if entry is not None and entry.status == store.FAILED:  # not sent: a retry tries again
+                    await store.forget_request(conn, entry.id)
+                    entry = None
+            if entry is not None and (
+                entry.recipients != to or (subject and entry.subject != subject) or (body and entry.body != body)
+            ):
+                raise InvalidArgument(
+                    [FieldViolation("request_id", "was already used by another SendInvoice call of this company")]
+                )
         if entry is None:
-            entry = await self._intent(company_id, invoice_key, to, subject, body, request)
+            entry = await self._intent(company_id, invoice_key, to, subject, body, request, request_id)
         outcome = await asyncio.shield(self._delivery(entry.id))
         if not outcome.sent and run is None:  # a worker's call has nobody to tell: the operation says it
             raise Unavailable(f"the mail server did not take the message: {outcome.error}")
@@ -120,7 +148,15 @@ class Outbox:
         return inv, op
 
     async def _intent(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes
+        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
+    ) -> store.Entry:
+        try:
+            return await self._commit_intent(company_id, invoice_key, to, subject, body, request, request_id)
+        except asyncpg.UniqueViolationError as exc:  # the same request_id, concurrently
+            raise Aborted(f"a send with request_id {request_id!r} is already under way") from exc
+
+    async def _commit_intent(
+        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
     ) -> store.Entry:
         run = CURRENT_RUN.get()
         now = utcnow()
@@ -148,7 +184,7 @@ class Outbox:
             entry_id = invoice_store.new_id()
             entry = store.Entry(
                 id=entry_id, company_id=company_id, invoice_id=inv.id,
-                push_operation_key=run.key if run else invoice_store.new_id(),
+                push_operation_key=run.key if run else invoice_store.new_id(), request_id=request_id,
                 message_id=mail.message_id(entry_id, smtp.sender), recipients=list(to),
                 # The default subject carries the invoice number, which may hold anything: folded.
                 subject=subject or mail.fold(f"Invoice {number}"), body=text, status=store.QUEUED, create_time=now,
@@ -188,8 +224,8 @@ class Outbox:
         now = utcnow()
         async with self.pool.acquire() as conn:
             entry = await store.claim(conn, entry_id, now + self._claim_span)
-            if entry is None:
-                return await self._settled(conn, entry_id)
+        if entry is None:
+            return await self._settled(entry_id)
         try:
             message = await self._message(entry)
             assert self.smtp is not None  # checked when the intent committed
@@ -211,23 +247,26 @@ class Outbox:
         await self._record(entry, Outcome(True))
         return Outcome(True)
 
-    async def _settled(self, conn: asyncpg.Connection, entry_id: str) -> Outcome:
+    async def _settled(self, entry_id: str) -> Outcome:
         """A send claimed before: its result, or (once its claim ran out unrecorded) FAILED; or, while
-        its delivery may still be in flight elsewhere, wait for it."""
+        its delivery may still be in flight elsewhere, wait for it (holding no connection meanwhile)."""
         while True:
-            entry = await store.get(conn, entry_id)
-            if entry is None:
-                return Outcome(False, "the send no longer exists")
-            if entry.status == store.SENT:
-                return Outcome(True)
-            if entry.status == store.FAILED:
-                return Outcome(False, entry.error)
-            if entry.claimed_until is not None and entry.claimed_until < utcnow():
+            async with self.pool.acquire() as conn:
+                entry = await store.get(conn, entry_id)
+                if entry is None:
+                    return Outcome(False, "the send no longer exists")
+                if entry.status == store.SENT:
+                    return Outcome(True)
+                if entry.status == store.FAILED:
+                    return Outcome(False, entry.error)
+                expired = entry.claimed_until is not None and entry.claimed_until < utcnow()
                 error = "the delivery was interrupted; the mail server may have taken the message"
-                if await store.interrupted(conn, entry_id, utcnow(), error):
-                    await self._record(entry, Outcome(False, error))
-                continue
-            await asyncio.sleep(0.2)
+                if expired and await store.interrupted(conn, entry_id, utcnow(), error):
+                    entry.status = store.FAILED
+            if entry.status == store.FAILED:
+                await self._record(entry, Outcome(False, error))
+                return Outcome(False, error)
+            await asyncio.sleep(0.0 if expired else 0.2)
 
     async def _message(self, entry: store.Entry) -> EmailMessage:
         """The mail from one consistent snapshot of the invoice and its attachments."""

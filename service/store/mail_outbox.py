@@ -12,8 +12,8 @@ from service.store import push_operations as push_store
 
 QUEUED, SENDING, SENT, FAILED = "QUEUED", "SENDING", "SENT", "FAILED"
 _COLUMNS = (
-    "id, company_id, invoice_id, push_operation_key, message_id, recipients, subject, body, status, claimed_until, "
-    "error, create_time, sent_time"
+    "id, company_id, invoice_id, push_operation_key, request_id, message_id, recipients, subject, body, status, "
+    "claimed_until, error, create_time, sent_time"
 )
 
 
@@ -23,6 +23,7 @@ class Entry:
     company_id: str
     invoice_id: str
     push_operation_key: str
+    request_id: str
     message_id: str
     recipients: list[str]
     subject: str
@@ -42,10 +43,10 @@ def _entry(row: asyncpg.Record) -> Entry:
 
 async def insert(conn: asyncpg.Connection, e: Entry) -> None:
     await conn.execute(
-        "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, message_id, recipients, subject, "
-        "body, status, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        e.id, e.company_id, e.invoice_id, e.push_operation_key, e.message_id, e.recipients, e.subject, e.body,
-        e.status, e.create_time,
+        "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, request_id, message_id, recipients, "
+        "subject, body, status, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        e.id, e.company_id, e.invoice_id, e.push_operation_key, e.request_id, e.message_id, e.recipients, e.subject,
+        e.body, e.status, e.create_time,
     )  # fmt: skip
 
 
@@ -58,6 +59,17 @@ async def for_operation(conn: asyncpg.Connection, push_operation_key: str) -> En
     sql = f"SELECT {_COLUMNS} FROM mail_outbox WHERE push_operation_key = $1"  # noqa: S608
     row = await conn.fetchrow(sql, push_operation_key)
     return _entry(row) if row else None
+
+
+async def for_request(conn: asyncpg.Connection, company_id: str, request_id: str) -> Entry | None:
+    sql = f"SELECT {_COLUMNS} FROM mail_outbox WHERE company_id = $1 AND request_id = $2"  # noqa: S608
+    row = await conn.fetchrow(sql, company_id, request_id)
+    return _entry(row) if row else None
+
+
+async def forget_request(conn: asyncpg.Connection, entry_id: str) -> None:
+    """A FAILED send gives its request_id back, so a retry with it is a new send."""
+    await conn.execute("UPDATE mail_outbox SET request_id = '' WHERE id = $1 AND status = 'FAILED'", entry_id)
 
 
 async def claim(conn: asyncpg.Connection, entry_id: str, until: datetime) -> Entry | None:

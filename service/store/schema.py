@@ -344,6 +344,8 @@ mail_outbox = sa.Table(
     sa.Column("company_id", sa.Text, nullable=False),
     _parent("invoices"),
     sa.Column("push_operation_key", UUID(as_uuid=False), nullable=False, unique=True),
+    # The caller's request_id (or idempotency-key): a retry after a lost answer finds this send, not a new one.
+    sa.Column("request_id", sa.Text, nullable=False, server_default=""),
     sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the same Message-ID on every attempt
     sa.Column("recipients", sa.ARRAY(sa.Text), nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
@@ -354,4 +356,11 @@ mail_outbox = sa.Table(
     _ts("create_time", False),
     _ts("sent_time"),
     sa.CheckConstraint("status IN ('QUEUED', 'SENDING', 'SENT', 'FAILED')", name="status"),
+)
+sa.Index(
+    "ix_mail_outbox_company_id_request_id",
+    mail_outbox.c.company_id,
+    mail_outbox.c.request_id,
+    unique=True,
+    postgresql_where=mail_outbox.c.request_id != "",
 )

@@ -556,6 +556,6 @@ class InvoiceServicer:
         v.raise_if_any()
         inv, op = await self.attachments.send(
             req.company_id, req.invoice_id, list(req.email_addresses), req.subject, req.message,
-            req.SerializeToString(),
+            req.SerializeToString(), req.request_id or _metadata_value(ctx, "idempotency-key"),
         )  # fmt: skip
         return svc.SendInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))

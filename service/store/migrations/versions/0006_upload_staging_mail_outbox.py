@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("company_id", sa.Text(), nullable=False),
         sa.Column("invoice_id", postgresql.UUID(as_uuid=False), nullable=False),
         sa.Column("push_operation_key", postgresql.UUID(as_uuid=False), nullable=False),
+        sa.Column("request_id", sa.Text(), server_default="", nullable=False),
         sa.Column("message_id", sa.Text(), nullable=False),
         sa.Column("recipients", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
@@ -43,9 +44,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id", name=op.f("uq_mail_outbox_message_id")),
         sa.UniqueConstraint("push_operation_key", name=op.f("uq_mail_outbox_push_operation_key")),
     )
+    op.create_index(
+        "ix_mail_outbox_company_id_request_id",
+        "mail_outbox",
+        ["company_id", "request_id"],
+        unique=True,
+        postgresql_where=sa.text("request_id <> ''"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mail_outbox_company_id_request_id", table_name="mail_outbox")
     op.drop_table("mail_outbox")
     op.drop_index("ix_attachments_staged_until", table_name="attachments")
     op.drop_column("attachments", "staged_until")
