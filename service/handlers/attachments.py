@@ -76,6 +76,7 @@ class AttachmentHandlers:
         self.streams = streams
         self.upload_idle_seconds = upload_idle_seconds
         self.upload_slots = asyncio.Semaphore(max(1, upload_connections))
+        self._staged: set[str] = set()  # uploads of this process under way
         self.writer = writer
         self.limits = limits
         self.smtp = smtp
@@ -99,14 +100,21 @@ class AttachmentHandlers:
             raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
         async with self.streams.hold(meta.company_id):
             att = await self._refusing(meta.company_id, self._stage(meta))
+            self._staged.add(att.id)
             committed = False
             try:
                 result = await self._receive_and_commit(meta, att, chunks)
                 committed = True
+                self._staged.discard(att.id)
                 return result
             finally:
                 if not committed:  # shielded: a cancelled call still removes its staged pieces
                     await asyncio.shield(self._discard(att.id))
+
+    async def discard_staged(self) -> None:
+        """On shutdown, after the calls have ended: removes what uploads cut short left staged."""
+        for attachment_id in list(self._staged):
+            await self._discard(attachment_id)
 
     async def _refusing(self, company_id: str, step: Awaitable[T]) -> T:
         """Leaves a FAILED push operation for a refusal outside writer.run, as every refused write does."""
@@ -144,6 +152,7 @@ class AttachmentHandlers:
     async def _discard(self, attachment_id: str) -> None:
         async with self.pool.acquire() as conn:
             await store.discard(conn, attachment_id)
+        self._staged.discard(attachment_id)
 
     async def _put_piece(self, attachment_id: str, seq: int, start: int, data: bytes) -> None:
         # A bounded share of the pool, held only for one INSERT: uploads never starve other RPCs.

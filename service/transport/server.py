@@ -32,7 +32,6 @@ from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import InvoiceHandlers
 from service.handlers.listing import ListingHandlers, PageTokens
 from service.handlers.push_operations import PushOperationHandlers
-from service.handlers.sending import Outbox
 from service.handlers.streams import StreamQuota
 from service.handlers.worker import Workers, enqueue
 from service.outbound.mail import SmtpSettings
@@ -61,17 +60,18 @@ class Running:
     port: int
     hub: EventHub
     workers: Workers
-    outbox: Outbox | None = None
+    attachments: AttachmentHandlers | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
         await self.health.enter_graceful_shutdown()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
-        if self.outbox is not None:  # mails under way get the grace too, to record what happened
-            with contextlib.suppress(TimeoutError):
+        if self.attachments is not None:
+            await self.attachments.discard_staged()  # uploads cut short leave nothing behind
+            with contextlib.suppress(TimeoutError):  # mails under way get the grace too, to record the result
                 async with asyncio.timeout(grace):
-                    await self.outbox.drain()
+                    await self.attachments.outbox.drain()
         await self.hub.stop()
 
 
@@ -151,7 +151,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool) -> Running:
     workers.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server, health_servicer, port, hub, workers, attachments.outbox)
+    return Running(server, health_servicer, port, hub, workers, attachments)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
