@@ -16,6 +16,8 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
 from invoices.v1 import push_operation_service_pb2 as push_svc
@@ -256,3 +258,60 @@ def test_streams_per_connection_are_capped(database_url, company):
                 w.cancel()
     finally:
         srv.stop()
+
+
+FRAME = st.one_of(
+    st.sampled_from(["meta", "meta-void", "meta-missing", "meta-bad-name"]),
+    st.binary(max_size=40).map(lambda b: ("chunk", b)),
+    st.sampled_from([b"\xff\xff\xff", b"\x0a\x05\x0a", b"\x12", b"\x08\x80"]).map(lambda b: ("raw", b)),
+)
+UPLOAD_CODES = {
+    grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.RESOURCE_EXHAUSTED,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fuzz_invoices(server: ServerThread) -> dict[str, str]:
+    with grpc.insecure_channel(server.address) as ch:
+        stub = svc_grpc.InvoiceServiceStub(ch)
+        company = "upload-fuzz"
+        void = finalized(stub, company)
+        stub.VoidInvoice(svc.VoidInvoiceRequest(company_id=company, invoice_id=void.id))
+        return {"company": company, "open": create(stub, company).id, "void": void.id}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(frames=st.lists(FRAME, max_size=6))
+def test_any_upload_frame_sequence_gets_a_clear_status_and_stores_all_or_nothing(channel, db, fuzz_invoices, frames):
+    company = fuzz_invoices["company"]
+    meta = {
+        "meta": svc.AttachmentUpload(company_id=company, invoice_id=fuzz_invoices["open"], name="f.pdf"),
+        "meta-void": svc.AttachmentUpload(company_id=company, invoice_id=fuzz_invoices["void"], name="f.pdf"),
+        "meta-missing": svc.AttachmentUpload(company_id=company, invoice_id="no-such-invoice", name="f.pdf"),
+        "meta-bad-name": svc.AttachmentUpload(company_id=company, invoice_id=fuzz_invoices["open"], name="../x.exe"),
+    }
+    raw: list[bytes] = []
+    for frame in frames:
+        if isinstance(frame, str):
+            raw.append(svc.UploadAttachmentRequest(metadata=meta[frame]).SerializeToString())
+        elif frame[0] == "chunk":
+            raw.append(svc.UploadAttachmentRequest(chunk=frame[1]).SerializeToString())
+        else:
+            raw.append(frame[1])
+    before = stored_rows(db, company)
+    try:
+        answer = raw_upload(channel, raw)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as err:
+        code = err.code()
+    assert code in UPLOAD_CODES, (frames, code)
+    wait_for(lambda: staged(db, company) == 0, what="staged pieces to be removed")
+    after = stored_rows(db, company)
+    if code == grpc.StatusCode.OK:
+        assert after[0] == before[0] + 1
+        data = b"".join(svc.UploadAttachmentRequest.FromString(f).chunk for f in raw[1:])
+        assert answer.attachment.file_size == len(data)
+        assert answer.attachment.sha256 == hashlib.sha256(data).hexdigest()
+    else:
+        assert after == before
