@@ -107,6 +107,13 @@ def test_an_idle_upload_is_abandoned_and_leaves_nothing(database_url, company, d
             assert "no upload data for 1 s" in (err.details() or "")
             assert time.monotonic() - started < 10
             wait_for(lambda: stored_rows(db, company) == (0, 0), what="the idle upload to be removed")
+
+            def silent() -> Iterator[Any]:  # not even the metadata
+                release.wait(120)
+                yield from ()
+
+            err = rpc_error(lambda: stub.UploadAttachment(silent()), grpc.StatusCode.ABORTED)
+            assert "no upload data for 1 s" in (err.details() or "")
     finally:
         release.set()
         srv.stop()

@@ -35,6 +35,7 @@ PDF_CHUNK = 64 * 1024
 READ_PIECES = 8  # stored pieces per query when downloading
 MESSAGE_BYTES = 1024 * 1024  # bytes per download message
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +161,11 @@ class AttachmentHandlers:
             if not await store.put_chunk(conn, attachment_id, seq, start, data, self._staged_until()):
                 raise Aborted(f"the upload of attachment {attachment_id} expired; upload the file again")
 
-    async def _next(self, chunks: AsyncIterator[bytes]) -> bytes | None:
-        """The next chunk, or None at the end; a client silent for the idle timeout ends the upload."""
+    async def next_message(self, messages: AsyncIterator[M]) -> M | None:
+        """The next message of an upload, or None at the end; a client silent for the idle timeout ends
+        the upload (its first message too: a stream that never says whose it is holds nothing for long)."""
         try:
-            return await asyncio.wait_for(anext(chunks), self.upload_idle_seconds)
+            return await asyncio.wait_for(anext(messages), self.upload_idle_seconds)
         except StopAsyncIteration:
             return None
         except TimeoutError:
@@ -187,7 +189,7 @@ class AttachmentHandlers:
             writer = asyncio.ensure_future(write())
             try:
                 pending, seq, start = bytearray(), 0, 0
-                while (chunk := await self._next(chunks)) is not None:
+                while (chunk := await self.next_message(chunks)) is not None:
                     att.file_size += len(chunk)
                     rules.check_size(att.file_size, self.limits)
                     digest.update(chunk)

@@ -442,10 +442,9 @@ class InvoiceServicer:
         self, requests: AsyncIterator[svc.UploadAttachmentRequest | Undecodable], ctx: Ctx
     ) -> svc.UploadAttachmentResponse:
         stream = requests.__aiter__()
-        try:
-            first = _upload_message(await stream.__anext__())
-        except StopAsyncIteration:
-            first = svc.UploadAttachmentRequest()  # an empty stream: refused below for its missing metadata
+        received = await self.attachments.next_message(stream)
+        # An empty stream is refused below for its missing metadata.
+        first = svc.UploadAttachmentRequest() if received is None else _upload_message(received)
         meta = None
         if first.HasField("metadata"):
             first.metadata.company_id = check_company(first.metadata.company_id)
