@@ -137,9 +137,12 @@ class Outbox:
                 )
         if entry is None:
             entry = await self._intent(company_id, invoice_key, to, subject, body, request, request_id)
-        outcome = await asyncio.shield(self._delivery(entry.id))
-        if not outcome.sent and run is None:  # a worker's call has nobody to tell: the operation says it
-            raise Unavailable(f"the mail server did not take the message: {outcome.error}")
+        delivery = self._delivery(entry.id)
+        if run is None:  # a live call waits for the result (shielded: a caller going away stops nothing)
+            outcome = await asyncio.shield(delivery)
+            if not outcome.sent:
+                raise Unavailable(f"the mail server did not take the message: {outcome.error}")
+        # A worker does not wait: the delivery completes the operation, which stays leased to it meanwhile.
         async with self.pool.acquire() as conn:
             inv = await invoice_store.load_invoice(conn, company_id, entry.invoice_id)
             op = await push_store.get(conn, company_id, entry.push_operation_key)
