@@ -148,6 +148,22 @@ class Settings(BaseSettings):
     retention_interval_seconds: int = Field(
         300, ge=1, le=86_400, alias="RETENTION_INTERVAL_SECONDS", description="seconds from 1 to 86400"
     )
+    # An upload silent this long before its first message or between two is abandoned (ABORTED).
+    upload_idle_seconds: int = Field(
+        30, ge=1, le=3600, alias="UPLOAD_IDLE_SECONDS", description="seconds from 1 to 3600"
+    )
+    # gRPC's max_concurrent_streams on each connection.
+    max_streams_per_connection: int = Field(
+        32, ge=1, le=10_000, alias="GRPC_MAX_CONCURRENT_STREAMS", description="an integer from 1 to 10000"
+    )
+    # Open streaming calls per company in each process.
+    company_max_streams: int = Field(
+        32, ge=1, le=10_000, alias="COMPANY_MAX_STREAMS", description="an integer from 1 to 10000"
+    )
+    # The whole SMTP conversation of one send.
+    mail_send_timeout_seconds: int = Field(
+        60, ge=1, le=3600, alias="MAIL_SEND_TIMEOUT_SECONDS", description="seconds from 1 to 3600"
+    )
     auth_required: bool = Field(True, alias="AUTH_REQUIRED", description="true or false")
     tls_cert_file: str = Field("", alias="TLS_CERT_FILE")  # with tls_key_file: serve TLS
     tls_key_file: str = Field("", alias="TLS_KEY_FILE")

@@ -248,10 +248,10 @@ def test_a_cancelled_upload_leaves_nothing(files_stub, company, db):
     with pytest.raises(grpc.FutureCancelledError):
         future.result()
     deadline = time.time() + 10
-    while db.fetch("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'idle in transaction'")[0]["n"]:
-        assert time.time() < deadline, "the upload's transaction was not rolled back"
+    while stored_rows(db, company) != (0, 0):  # the staged pieces are removed as the call ends
+        assert time.time() < deadline, "the cancelled upload's staged pieces were not removed"
         time.sleep(0.1)
-    assert stored_rows(db, company) == (0, 0)
+    assert not db.fetch("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'idle in transaction'")[0]["n"]
 
 
 def test_concurrent_uploads_respect_the_count_limit(tight_stub, company, db):
@@ -406,3 +406,24 @@ def test_upload_with_a_request_id_is_applied_once(files_stub, company, db):
         INV,
     )
     assert "request_id" in violations(err)
+
+
+def test_pdf_renders_the_longest_texts_the_limits_allow(files_stub, company):
+    """Descriptions and notes of 10,000 characters (words, or one unbroken run), 255-character names: every
+    invoice within the documented limits renders; a description taller than a page splits across pages."""
+    words = ("consulting hours for the migration project " * 300)[:10_000]
+    solid = "Z" * 10_000
+    lines = [
+        line("1", "10.00", description=words, taxation_items=[pb.TaxationItem(name="T" * 255, tax_rate="20")]),
+        line("2", "5.00", description=solid),
+        line("3", "1.00", description="line\n" * 2000),
+    ]
+    inv = finalized(
+        files_stub,
+        company,
+        invoice(customer="c" * 255, lines=lines, note=("note " * 2000)[:10_000]),
+    )
+    pay(files_stub, company, inv.id, "1.00")
+    name, text = pdf_text(files_stub, company, inv.id)
+    assert name == f"invoice-{inv.invoice_number}.pdf"
+    assert "consulting hours" in text and "ZZZZZZZZZZ" in text and "Amount due" in text

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 
 from service.domain import attachments as rules
 from service.domain.attachments import Attachment, Limits
-from service.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
+from service.domain.errors import (
+    Aborted,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Violations,
+)
 from service.domain.models import Invoice, Status
-from service.domain.money import display
 from service.domain.push import Change, ChangeType, PushOperation
-from service.handlers.writes import Conn, Writer, require_company
+from service.handlers.sending import Outbox
+from service.handlers.streams import StreamQuota
+from service.handlers.writes import Conn, Writer, require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as store
 from service.store import invoices as invoice_store
@@ -24,7 +34,8 @@ from service.store import invoices as invoice_store
 PDF_CHUNK = 64 * 1024
 READ_PIECES = 8  # stored pieces per query when downloading
 MESSAGE_BYTES = 1024 * 1024  # bytes per download message
-MAX_RECIPIENTS = 20
+T = TypeVar("T")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +45,6 @@ class UploadMeta:
     name: str
     content_type: str
     include_when_sent: bool
-
-
-def _check_address(v: Violations, path: str, address: str) -> None:
-    local, at, domain = address.partition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain
-        or any(c.isspace() or c in '<>,;"' for c in address)
-        or len(address) > 254
-    ):
-        v.add(path, f"is not an e-mail address: {address[:60]!r}")
 
 
 async def _put(
@@ -70,14 +69,22 @@ class AttachmentHandlers:
         seller: str,
         render: Callable[[Invoice], bytes],
         max_mail_bytes: int,
+        streams: StreamQuota,
+        upload_idle_seconds: float = 30.0,
+        upload_connections: int = 5,
     ) -> None:
         self.pool = pool
+        self.streams = streams
+        self.upload_idle_seconds = upload_idle_seconds
+        self.upload_slots = asyncio.Semaphore(max(1, upload_connections))
+        self._staged: set[str] = set()  # uploads of this process under way
         self.writer = writer
         self.limits = limits
         self.smtp = smtp
         self.seller = seller
         self.render = render
         self.max_mail_bytes = max_mail_bytes
+        self.outbox = Outbox(pool, smtp, seller, render, max_mail_bytes)
 
     async def _invoice(self, conn: Conn, company_id: str, invoice_key: str, lock: bool = False) -> Invoice:
         inv = await invoice_store.load_invoice(conn, company_id, invoice_key, lock=lock)
@@ -88,16 +95,48 @@ class AttachmentHandlers:
     # -- upload -----------------------------------------------------------------------------
 
     async def upload(self, meta: UploadMeta | None, chunks: AsyncIterator[bytes]) -> tuple[Attachment, PushOperation]:
-        """Stores the stream in one transaction: a break, a cancel or a limit leaves nothing behind."""
+        """Stages the stream's pieces outside any transaction, then commits in one short one: a break, a
+        cancel, an idle client or a limit leaves nothing behind, and a waiting client holds no connection."""
         if meta is None:
             raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
+        async with self.streams.hold(meta.company_id):
+            att = await self._refusing(meta.company_id, self._stage(meta))
+            self._staged.add(att.id)
+            committed = False
+            try:
+                result = await self._receive_and_commit(meta, att, chunks)
+                committed = True
+                self._staged.discard(att.id)
+                return result
+            finally:
+                if not committed:  # shielded: a cancelled call still removes its staged pieces
+                    await asyncio.shield(self._discard(att.id))
+
+    async def discard_staged(self) -> None:
+        """On shutdown, after the calls have ended: removes what uploads cut short left staged."""
+        for attachment_id in list(self._staged):
+            await self._discard(attachment_id)
+
+    async def _refusing(self, company_id: str, step: Awaitable[T]) -> T:
+        """Leaves a FAILED push operation for a refusal outside writer.run, as every refused write does."""
+        try:
+            return await step
+        except NotFound:
+            raise
+        except DomainError as exc:
+            await self.writer.record_refusal(company_id, "UploadAttachment", "invoices", exc)
+            raise
+
+    async def _stage(self, meta: UploadMeta) -> Attachment:
         v = Violations()
+        require_company(meta.company_id)
         if not meta.invoice_id:
             v.add("metadata.invoice_id", "is required")
         content_type = rules.check_upload(v, meta.name, meta.content_type, self.limits)
-
-        async def work(conn: Conn, now: datetime) -> tuple[Attachment, list[Change]]:
-            v.raise_if_any()
+        v.raise_if_any()
+        now = utcnow()
+        async with self.pool.acquire() as conn:
+            await store.sweep(conn, now)
             inv = await self._invoice(conn, meta.company_id, meta.invoice_id)
             if inv.status is Status.VOID:
                 raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
@@ -105,20 +144,52 @@ class AttachmentHandlers:
                 id=invoice_store.new_id(), invoice_id=inv.id, name=meta.name, content_type=content_type,
                 include_when_sent=meta.include_when_sent, date_created=now, modified_date=now,
             )  # fmt: skip
-            await store.insert(conn, meta.company_id, att)
-            digest = hashlib.sha256()
-            # Receiving and writing overlap: a writer task stores pieces while the next ones arrive. The
-            # queue holds two pieces, so memory stays flat whatever the file size.
-            queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue(maxsize=2)
+            await store.stage(conn, meta.company_id, att, self._staged_until())
+        return att
 
-            async def write() -> None:
-                while (item := await queue.get()) is not None:
-                    await store.put_chunk(conn, att.id, *item)
+    def _staged_until(self) -> datetime:
+        return utcnow() + timedelta(seconds=max(4 * self.upload_idle_seconds, 600))
 
+    async def _discard(self, attachment_id: str) -> None:
+        async with self.pool.acquire() as conn:
+            await store.discard(conn, attachment_id)
+        self._staged.discard(attachment_id)
+
+    async def _put_piece(self, attachment_id: str, seq: int, start: int, data: bytes) -> None:
+        # A bounded share of the pool, held only for one INSERT: uploads never starve other RPCs.
+        async with self.upload_slots, self.pool.acquire() as conn:
+            if not await store.put_chunk(conn, attachment_id, seq, start, data, self._staged_until()):
+                raise Aborted(f"the upload of attachment {attachment_id} expired; upload the file again")
+
+    async def next_message(self, messages: AsyncIterator[M]) -> M | None:
+        """The next message of an upload, or None at the end; a client silent for the idle timeout ends
+        the upload (its first message too: a stream that never says whose it is holds nothing for long)."""
+        try:
+            return await asyncio.wait_for(anext(messages), self.upload_idle_seconds)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise Aborted(
+                f"no upload data for {self.upload_idle_seconds:g} s: the upload was abandoned; send it again"
+            ) from None
+
+    async def _receive_and_commit(
+        self, meta: UploadMeta, att: Attachment, chunks: AsyncIterator[bytes]
+    ) -> tuple[Attachment, PushOperation]:
+        digest = hashlib.sha256()
+        # Receiving and writing overlap: a writer task stores pieces while the next ones arrive. The
+        # queue holds two pieces, so memory stays flat whatever the file size.
+        queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue(maxsize=2)
+
+        async def write() -> None:
+            while (item := await queue.get()) is not None:
+                await self._put_piece(att.id, *item)
+
+        async def receive() -> None:
             writer = asyncio.ensure_future(write())
             try:
                 pending, seq, start = bytearray(), 0, 0
-                async for chunk in chunks:
+                while (chunk := await self.next_message(chunks)) is not None:
                     att.file_size += len(chunk)
                     rules.check_size(att.file_size, self.limits)
                     digest.update(chunk)
@@ -133,15 +204,23 @@ class AttachmentHandlers:
                 await _put(queue, writer, None)
                 await writer  # raises the writer's error, if any
             finally:
-                if not writer.done():  # stop it before the transaction ends: it shares the connection
+                if not writer.done():
                     writer.cancel()
                     await asyncio.gather(writer, return_exceptions=True)
-            att.sha256 = digest.hexdigest()
-            await store.finish(conn, att)
-            # The count is checked last, under the invoice's row lock: concurrent uploads queue here, and the
-            # loser's whole upload rolls back.
-            await invoice_store.load_invoice(conn, meta.company_id, inv.id, lock=True)
-            rules.check_count(await store.count(conn, inv.id), self.limits, inv.id)
+
+        await self._refusing(meta.company_id, receive())
+        att.sha256 = digest.hexdigest()
+
+        async def work(conn: Conn, now: datetime) -> tuple[Attachment, list[Change]]:
+            # Under the invoice's row lock: an upload that began before a void cannot land on the VOID
+            # invoice, and concurrent uploads queue here for the count limit (the loser stores nothing).
+            inv = await self._invoice(conn, meta.company_id, att.invoice_id, lock=True)
+            if inv.status is Status.VOID:
+                raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
+            rules.check_count(await store.count(conn, inv.id) + 1, self.limits, inv.id)
+            att.date_created = att.modified_date = now
+            if not await store.commit(conn, att):
+                raise Aborted(f"the upload of attachment {att.id} expired; upload the file again")
             return att, [Change(ChangeType.ATTACHMENT_UPLOADED, inv.id, attachment_id=att.id)]
 
         return await self.writer.run(meta.company_id, "UploadAttachment", work)
@@ -202,6 +281,8 @@ class AttachmentHandlers:
                     break
                 seq += len(pieces)
                 pending = asyncio.ensure_future(read(seq))  # the next pieces while these are sent
+                if pieces[0][0] > position:  # a gap: the pieces were removed between two reads
+                    break
                 data = b"".join(p for _, p in pieces)
                 skip = max(0, position - pieces[0][0])
                 body = memoryview(data)[skip:]
@@ -209,6 +290,9 @@ class AttachmentHandlers:
                     piece = bytes(body[at : at + MESSAGE_BYTES])
                     yield first, position, piece
                     first, position = None, position + len(piece)
+            if position != att.file_size:
+                # Deleted while it streamed: the pieces ended early. Never end OK with part of the file.
+                raise Aborted(f"attachment {att.id} was deleted during the download; {position} bytes were sent")
             if first is not None:  # an empty file, or an offset at its end: still say what it is
                 yield first, position, b""
         finally:
@@ -225,50 +309,6 @@ class AttachmentHandlers:
         return pdf.file_name(inv), data
 
     async def send(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str
+        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
     ) -> tuple[Invoice, PushOperation]:
-        v = Violations()
-        if not to:
-            v.add("email_addresses", "at least one address is required")
-        if len(to) > MAX_RECIPIENTS:
-            v.add("email_addresses", f"at most {MAX_RECIPIENTS} addresses")
-        for i, address in enumerate(to[:MAX_RECIPIENTS]):
-            _check_address(v, f"email_addresses[{i}]", address)
-        smtp = self.smtp
-
-        async def work(conn: Conn, now: datetime) -> tuple[Invoice, list[Change]]:
-            v.raise_if_any()
-            inv = await self._invoice(conn, company_id, invoice_key, lock=True)
-            if inv.status in (Status.DRAFT, Status.VOID):
-                raise FailedPrecondition(f"invoice {inv.id} is {inv.status.value}: only finalized invoices are sent")
-            if smtp is None:
-                raise FailedPrecondition("e-mail is not configured on this service (SMTP_HOST)", "smtp")
-            parts = [
-                mail.Part(pdf.file_name(inv), "application/pdf", await asyncio.to_thread(pdf.render, inv, self.seller))
-            ]
-            extra = [a for a in await store.list_for(conn, inv.id) if a.include_when_sent]
-            size = len(parts[0].data) + sum(a.file_size for a in extra)
-            if size > self.max_mail_bytes:
-                raise FailedPrecondition(
-                    f"the PDF and attachments come to {size} bytes, over the {self.max_mail_bytes} an e-mail may carry"
-                )
-            for a in extra:
-                parts.append(mail.Part(a.name, a.content_type, await store.all_bytes(conn, a.id)))
-            number = inv.invoice_number
-            cur = inv.currency
-            text = body or (
-                f"Invoice {number} from {self.seller}\n\nTotal: {display(inv.total_amount, cur)} {cur}\n"
-                f"Amount due: {display(inv.amount_due, cur)} {cur}\n"
-                + (f"Due date: {inv.due_date:%Y-%m-%d}\n" if inv.due_date else "")
-            )  # fmt: skip
-            try:
-                await mail.send(smtp, to, subject or f"Invoice {number}", text, parts)
-            except mail.MailError as exc:
-                raise Unavailable(f"the mail server did not take the message: {exc}") from exc
-            inv.sent_time = now
-            inv.modified_date = now
-            inv.version += 1
-            await invoice_store.update_header(conn, inv, self.render(inv))
-            return inv, [Change(ChangeType.MODIFIED, inv.id)]  # sent: INVOICE_MODIFIED
-
-        return await self.writer.run(company_id, "SendInvoice", work)
+        return await self.outbox.send(company_id, invoice_key, to, subject, body, request, request_id)

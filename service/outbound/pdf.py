@@ -85,7 +85,10 @@ def render(inv: Invoice, seller: str) -> bytes:
         for t in line.taxation_items:
             rows.append(["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(display(t.tax_amount, cur)), ""])
     if len(rows) > 1:
-        table = Table(rows, colWidths=[70 * mm, 15 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm], repeatRows=1)
+        # splitInRow: a row taller than a page (a 10,000-character description) continues on the next page
+        # instead of raising LayoutError; Paragraph's splitLongWords breaks runs without spaces.
+        widths = [70 * mm, 15 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm]
+        table = Table(rows, colWidths=widths, repeatRows=1, splitInRow=1)
         table.setStyle(
             TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")])
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from service.domain.attachments import Attachment
@@ -16,44 +18,73 @@ def _from_row(r: asyncpg.Record) -> Attachment:
     return Attachment(**dict(r))
 
 
-async def insert(conn: asyncpg.Connection, company_id: str, a: Attachment) -> None:
+async def stage(conn: asyncpg.Connection, company_id: str, a: Attachment, until: datetime) -> None:
+    """The row of an upload that is streaming in: invisible to reads until `commit`."""
     await conn.execute(
         "INSERT INTO attachments (id, invoice_id, company_id, name, content_type, include_when_sent, file_size, "
-        "sha256, date_created, modified_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "sha256, date_created, modified_date, staged_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         a.id, a.invoice_id, company_id, a.name, a.content_type, a.include_when_sent, a.file_size, a.sha256,
-        a.date_created, a.modified_date,
+        a.date_created, a.modified_date, until,
     )  # fmt: skip
 
 
-async def put_chunk(conn: asyncpg.Connection, attachment_id: str, seq: int, start: int, data: bytes) -> None:
-    await conn.execute(
-        "INSERT INTO attachment_chunks (attachment_id, seq, start, data) VALUES ($1, $2, $3, $4)",
-        attachment_id, seq, start, data,
+async def put_chunk(
+    conn: asyncpg.Connection, attachment_id: str, seq: int, start: int, data: bytes, until: datetime
+) -> bool:
+    """Stores one piece of a staged upload and extends its staging; False if the staged row is gone.
+
+    The piece's own commit does not wait for the WAL flush (synchronous_commit off for this statement's
+    transaction): the upload's final commit flushes the WAL up to itself, pieces included, before the
+    upload is answered, so nothing durable is lost, and each piece saves a flush."""
+    result = await conn.execute(
+        "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
+        "staged AS (UPDATE attachments SET staged_until = $5 WHERE id = $1 AND staged_until IS NOT NULL "
+        "RETURNING id) INSERT INTO attachment_chunks (attachment_id, seq, start, data) "
+        "SELECT id, $2, $3, $4 FROM staged, quick",
+        attachment_id, seq, start, data, until,
     )  # fmt: skip
+    return bool(result == "INSERT 0 1")
 
 
-async def finish(conn: asyncpg.Connection, a: Attachment) -> None:
-    await conn.execute("UPDATE attachments SET file_size = $2, sha256 = $3 WHERE id = $1", a.id, a.file_size, a.sha256)
+async def commit(conn: asyncpg.Connection, a: Attachment) -> bool:
+    """Makes a staged upload a visible attachment; False if its staging expired and was removed."""
+    result = await conn.execute(
+        "UPDATE attachments SET file_size = $2, sha256 = $3, date_created = $4, modified_date = $4, "
+        "staged_until = NULL WHERE id = $1 AND staged_until IS NOT NULL",
+        a.id, a.file_size, a.sha256, a.date_created,
+    )  # fmt: skip
+    return bool(result == "UPDATE 1")
+
+
+async def discard(conn: asyncpg.Connection, attachment_id: str) -> None:
+    """Removes a staged upload and its pieces (the chunks cascade)."""
+    await conn.execute("DELETE FROM attachments WHERE id = $1 AND staged_until IS NOT NULL", attachment_id)
+
+
+async def sweep(conn: asyncpg.Connection, now: datetime) -> None:
+    """Removes uploads whose staging expired (their process stopped mid-upload)."""
+    await conn.execute("DELETE FROM attachments WHERE staged_until < $1", now)
 
 
 async def count(conn: asyncpg.Connection, invoice_id: str) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM attachments WHERE invoice_id = $1", invoice_id))
+    sql = "SELECT count(*) FROM attachments WHERE invoice_id = $1 AND staged_until IS NULL"
+    return int(await conn.fetchval(sql, invoice_id))
 
 
 async def list_for(conn: asyncpg.Connection, invoice_id: str) -> list[Attachment]:
-    sql = f"SELECT {_COLUMNS} FROM attachments WHERE invoice_id = $1 ORDER BY date_created, id"  # noqa: S608
+    sql = f"SELECT {_COLUMNS} FROM attachments WHERE invoice_id = $1 AND staged_until IS NULL ORDER BY date_created, id"  # noqa: S608
     rows = await conn.fetch(sql, invoice_id)
     return [_from_row(r) for r in rows]
 
 
 async def get(conn: asyncpg.Connection, invoice_id: str, attachment_id: str) -> Attachment | None:
-    sql = f"SELECT {_COLUMNS} FROM attachments WHERE invoice_id = $1 AND id::text = $2"  # noqa: S608
+    sql = f"SELECT {_COLUMNS} FROM attachments WHERE invoice_id = $1 AND id::text = $2 AND staged_until IS NULL"  # noqa: S608
     row = await conn.fetchrow(sql, invoice_id, attachment_id)
     return _from_row(row) if row else None
 
 
 async def delete(conn: asyncpg.Connection, attachment_id: str) -> None:
-    await conn.execute("DELETE FROM attachments WHERE id = $1", attachment_id)
+    await conn.execute("DELETE FROM attachments WHERE id = $1 AND staged_until IS NULL", attachment_id)
 
 
 async def first_seq(conn: asyncpg.Connection, attachment_id: str, offset: int) -> int:

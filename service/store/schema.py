@@ -351,9 +351,13 @@ attachments = sa.Table(
     sa.Column("include_when_sent", sa.Boolean, nullable=False),
     _ts("date_created", False),
     _ts("modified_date", False),
+    # Set while an upload streams in (its pieces are staged outside any transaction): the row is invisible
+    # to every read until the upload commits, and removed by anyone once this time has passed.
+    _ts("staged_until"),
     sa.CheckConstraint("file_size >= 0", name="size"),
 )
 sa.Index("ix_attachments_invoice", attachments.c.invoice_id, attachments.c.date_created)
+sa.Index("ix_attachments_staged_until", attachments.c.staged_until)
 
 # An attachment's bytes in fixed-size pieces: uploads and downloads stream them, memory stays flat.
 attachment_chunks = sa.Table(
@@ -380,3 +384,33 @@ api_keys = sa.Table(
     _ts("revoke_time"),
 )
 sa.Index("ix_api_keys_company", api_keys.c.company_id)
+
+# SendInvoice's outbox: the intent commits with the invoice locked; delivery happens afterwards, outside any
+# lock and without a pooled connection, and its result is recorded here and on the push operation.
+mail_outbox = sa.Table(
+    "mail_outbox",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    _parent("invoices"),
+    sa.Column("push_operation_key", UUID(as_uuid=False), nullable=False, unique=True),
+    # The caller's request_id (or idempotency-key): a retry after a lost answer finds this send, not a new one.
+    sa.Column("request_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the same Message-ID on every attempt
+    sa.Column("recipients", sa.ARRAY(sa.Text), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # QUEUED, SENDING, SENT or FAILED
+    _ts("claimed_until"),  # SENDING: a delivery may be in flight until then; nobody else claims it
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    _ts("create_time", False),
+    _ts("sent_time"),
+    sa.CheckConstraint("status IN ('QUEUED', 'SENDING', 'SENT', 'FAILED')", name="status"),
+)
+sa.Index(
+    "ix_mail_outbox_company_id_request_id",
+    mail_outbox.c.company_id,
+    mail_outbox.c.request_id,
+    unique=True,
+    postgresql_where=mail_outbox.c.request_id != "",
+)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from service.domain.push import PushOperation, PushStatus
 from service.handlers.auth import check_company
 from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import MAX_BATCH, MAX_BATCH_ITEMS
+from service.handlers.streams import StreamQuota
 from service.handlers.writes import CURRENT_RUN, require_company, utcnow
 from service.store.invoices import new_id
 from service.transport.convert import push_out
@@ -98,6 +100,7 @@ class WriteServices:
     enqueue: Callable[[PushOperation, bytes], Awaitable[None]]
     async_batch_threshold: int
     timeout_minutes: int
+    streams: StreamQuota | None = None  # per-company cap on open server-streaming calls
 
 
 class ReplayedStatus(Exception):
@@ -184,8 +187,11 @@ def guarded(
 
         async def stream(request: Any, context: Any) -> Any:
             check(request)
-            async for item in fn(request, context):
-                yield item
+            company = request.company_id if has_company else ""
+            quota = services.streams.hold(company) if services.streams and company else contextlib.nullcontext()
+            async with quota:
+                async for item in fn(request, context):
+                    yield item
 
         return stream
 

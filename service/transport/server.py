@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from service.handlers.invoices import InvoiceHandlers
 from service.handlers.listing import ListingHandlers, PageTokens
 from service.handlers.push_operations import PushOperationHandlers
 from service.handlers.retention import Retention, RetentionPolicy
+from service.handlers.streams import StreamQuota
 from service.handlers.worker import Workers, enqueue
 from service.outbound.mail import SmtpSettings
 from service.store import api_keys
@@ -61,6 +63,7 @@ class Running:
     workers: Workers
     monitor: DatabaseHealth
     retention: Retention | None = None
+    attachments: AttachmentHandlers | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
@@ -70,6 +73,11 @@ class Running:
             await self.retention.stop()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
+        if self.attachments is not None:
+            await self.attachments.discard_staged()  # uploads cut short leave nothing behind
+            with contextlib.suppress(TimeoutError):  # mails under way get the grace too, to record the result
+                async with asyncio.timeout(grace):
+                    await self.attachments.outbox.drain()
         await self.hub.stop()
 
 
@@ -91,6 +99,9 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+            # Streams beyond this wait in the client (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): one connection
+            # cannot pile up stalled streams and their buffers.
+            ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
         ],
     )
     handlers = InvoiceHandlers(pool, settings, render)
@@ -106,12 +117,16 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     )
     smtp = (
         SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
-                     settings.smtp_starttls, settings.smtp_from)
+                     settings.smtp_starttls, settings.smtp_from,
+                     send_timeout=float(settings.mail_send_timeout_seconds))
         if settings.smtp_host else None
     )  # fmt: skip
+    streams = StreamQuota(settings.company_max_streams)
     attachments = AttachmentHandlers(
-        pool, handlers.writer, limits, smtp, settings.seller_name, render, settings.mail_max_bytes
-    )
+        pool, handlers.writer, limits, smtp, settings.seller_name, render, settings.mail_max_bytes, streams,
+        upload_idle_seconds=settings.upload_idle_seconds,
+        upload_connections=max(1, settings.pool_max // 2),  # pieces are written through half the pool at most
+    )  # fmt: skip
     idempotency = Idempotency(pool, timedelta(seconds=settings.idempotency_ttl_seconds))
     servicer = InvoiceServicer(handlers, listing, attachments, idempotency)
     services = WriteServices(
@@ -120,6 +135,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
         enqueue=partial(enqueue, pool),
         async_batch_threshold=settings.async_batch_threshold,
         timeout_minutes=settings.push_timeout_minutes,
+        streams=streams,
     )
     hub = EventHub(pool, database_url)
     hub.subscribe(api_keys.CHANGED, keys.forget)  # a revoked key stops working at once everywhere
@@ -152,7 +168,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     # SERVING while the database answers, NOT_SERVING while it does not (and back).
     monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
     await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor, retention)
+    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:

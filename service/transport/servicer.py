@@ -26,7 +26,7 @@ from service.handlers.invoices import CreditBalance, InvoiceHandlers, UpdateSpec
 from service.handlers.listing import ListingHandlers, ListQuery
 from service.transport import convert as c
 from service.transport.errors import to_status
-from service.transport.guard import ReplayedStatus, scan
+from service.transport.guard import ReplayedStatus, Undecodable, scan
 from service.transport.model import invoice_model, vendor_model
 from service.transport.tracing import describe_answer
 from service.transport.wire import length_delimited, varint_field
@@ -40,6 +40,7 @@ DOWNLOAD_ATTACHMENT = svc.DownloadAttachmentResponse.ATTACHMENT_FIELD_NUMBER
 DOWNLOAD_OFFSET = svc.DownloadAttachmentResponse.OFFSET_FIELD_NUMBER
 DOWNLOAD_CHUNK = svc.DownloadAttachmentResponse.CHUNK_FIELD_NUMBER
 PUSH_FIELD = svc.CreateInvoiceResponse.PUSH_OPERATION_FIELD_NUMBER
+END_OF_STREAM_GRACE = 0.05  # seconds an upload waits after its last message for a cancellation to arrive
 # The writes answered with stored documents (wire.PRESERIALIZED): invoice(s) field 1, push_operation field 2.
 for _answer_type in (svc.CreateInvoiceResponse, svc.FinalizeInvoiceResponse, svc.RecordPaymentResponse):
     assert (_answer_type.INVOICE_FIELD_NUMBER, _answer_type.PUSH_OPERATION_FIELD_NUMBER) == (INVOICE_FIELD, PUSH_FIELD)
@@ -154,6 +155,15 @@ def _answer(documents: bytes, op: PushOperation, invoice_id: str = "") -> bytes:
     """A write's response (invoice or invoices as field 1, push_operation as field 2), serialized."""
     describe_answer(invoice_id, op.key)
     return documents + length_delimited(PUSH_FIELD, c.push_out(op).SerializeToString())
+
+
+def _upload_message(msg: svc.UploadAttachmentRequest | Undecodable) -> svc.UploadAttachmentRequest:
+    """A client-streamed message, or INVALID_ARGUMENT for bytes that did not parse (as unary calls get)."""
+    if isinstance(msg, Undecodable):
+        raise InvalidArgument(
+            [FieldViolation("request", f"is not a valid invoices.v1.UploadAttachmentRequest: {msg.reason}")]
+        )
+    return msg
 
 
 class InvoiceServicer:
@@ -434,13 +444,12 @@ class InvoiceServicer:
     # -- attachments, PDF, e-mail -----------------------------------------------------------
 
     async def UploadAttachment(
-        self, requests: AsyncIterator[svc.UploadAttachmentRequest], ctx: Ctx
+        self, requests: AsyncIterator[svc.UploadAttachmentRequest | Undecodable], ctx: Ctx
     ) -> svc.UploadAttachmentResponse:
         stream = requests.__aiter__()
-        try:
-            first = await stream.__anext__()
-        except StopAsyncIteration:
-            first = svc.UploadAttachmentRequest()
+        received = await self.attachments.next_message(stream)
+        # An empty stream is refused below for its missing metadata.
+        first = svc.UploadAttachmentRequest() if received is None else _upload_message(received)
         meta = None
         if first.HasField("metadata"):
             first.metadata.company_id = check_company(first.metadata.company_id)
@@ -451,10 +460,17 @@ class InvoiceServicer:
             meta = UploadMeta(md.company_id, md.invoice_id, md.name, md.content_type, md.include_when_sent)
 
         async def chunks() -> AsyncIterator[bytes]:
-            async for msg in stream:
+            async for raw in stream:
+                msg = _upload_message(raw)
                 if msg.HasField("metadata"):
                     raise InvalidArgument([FieldViolation("metadata", "only the first message carries metadata")])
                 yield msg.chunk
+            # A client that cancels (or whose deadline passes) also ends the request stream, and grpc.aio
+            # delivers the cancellation a moment after that end: wait that moment, so a cancelled upload is
+            # never committed as a complete (truncated) file.
+            await asyncio.sleep(END_OF_STREAM_GRACE)
+            if ctx.cancelled():
+                raise asyncio.CancelledError
 
         key = first.metadata.request_id or _metadata_value(ctx, "idempotency-key") if meta is not None else ""
         if not key:
@@ -543,6 +559,7 @@ class InvoiceServicer:
         check_text(v, "message", req.message, limit=10_000)
         v.raise_if_any()
         inv, op = await self.attachments.send(
-            req.company_id, req.invoice_id, list(req.email_addresses), req.subject, req.message
-        )
+            req.company_id, req.invoice_id, list(req.email_addresses), req.subject, req.message,
+            req.SerializeToString(), req.request_id or _metadata_value(ctx, "idempotency-key"),
+        )  # fmt: skip
         return svc.SendInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))

@@ -78,7 +78,7 @@ def add_service(server: grpc.aio.Server, service: ServiceDescriptor, servicer: o
         preserialized = method.full_name in PRESERIALIZED
         handlers[method.name] = factory(
             behaviour if method.client_streaming else guarded(method, behaviour, services, preserialized),
-            request_deserializer=request.FromString if method.client_streaming else deserializer(request),
+            request_deserializer=deserializer(request),  # undecodable bytes: INVALID_ARGUMENT, streams too
             response_serializer=_identity if preserialized else response.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
