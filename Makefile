@@ -9,19 +9,35 @@ PROTOS := $(wildcard proto/invoices/v1/*.proto)
 INSTALLED := $(VENV)/.installed
 GENERATED := $(GEN)/.generated
 
-.PHONY: all install gen run migrate test fuzz lint fmt bench clean node-suite clients client-tools
+.PHONY: all install lock gen run migrate test fuzz lint fmt bench clean node-suite clients client-tools
 
 all: gen
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+# Installs exactly what requirements/dev.lock pins, every file checked against its hash: nothing is resolved
+# at install time. The project itself goes in without build isolation (its setuptools is in the lock).
+$(INSTALLED): requirements/dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check >/dev/null
 	touch $@
 
 install: $(INSTALLED)
+
+# Re-resolves the lock files from pyproject.toml (keeping current pins where they still fit; UPGRADE=1 takes
+# the newest versions inside the bounds): runtime (the container), dev (make run/test, CI), codegen (the
+# container's stub generation).
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes -q $(if $(UPGRADE),--upgrade)
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/pip install -q "$$(grep -m1 '^uv==' requirements/dev.lock | cut -d' ' -f1)"
+
+lock: $(BIN)/uv
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.lock
+	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) requirements/codegen.in -c requirements/dev.lock -o requirements/codegen.lock
+	@echo "locked: requirements/{runtime,dev,codegen}.lock; run make install to apply"
 
 # Stubs are built, never edited: messages, gRPC stubs, typing stubs and a descriptor set with
 # comments (GetInvoiceModel reads field descriptions from it).
@@ -56,7 +72,7 @@ fuzz: gen
 # npm: buf, ts-proto, TypeScript and @grpc/grpc-js, pinned by package-lock.json.
 NODE_DEPS := node_modules/.installed
 $(NODE_DEPS): package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # TypeScript stubs (ts-proto, @grpc/grpc-js clients) and the Node.js client suite compiled against them.
