@@ -53,7 +53,7 @@ def test_runtime_dependencies_have_major_version_bounds():
 
 def test_this_environment_is_exactly_the_lock():
     locked = pins("dev.lock")
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    installed: dict[str, str] = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
     drift = {n: (installed.get(n), v) for n, v in locked.items() if n in installed and installed[n] != v}
     assert not drift, f"installed versions differ from requirements/dev.lock: {drift}"
     runtime, dev = declared()
