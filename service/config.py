@@ -37,6 +37,13 @@ def _listen_addr(value: str) -> str:
     return value
 
 
+def _metrics_addr(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if value and (not sep or not host or not port.isdigit() or int(port) > 65535):
+        raise ValueError("accepts host:port, e.g. 127.0.0.1:9464 or [::]:9464, or empty")
+    return value
+
+
 def _database_url(value: str) -> str:
     if value and not re.match(r"postgres(ql)?://", value):
         raise ValueError("accepts a postgresql://user:password@host:port/database URL, or empty (embedded server)")
@@ -150,6 +157,42 @@ class Settings(BaseSettings):
     healthcheck_cert_file: str = Field("", alias="HEALTHCHECK_CERT_FILE")
     healthcheck_key_file: str = Field("", alias="HEALTHCHECK_KEY_FILE")
     otel_traces_exporter: Annotated[str, AfterValidator(_exporters)] = Field("none", alias="OTEL_TRACES_EXPORTER")
+    otel_metrics_exporter: Annotated[str, AfterValidator(_exporters)] = Field("none", alias="OTEL_METRICS_EXPORTER")
+    # host:port of a Prometheus /metrics endpoint; empty: none.
+    metrics_addr: Annotated[str, AfterValidator(_metrics_addr)] = Field(
+        "", alias="METRICS_ADDR", description="host:port, e.g. 127.0.0.1:9464, or empty"
+    )
+    metrics_db_refresh_seconds: float = Field(
+        10, ge=1, le=3600, alias="METRICS_DB_REFRESH_SECONDS", description="seconds from 1 to 3600"
+    )  # the database-derived gauges are queried at most this often
+    access_log: Literal["all", "errors", "off"] = Field("all", alias="ACCESS_LOG", description="all, errors or off")
+    access_log_sample: float = Field(
+        1.0, ge=0, le=1, alias="ACCESS_LOG_SAMPLE", description="a fraction from 0 to 1"
+    )  # of successful calls logged; refusals and errors are always logged
+    keepalive_time_ms: int = Field(
+        60_000, ge=1000, alias="GRPC_KEEPALIVE_TIME_MS", description="milliseconds, at least 1000"
+    )
+    keepalive_timeout_ms: int = Field(
+        20_000, ge=1000, alias="GRPC_KEEPALIVE_TIMEOUT_MS", description="milliseconds, at least 1000"
+    )
+    min_ping_interval_ms: int = Field(
+        10_000, ge=0, alias="GRPC_MIN_PING_INTERVAL_MS", description="milliseconds, at least 0"
+    )
+    keepalive_permit_without_calls: bool = Field(
+        True, alias="GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS", description="true or false"
+    )
+    max_connection_age_ms: int = Field(
+        1_800_000, ge=0, alias="GRPC_MAX_CONNECTION_AGE_MS", description="milliseconds, 0 for no limit"
+    )
+    max_connection_age_grace_ms: int = Field(
+        300_000, ge=0, alias="GRPC_MAX_CONNECTION_AGE_GRACE_MS", description="milliseconds, 0 for no limit"
+    )
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, le=2**31 - 1, alias="DB_STATEMENT_TIMEOUT_MS", description="milliseconds, 0 for no limit"
+    )
+    write_statement_timeout_ms: int = Field(
+        10_000, ge=0, le=2**31 - 1, alias="DB_WRITE_STATEMENT_TIMEOUT_MS", description="milliseconds, 0 for no limit"
+    )
     processes: int = Field(1, ge=1, le=64, alias="PROCESSES", description="an integer from 1 to 64")
     # Set by the parent in each of several serving processes, not by users.
     reuse_port: bool = Field(False, alias="SERVICE_REUSE_PORT")

@@ -12,12 +12,15 @@ from opentelemetry import trace
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)  # structured lines (the access log) pass extra={"fields": {...}}
+        if isinstance(fields, dict):
+            entry.update(fields)
         context = trace.get_current_span().get_span_context()
         if context.is_valid:  # lets logs and traces be joined
             entry["trace_id"] = f"{context.trace_id:032x}"

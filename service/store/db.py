@@ -46,10 +46,14 @@ async def _no_session_reset(conn: asyncpg.Connection) -> None:
     transaction left open before calling this."""
 
 
-async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10, statement_timeout_ms: int = 0) -> asyncpg.Pool:
+    """`statement_timeout_ms` (0: none) is every connection's statement_timeout, set at connect time (no
+    round trip per call): PostgreSQL cancels a statement that runs, or waits for locks, longer."""
+    server_settings = {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_no_session_reset
-    )
+        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_no_session_reset,
+        server_settings=server_settings,
+    )  # fmt: skip
 
 
 def migrate(url: str) -> None:

@@ -9,6 +9,7 @@
 | LimitExceeded (size, count)     | RESOURCE_EXHAUSTED + google.rpc.QuotaFailure |
 | Unavailable (SMTP)              | UNAVAILABLE |
 | Unauthenticated (no or bad key) | UNAUTHENTICATED |
+| PermissionDenied (read-only key)| PERMISSION_DENIED |
 | Aborted, deadlock, serialization| ABORTED (retry) |
 | database unreachable            | UNAVAILABLE |
 | statement cancelled by deadline | DEADLINE_EXCEEDED |
@@ -39,7 +40,7 @@ from service.domain.errors import (
     NotFound,
     Unavailable,
 )
-from service.handlers.auth import Unauthenticated
+from service.handlers.auth import PermissionDenied, Unauthenticated
 from service.transport.interceptors import Behaviour, WrappingInterceptor
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ def to_status(exc: BaseException) -> status_pb2.Status:
         )
     if isinstance(exc, Unauthenticated):
         return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=exc.message)
+    if isinstance(exc, PermissionDenied):
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=exc.message)
     if isinstance(exc, LimitExceeded):
         quota = error_details_pb2.QuotaFailure(
             violations=[error_details_pb2.QuotaFailure.Violation(subject=exc.subject, description=exc.message)]
@@ -138,7 +141,11 @@ def to_status(exc: BaseException) -> status_pb2.Status:
             code=code_pb2.INVALID_ARGUMENT, message=f"a value cannot be used: {type(exc).__name__}"
         )
     if isinstance(exc, asyncpg.QueryCanceledError):
-        return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message="the database work was cancelled")
+        return status_pb2.Status(
+            code=code_pb2.DEADLINE_EXCEEDED,
+            message="the database work ran over its time limit (DB_STATEMENT_TIMEOUT_MS or "
+            "DB_WRITE_STATEMENT_TIMEOUT_MS); nothing was changed",
+        )
     if isinstance(
         exc,
         OSError
