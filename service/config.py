@@ -238,6 +238,40 @@ class Settings(BaseSettings):
         return not self.database_url and loopback
 
 
+SECRETS = frozenset({"smtp_password", "page_token_secret"})
+_INTERNAL = frozenset({"reuse_port", "tracing"})  # set by the service for itself, not by operators
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password (in the authority or as a parameter) replaced by ****."""
+    masked = re.sub(r"^([a-z]+://[^:/@?]*):[^?]*@", r"\1:****@", url)  # to the last @: passwords may hold one
+    return re.sub(r"([?&]password=)[^&]*", r"\1****", masked)
+
+
+def effective(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, value) for every setting in effect, secrets masked: what `python -m service config` prints."""
+    out = []
+    for name, info in Settings.model_fields.items():
+        if name in _INTERNAL:
+            continue
+        value = getattr(settings, name)
+        if name in SECRETS:
+            if name == "page_token_secret" and value == DEFAULT_PAGE_TOKEN_SECRET:
+                text = "(the built-in development value)"
+            else:
+                text = "****" if value else ""
+        elif name == "database_url":
+            text = mask_url(value) if value else "(empty: the embedded PostgreSQL)"
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, tuple):
+            text = ",".join(value)
+        else:
+            text = str(value)
+        out.append((info.alias or name, text))
+    return out
+
+
 def describe(exc: ValidationError) -> list[str]:
     """One line per problem: the variable, the value given, and what it accepts."""
     fields = Settings.model_fields

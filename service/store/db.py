@@ -65,3 +65,32 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["database_url"] = url
     command.upgrade(cfg, "head")
+
+
+def migration_heads() -> tuple[str, ...]:
+    """The head revision(s) of the migrations this code carries."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return tuple(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def pending_migrations(applied: tuple[str, ...]) -> list[str]:
+    """The revisions between what the database has and the heads, oldest first."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    script = ScriptDirectory.from_config(cfg)
+    lower = applied if applied else "base"
+    return [r.revision for r in reversed(list(script.iterate_revisions("heads", lower)))]
+
+
+async def applied_migrations(conn: asyncpg.Connection) -> tuple[str, ...]:
+    """The revision(s) the database is at; empty when it was never migrated."""
+    if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return ()
+    return tuple(str(r["version_num"]) for r in await conn.fetch("SELECT version_num FROM alembic_version"))
