@@ -39,6 +39,8 @@ def service_process(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[byte
         "LISTEN_ADDR": f"127.0.0.1:{port}",
         "SHUTDOWN_GRACE_SECONDS": "5",
         "AUTH_REQUIRED": "false",
+        # The output pipe is read only once the process has ended: a line per call would fill it.
+        "ACCESS_LOG": "off",
         **env,
     }
     proc = subprocess.Popen(

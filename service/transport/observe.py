@@ -71,13 +71,16 @@ def _trace_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 class _Call:
     """What one call measured; finished once, whatever way the call ends."""
 
-    __slots__ = ("received", "request", "sent", "start")
+    __slots__ = ("peer", "received", "request", "sent", "start", "trace_id")
 
-    def __init__(self) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], logged: bool) -> None:
         self.start = time.perf_counter()
         self.received = 0
         self.sent = 0
         self.request: Any = None
+        # Read now: once a call is cancelled, its peer and metadata go with it (reading them later can crash).
+        self.peer = (context.peer() or "") if logged else ""
+        self.trace_id = _trace_id(context) if logged else ""
 
 
 class CallObserver(WrappingInterceptor):
@@ -106,7 +109,7 @@ class CallObserver(WrappingInterceptor):
                     return
                 access_log.info("rpc", extra={"fields": {
                     "method": name, "status": status.name, "duration_ms": round(elapsed * 1000, 3),
-                    "company": _company(call.request), "peer": context.peer() or "", "trace_id": _trace_id(context),
+                    "company": _company(call.request), "peer": call.peer, "trace_id": call.trace_id,
                     "request_bytes": call.received, "response_bytes": call.sent,
                 }})  # fmt: skip
 
@@ -123,7 +126,7 @@ class CallObserver(WrappingInterceptor):
         if kind.endswith("stream"):
 
             async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                call, error = _Call(), None
+                call, error = _Call(context, logged), None
                 if client_streaming:
                     request = requests(call, request)
                 else:
@@ -149,7 +152,7 @@ class CallObserver(WrappingInterceptor):
             return stream
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            call, error = _Call(), None
+            call, error = _Call(context, logged), None
             if client_streaming:
                 request = requests(call, request)
             else:
