@@ -21,16 +21,13 @@ def test_make_clients_ts_generates_the_stubs_without_go_or_java():
     made = subprocess.run(["make", "-s", "clients-ts"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stdout + made.stderr
     generated = {p.relative_to(OUT).as_posix() for p in OUT.rglob("*.ts")}
-    assert {"invoices/v1/invoice_service.ts", "invoices/v1/push_operation_service.ts", "google/rpc/status.ts"} <= generated
+    expected = {"invoices/v1/invoice_service.ts", "invoices/v1/push_operation_service.ts", "google/rpc/status.ts"}
+    assert expected <= generated
     assert {d: d.exists() for d in others} == others  # no Go or Java plugin ran
 
 
 def test_readme_names_every_npm_package_the_stubs_import():
-    imports = {
-        _package(m)
-        for path in OUT.rglob("*.ts")
-        for m in re.findall(r'from "([^".][^"]*)"', path.read_text())
-    }
+    imports = {_package(m) for path in OUT.rglob("*.ts") for m in re.findall(r'from "([^".][^"]*)"', path.read_text())}
     assert imports == {"@grpc/grpc-js", "@bufbuild/protobuf"}, imports
     readme = ROOT / "README.md"
     section = readme.read_text().split("## Clients in other languages", 1)[1].split("\n## ", 1)[0]
