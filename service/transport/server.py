@@ -202,6 +202,14 @@ def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     return embedded.url, embedded
 
 
+def _metrics_port(settings: Settings, i: int) -> dict[str, str]:
+    """Each serving process has its own numbers, so its own /metrics: the i-th on METRICS_ADDR's port + i."""
+    host, _, port = settings.metrics_addr.rpartition(":")
+    if not settings.metrics_addr or port == "0":
+        return {}
+    return {"METRICS_ADDR": f"{host}:{int(port) + i}"}
+
+
 def serve_processes(settings: Settings) -> int:
     """Several serving processes on one port: each a full replica (workers, event hub) over the one
     PostgreSQL, the kernel spreading connections between them. This process migrates, owns the embedded
@@ -211,7 +219,8 @@ def serve_processes(settings: Settings) -> int:
         migrate(url)
         env = {**os.environ, "DATABASE_URL": url, "PROCESSES": "1", "SERVICE_REUSE_PORT": "1"}
         children = [
-            subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env) for _ in range(settings.processes)
+            subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**env, **_metrics_port(settings, i)})
+            for i in range(settings.processes)
         ]
         stopping = False
         signalled: set[int] = set()
