@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -201,7 +202,7 @@ def start_metrics(settings: Settings, pool: asyncpg.Pool) -> Metrics | None:
 
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         elif name == "console":
-            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout)))
     http, port = None, 0
     if settings.metrics_addr:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader

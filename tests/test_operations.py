@@ -319,3 +319,18 @@ def test_a_read_over_its_statement_timeout_is_cut_with_deadline_exceeded(databas
             assert stub.GetInvoice(request).invoice.id == draft.id
     finally:
         srv.stop()
+
+
+def test_otel_metrics_exporter_console_exports_the_same_instruments(database_url, monkeypatch, capsys):
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "60000")  # only the final export, at shutdown
+    srv = ServerThread(database_url, otel_metrics_exporter="console").start()
+    try:
+        with grpc.insecure_channel(srv.address) as ch:
+            create(svc_grpc.InvoiceServiceStub(ch), "console-metrics")
+    finally:
+        srv.stop()  # flushes the exporter
+    exported = capsys.readouterr().out
+    assert srv.metrics_port == 0  # no METRICS_ADDR: no endpoint
+    for name in ("grpc.server.call.started", "grpc.server.call.duration", "invoices.push_operations"):
+        assert f'"name": "{name}"' in exported, name
+    assert '"grpc.method": "invoices.v1.InvoiceService/CreateInvoice"' in exported
