@@ -9,7 +9,7 @@ PROTOS := $(wildcard proto/invoices/v1/*.proto)
 INSTALLED := $(VENV)/.installed
 GENERATED := $(GEN)/.generated
 
-.PHONY: all install lock gen run migrate test fuzz lint fmt bench clean node-suite clients client-tools
+.PHONY: all install lock gen run migrate test fuzz lint fmt bench clean node-suite clients clients-ts client-tools
 
 all: gen
 
@@ -81,6 +81,10 @@ $(TS_GEN): $(PROTOS) buf.yaml buf.gen.ts.yaml $(NODE_DEPS)
 	rm -rf gen/clients/ts
 	node_modules/.bin/buf generate --template buf.gen.ts.yaml
 	touch $@
+
+# The TypeScript stubs alone (npm packages only; no Go or Java plugins needed).
+clients-ts: $(TS_GEN)
+	@echo "TypeScript stubs in gen/clients/ts"
 
 NODE_SUITE := gen/node-suite/.built
 $(NODE_SUITE): $(TS_GEN) $(wildcard tests/node/*.ts) tests/node/tsconfig.json

@@ -37,6 +37,13 @@ def _listen_addr(value: str) -> str:
     return value
 
 
+def _metrics_addr(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if value and (not sep or not host or not port.isdigit() or int(port) > 65535):
+        raise ValueError("accepts host:port, e.g. 127.0.0.1:9464 or [::]:9464, or empty")
+    return value
+
+
 def _database_url(value: str) -> str:
     if value and not re.match(r"postgres(ql)?://", value):
         raise ValueError("accepts a postgresql://user:password@host:port/database URL, or empty (embedded server)")
@@ -176,6 +183,42 @@ class Settings(BaseSettings):
     healthcheck_cert_file: str = Field("", alias="HEALTHCHECK_CERT_FILE")
     healthcheck_key_file: str = Field("", alias="HEALTHCHECK_KEY_FILE")
     otel_traces_exporter: Annotated[str, AfterValidator(_exporters)] = Field("none", alias="OTEL_TRACES_EXPORTER")
+    otel_metrics_exporter: Annotated[str, AfterValidator(_exporters)] = Field("none", alias="OTEL_METRICS_EXPORTER")
+    # host:port of a Prometheus /metrics endpoint; empty: none.
+    metrics_addr: Annotated[str, AfterValidator(_metrics_addr)] = Field(
+        "", alias="METRICS_ADDR", description="host:port, e.g. 127.0.0.1:9464, or empty"
+    )
+    metrics_db_refresh_seconds: float = Field(
+        10, ge=1, le=3600, alias="METRICS_DB_REFRESH_SECONDS", description="seconds from 1 to 3600"
+    )  # the database-derived gauges are queried at most this often
+    access_log: Literal["all", "errors", "off"] = Field("all", alias="ACCESS_LOG", description="all, errors or off")
+    access_log_sample: float = Field(
+        1.0, ge=0, le=1, alias="ACCESS_LOG_SAMPLE", description="a fraction from 0 to 1"
+    )  # of successful calls logged; refusals and errors are always logged
+    keepalive_time_ms: int = Field(
+        60_000, ge=1000, alias="GRPC_KEEPALIVE_TIME_MS", description="milliseconds, at least 1000"
+    )
+    keepalive_timeout_ms: int = Field(
+        20_000, ge=1000, alias="GRPC_KEEPALIVE_TIMEOUT_MS", description="milliseconds, at least 1000"
+    )
+    min_ping_interval_ms: int = Field(
+        10_000, ge=0, alias="GRPC_MIN_PING_INTERVAL_MS", description="milliseconds, at least 0"
+    )
+    keepalive_permit_without_calls: bool = Field(
+        True, alias="GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS", description="true or false"
+    )
+    max_connection_age_ms: int = Field(
+        1_800_000, ge=0, alias="GRPC_MAX_CONNECTION_AGE_MS", description="milliseconds, 0 for no limit"
+    )
+    max_connection_age_grace_ms: int = Field(
+        300_000, ge=0, alias="GRPC_MAX_CONNECTION_AGE_GRACE_MS", description="milliseconds, 0 for no limit"
+    )
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, le=2**31 - 1, alias="DB_STATEMENT_TIMEOUT_MS", description="milliseconds, 0 for no limit"
+    )
+    write_statement_timeout_ms: int = Field(
+        10_000, ge=0, le=2**31 - 1, alias="DB_WRITE_STATEMENT_TIMEOUT_MS", description="milliseconds, 0 for no limit"
+    )
     processes: int = Field(1, ge=1, le=64, alias="PROCESSES", description="an integer from 1 to 64")
     # Set by the parent in each of several serving processes, not by users.
     reuse_port: bool = Field(False, alias="SERVICE_REUSE_PORT")
@@ -219,6 +262,40 @@ class Settings(BaseSettings):
         except ValueError:
             loopback = self.listen_addr.startswith("unix:")
         return not self.database_url and loopback
+
+
+SECRETS = frozenset({"smtp_password", "page_token_secret"})
+_INTERNAL = frozenset({"reuse_port", "tracing"})  # set by the service for itself, not by operators
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password (in the authority or as a parameter) replaced by ****."""
+    masked = re.sub(r"^([a-z]+://[^:/@?]*):[^?]*@", r"\1:****@", url)  # to the last @: passwords may hold one
+    return re.sub(r"([?&]password=)[^&]*", r"\1****", masked)
+
+
+def effective(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, value) for every setting in effect, secrets masked: what `python -m service config` prints."""
+    out = []
+    for name, info in Settings.model_fields.items():
+        if name in _INTERNAL:
+            continue
+        value = getattr(settings, name)
+        if name in SECRETS:
+            if name == "page_token_secret" and value == DEFAULT_PAGE_TOKEN_SECRET:
+                text = "(the built-in development value)"
+            else:
+                text = "****" if value else ""
+        elif name == "database_url":
+            text = mask_url(value) if value else "(empty: the embedded PostgreSQL)"
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, tuple):
+            text = ",".join(value)
+        else:
+            text = str(value)
+        out.append((info.alias or name, text))
+    return out
 
 
 def describe(exc: ValidationError) -> list[str]:

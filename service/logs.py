@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import copy
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 from datetime import UTC, datetime
 
@@ -12,12 +16,15 @@ from opentelemetry import trace
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)  # structured lines (the access log) pass extra={"fields": {...}}
+        if isinstance(fields, dict):
+            entry.update(fields)
         context = trace.get_current_span().get_span_context()
         if context.is_valid:  # lets logs and traces be joined
             entry["trace_id"] = f"{context.trace_id:032x}"
@@ -27,7 +34,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class _Formatted(logging.handlers.QueueHandler):
+    """Formats in the logging thread (where the trace context is), so only the finished line is queued."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        line = copy.copy(record)
+        line.msg, line.args, line.exc_info, line.exc_text = self.format(record), None, None, None
+        return line
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """JSON lines on stderr, written by a thread: a slow reader of stderr (a full pipe, a stalled log
+    shipper) never stalls the event loop, whatever the access log's volume."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(logging.Formatter("%(message)s"))
+    _listener = logging.handlers.QueueListener(lines, writer)
+    _listener.start()
+    atexit.register(_listener.stop)  # the last lines are written before the process exits
+    handler = _Formatted(lines)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -76,18 +76,22 @@ class ServerThread:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
         self.port = 0
+        self.metrics_port = 0  # the bound /metrics port when metrics_addr is set
         self.error: BaseException | None = None
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         try:
-            self.pool = await create_pool(self.settings.database_url, 2, self.settings.pool_max)
+            self.pool = await create_pool(
+                self.settings.database_url, 2, self.settings.pool_max, self.settings.statement_timeout_ms
+            )
             running: Running = await start_server(self.settings, self.pool, self.settings.database_url)
         except BaseException as exc:
             self.error = exc
             self.ready.set()
             raise
         self.port = running.port
+        self.metrics_port = running.metrics.port if running.metrics else 0
         self.ready.set()
         await self._stop.wait()
         await running.stop(2)

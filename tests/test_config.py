@@ -35,6 +35,12 @@ BAD = [
     ({"INVOICE_NUMBER_WIDTH": "0"}, "INVOICE_NUMBER_WIDTH", "1 to 20"),
     ({"IDEMPOTENCY_TTL_SECONDS": "0"}, "IDEMPOTENCY_TTL_SECONDS", "seconds"),
     ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER", "otlp"),
+    ({"OTEL_METRICS_EXPORTER": "statsd"}, "OTEL_METRICS_EXPORTER", "otlp"),
+    ({"METRICS_ADDR": "9464"}, "METRICS_ADDR", "host:port"),
+    ({"ACCESS_LOG": "verbose"}, "ACCESS_LOG", "all, errors or off"),
+    ({"ACCESS_LOG_SAMPLE": "2"}, "ACCESS_LOG_SAMPLE", "from 0 to 1"),
+    ({"GRPC_MAX_CONNECTION_AGE_MS": "-1"}, "GRPC_MAX_CONNECTION_AGE_MS", "0 for no limit"),
+    ({"DB_STATEMENT_TIMEOUT_MS": "soon"}, "DB_STATEMENT_TIMEOUT_MS", "milliseconds"),
 ]
 
 

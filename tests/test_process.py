@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import invoice
 
@@ -39,6 +41,8 @@ def service_process(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[byte
         "LISTEN_ADDR": f"127.0.0.1:{port}",
         "SHUTDOWN_GRACE_SECONDS": "5",
         "AUTH_REQUIRED": "false",
+        # The output pipe is read only once the process has ended: a line per call would fill it.
+        "ACCESS_LOG": "off",
         **env,
     }
     proc = subprocess.Popen(
@@ -134,17 +138,33 @@ def test_embedded_postgres_keeps_invoices_across_restart(tmp_path):
 
 
 def test_two_processes_share_one_port_and_both_drain_on_sigterm(database_url):
-    with service_process({"DATABASE_URL": database_url, "PROCESSES": "2"}) as (proc, address):
+    metrics = free_port()
+    env = {"DATABASE_URL": database_url, "PROCESSES": "2", "METRICS_ADDR": f"127.0.0.1:{metrics}"}
+    with service_process(env) as (proc, address):
         pids: set[str] = set()
+        calls = 0
         for _ in range(40):  # each channel is one connection; the kernel spreads them over the processes
             with grpc.insecure_channel(address) as ch:
                 _, call = svc_grpc.InvoiceServiceStub(ch).GetInvoiceModel.with_call(
                     svc.GetInvoiceModelRequest(company_id="multi")
                 )
+                calls += 1
                 pids |= {str(v) for k, v in call.trailing_metadata() if k == "x-served-by-pid"}
             if len(pids) == 2:
                 break
         assert len(pids) == 2, pids
+        # Each process counts its own calls on its own /metrics (METRICS_ADDR's port + i); together, all.
+        started = 0.0
+        for port in (metrics, metrics + 1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            for family in text_string_to_metric_families(text):
+                started += sum(
+                    s.value for s in family.samples
+                    if s.name == "grpc_server_call_started_total"
+                    and s.labels.get("grpc_method") == "invoices.v1.InvoiceService/GetInvoiceModel"
+                )  # fmt: skip
+        assert started == calls
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         for pid in pids:

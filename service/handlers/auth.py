@@ -9,14 +9,18 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
+from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
 
-from service.domain.errors import DomainError, NotFound
+from service.domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound
 from service.handlers.writes import require_company, utcnow
 from service.store import api_keys as store
+from service.store.api_keys import Grant
 from service.store.invoices import new_id
+
+__all__ = ["CALLER_COMPANY", "Grant", "Keys", "PermissionDenied", "Unauthenticated"]
 
 CALLER_COMPANY: ContextVar[str | None] = ContextVar("caller_company", default=None)
 CACHE_SECONDS = 60.0
@@ -28,13 +32,19 @@ class Unauthenticated(DomainError):
     status_code = 401
 
 
+class PermissionDenied(DomainError):
+    """A valid key asked for more than it may: a write with a read-only key."""
+
+    status_code = 403
+
+
 class Keys:
     """Resolves keys to companies, with a short cache that every revocation clears (NOTIFY), and ends the
     open streams of a revoked key (each process re-checks the keys of its own streams)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache: dict[str, tuple[Grant, float]] = {}
         self._streams: dict[str, set[asyncio.Event]] = {}  # key -> one event per open stream
         self._checks: set[asyncio.Task[None]] = set()
 
@@ -60,21 +70,28 @@ class Keys:
                     revoked.set()
 
     @contextlib.contextmanager
-    def stream_guard(self, authorization: str) -> Iterator[asyncio.Event]:
-        """An event set when the key of this stream is revoked, for as long as the stream is open."""
+    def stream_guard(self, authorization: str, expire_time: datetime | None = None) -> Iterator[asyncio.Event]:
+        """An event set when the key of this stream is revoked, or expires, for as long as the stream is open."""
         key = authorization.partition(" ")[2].strip()
         revoked = asyncio.Event()
         self._streams.setdefault(key, set()).add(revoked)
+        expiry = None
+        if expire_time is not None:
+            delay = max(0.0, (expire_time - utcnow()).total_seconds())
+            expiry = asyncio.get_running_loop().call_later(delay, revoked.set)
         try:
             yield revoked
         finally:
+            if expiry is not None:
+                expiry.cancel()
             streams = self._streams.get(key)
             if streams is not None:
                 streams.discard(revoked)
                 if not streams:
                     del self._streams[key]
 
-    async def company(self, authorization: str) -> str:
+    async def grant(self, authorization: str) -> Grant:
+        """The key's company and scope; cached for at most a minute, and never past the key's expiry."""
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send `authorization: Bearer <api key>`")
@@ -83,13 +100,19 @@ class Keys:
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
         async with self.pool.acquire() as conn:
-            company = await store.company_of(conn, key)
-        if company is None:
-            raise Unauthenticated("unknown or revoked API key")
+            grant = await store.grant_of(conn, key)
+        if grant is None:
+            raise Unauthenticated("unknown, expired or revoked API key")
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[key] = (company, time.monotonic() + CACHE_SECONDS)
-        return company
+        until = time.monotonic() + CACHE_SECONDS
+        if grant.expire_time is not None:
+            until = min(until, time.monotonic() + (grant.expire_time - utcnow()).total_seconds())
+        self._cache[key] = (grant, until)
+        return grant
+
+    async def company(self, authorization: str) -> str:
+        return (await self.grant(authorization)).company_id
 
 
 async def until_revoked(items: AsyncIterator[T], revoked: asyncio.Event) -> AsyncIterator[T]:
@@ -105,7 +128,7 @@ async def until_revoked(items: AsyncIterator[T], revoked: asyncio.Event) -> Asyn
                 step.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                     await step
-                raise Unauthenticated("the API key of this stream was revoked")
+                raise Unauthenticated("the API key of this stream was revoked or expired")
             try:
                 item = step.result()
             except StopAsyncIteration:
@@ -125,13 +148,22 @@ def check_company(requested: str) -> str:
     return caller
 
 
-async def create_key(pool: asyncpg.Pool, company_id: str, description: str = "") -> tuple[str, str]:
+async def create_key(
+    pool: asyncpg.Pool,
+    company_id: str,
+    description: str = "",
+    expire_time: datetime | None = None,
+    read_only: bool = False,
+) -> tuple[str, str]:
     """A new key for a company: (key id, key). The key itself is shown once and never stored."""
     require_company(company_id)
+    now = utcnow()
+    if expire_time is not None and expire_time <= now:
+        raise InvalidArgument([FieldViolation("expire_time", "must be in the future")])
     key = f"inv_{secrets.token_urlsafe(32)}"
     key_id = new_id()
     async with pool.acquire() as conn:
-        await store.insert(conn, key_id, company_id, key, description, utcnow())
+        await store.insert(conn, key_id, company_id, key, description, now, expire_time, read_only)
     return key_id, key
 
 

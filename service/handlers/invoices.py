@@ -111,7 +111,7 @@ def _batch_size(v: Violations, n: int) -> None:
 class InvoiceHandlers:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, render: Callable[[Invoice], bytes]) -> None:
         self.pool = pool
-        self.writer = Writer(pool)
+        self.writer = Writer(pool, settings.write_statement_timeout_ms)
         self.settings = settings
         self.render = render  # the canonical serialized form, stored with every change
         self.max_answer = settings.max_message_bytes - ANSWER_ENVELOPE  # invoices in one write's answer

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from service.config import Settings
 from service.handlers.writes import utcnow
 from service.store import events, idempotency
 from service.store import push_operations as push_store
@@ -33,6 +34,12 @@ class RetentionPolicy:
     event_days: int  # 0: keep events forever
     push_operation_days: int  # 0: keep push operations forever
     interval_seconds: float  # between rounds (each process, with jitter)
+
+
+def policy_of(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        settings.event_retention_days, settings.push_operation_retention_days, settings.retention_interval_seconds
+    )
 
 
 @dataclass(slots=True)

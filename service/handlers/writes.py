@@ -75,8 +75,11 @@ def feed(op: PushOperation) -> list[events.Event]:
 
 
 class Writer:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, statement_timeout_ms: int = 0) -> None:
         self.pool = pool
+        # Write transactions hold row locks: their statements get their own, shorter limit (0: the
+        # connection's). SET LOCAL ends with the transaction.
+        self._limit = f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}" if statement_timeout_ms else ""
 
     def _operation(self, company_id: str, operation: str, data_type: str, now: datetime) -> PushOperation:
         require_company(company_id)
@@ -94,6 +97,8 @@ class Writer:
         now, run = utcnow(), CURRENT_RUN.get()
         op = self._operation(company_id, operation, data_type, now)
         async with self._refusals(op), self.pool.acquire() as conn, conn.transaction():
+            if self._limit:
+                await conn.execute(self._limit)
             result, changes = await work(conn, now)
             op.changes = [c for c in changes if c.recorded]
             op.completed_on_utc = utcnow()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -14,28 +15,49 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a valid key allows: one company, perhaps reads only, perhaps until a time."""
+
+    company_id: str
+    read_only: bool = False
+    expire_time: datetime | None = None
+
+
 async def insert(
-    conn: asyncpg.Connection, key_id: str, company_id: str, key: str, description: str, now: datetime
+    conn: asyncpg.Connection,
+    key_id: str,
+    company_id: str,
+    key: str,
+    description: str,
+    now: datetime,
+    expire_time: datetime | None = None,
+    read_only: bool = False,
 ) -> None:
     await conn.execute(
-        "INSERT INTO api_keys (id, company_id, key_hash, prefix, description, create_time) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        key_id, company_id, digest(key), key[:12], description, now,
+        "INSERT INTO api_keys (id, company_id, key_hash, prefix, description, create_time, expire_time, read_only) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        key_id, company_id, digest(key), key[:12], description, now, expire_time, read_only,
     )  # fmt: skip
 
 
-async def company_of(conn: asyncpg.Connection, key: str) -> str | None:
-    value = await conn.fetchval(
-        "SELECT company_id FROM api_keys WHERE key_hash = $1 AND revoke_time IS NULL", digest(key)
+_VALID = "revoke_time IS NULL AND (expire_time IS NULL OR expire_time > now())"
+
+
+async def grant_of(conn: asyncpg.Connection, key: str) -> Grant | None:
+    row = await conn.fetchrow(
+        f"SELECT company_id, read_only, expire_time FROM api_keys WHERE key_hash = $1 AND {_VALID}",  # noqa: S608
+        digest(key),
     )
-    return str(value) if value is not None else None
+    return Grant(str(row["company_id"]), bool(row["read_only"]), row["expire_time"]) if row else None
 
 
 async def active(conn: asyncpg.Connection, keys: list[str]) -> set[str]:
     """Those of `keys` that are still valid."""
     by_digest = {digest(key): key for key in keys}
     rows = await conn.fetch(
-        "SELECT key_hash FROM api_keys WHERE key_hash = ANY($1::text[]) AND revoke_time IS NULL", list(by_digest)
+        f"SELECT key_hash FROM api_keys WHERE key_hash = ANY($1::text[]) AND {_VALID}",  # noqa: S608
+        list(by_digest),
     )
     return {by_digest[r["key_hash"]] for r in rows}
 
@@ -51,7 +73,8 @@ async def revoke(conn: asyncpg.Connection, key_id: str, now: datetime) -> bool:
 async def list_for(conn: asyncpg.Connection, company_id: str) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            "SELECT id, prefix, description, create_time, revoke_time FROM api_keys WHERE company_id = $1 "
+            "SELECT id, prefix, description, create_time, revoke_time, expire_time, read_only FROM api_keys "
+            "WHERE company_id = $1 "
             "ORDER BY create_time",
             company_id,
         )

@@ -46,10 +46,14 @@ async def _no_session_reset(conn: asyncpg.Connection) -> None:
     transaction left open before calling this."""
 
 
-async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10, statement_timeout_ms: int = 0) -> asyncpg.Pool:
+    """`statement_timeout_ms` (0: none) is every connection's statement_timeout, set at connect time (no
+    round trip per call): PostgreSQL cancels a statement that runs, or waits for locks, longer."""
+    server_settings = {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_no_session_reset
-    )
+        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_no_session_reset,
+        server_settings=server_settings,
+    )  # fmt: skip
 
 
 def migrate(url: str) -> None:
@@ -61,3 +65,32 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["database_url"] = url
     command.upgrade(cfg, "head")
+
+
+def migration_heads() -> tuple[str, ...]:
+    """The head revision(s) of the migrations this code carries."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return tuple(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def pending_migrations(applied: tuple[str, ...]) -> list[str]:
+    """The revisions between what the database has and the heads, oldest first."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    script = ScriptDirectory.from_config(cfg)
+    lower = applied if applied else "base"
+    return [r.revision for r in reversed(list(script.iterate_revisions("heads", lower)))]
+
+
+async def applied_migrations(conn: asyncpg.Connection) -> tuple[str, ...]:
+    """The revision(s) the database is at; empty when it was never migrated."""
+    if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+        return ()
+    return tuple(str(r["version_num"]) for r in await conn.fetch("SELECT version_num FROM alembic_version"))

@@ -76,7 +76,9 @@ async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str
     """Finishes a leased PENDING operation in the caller's transaction; False if the lease was lost."""
     result = await conn.execute(
         "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, changes = $6, "
-        "completed_on_utc = $7, request = NULL, lease_owner = NULL, lease_until = NULL "
+        "completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
+        # A failed asynchronous write keeps its request, so an operator can requeue it.
+        "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END "
         "WHERE push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8",
         op.key,
         op.status.value,
@@ -114,7 +116,7 @@ async def time_out(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Reco
     return list(
         await conn.fetch(
             "UPDATE push_operations SET status = 'TIMED_OUT', status_code = 504, completed_on_utc = $1, "
-            "request = NULL, error_message = 'not applied within its timeout', lease_owner = NULL, lease_until = NULL "
+            "error_message = 'not applied within its timeout', lease_owner = NULL, lease_until = NULL "
             "WHERE status = 'PENDING' AND requested_on_utc + timeout_in_minutes * interval '1 minute' < $1 "
             "AND (lease_until IS NULL OR lease_until < $1) RETURNING push_operation_key, company_id",
             now,
@@ -179,3 +181,45 @@ async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
         batch,
     )
     return int(result.split()[-1])
+
+
+# -- operator commands (python -m service push-operations ...) -------------------------------------
+
+
+async def operator_list(conn: asyncpg.Connection, company_id: str, status: str, limit: int) -> list[asyncpg.Record]:
+    """The newest operations, optionally of one company and one status, across companies."""
+    return list(
+        await conn.fetch(
+            f"SELECT {COLUMNS}, attempts, request IS NOT NULL AS requeueable FROM push_operations "  # noqa: S608
+            "WHERE ($1 = '' OR company_id = $1) AND ($2 = '' OR status = $2) "
+            "ORDER BY requested_on_utc DESC LIMIT $3",
+            company_id, status, limit,
+        )
+    )  # fmt: skip
+
+
+async def operator_get(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
+    key_id = parse_id(key)
+    if key_id is None:
+        return None
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS}, attempts, lease_owner, lease_until, request IS NOT NULL AS requeueable "  # noqa: S608
+        "FROM push_operations WHERE push_operation_key = $1",
+        key_id,
+    )
+
+
+async def requeue(conn: asyncpg.Connection, key: str, now: datetime) -> asyncpg.Record | None:
+    """A FAILED or TIMED_OUT asynchronous operation back to PENDING, as if requested now (its timeout counts
+    from now), in the caller's transaction. None when the operation is not one of those."""
+    key_id = parse_id(key)
+    if key_id is None:
+        return None
+    return await conn.fetchrow(
+        "UPDATE push_operations SET status = 'PENDING', status_code = 202, error_message = '', validation = '{}', "
+        "changes = '[]', requested_on_utc = $2, completed_on_utc = NULL, lease_owner = NULL, lease_until = NULL, "
+        "attempts = 0 WHERE push_operation_key = $1 AND status IN ('FAILED', 'TIMED_OUT') AND request IS NOT NULL "
+        "RETURNING push_operation_key, company_id",
+        key_id,
+        now,
+    )

@@ -382,6 +382,8 @@ api_keys = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     _ts("create_time", False),
     _ts("revoke_time"),
+    _ts("expire_time"),  # NULL: never expires
+    sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()),  # read RPCs only
 )
 sa.Index("ix_api_keys_company", api_keys.c.company_id)
 

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
-from service.handlers.auth import CALLER_COMPANY, Keys, until_revoked
+from service.handlers.auth import CALLER_COMPANY, Grant, Keys, PermissionDenied, until_revoked
+from service.transport.guard import is_write
 from service.transport.interceptors import Behaviour, WrappingInterceptor
 
 OPEN = ("/grpc.health.v1.", "/grpc.reflection.")  # probes and tooling work without a key
@@ -21,25 +23,45 @@ def _authorization(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     return ""
 
 
+def write_methods(service: ServiceDescriptor) -> frozenset[str]:
+    """The methods of `service` that change data, from its descriptors: the AIP-155 writes (guard.is_write),
+    and every other method answering with the push operation it left (UploadAttachment)."""
+    return frozenset(
+        f"/{service.full_name}/{m.name}"
+        for m in service.methods
+        if is_write(m) or "push_operation" in m.output_type.fields_by_name
+    )
+
+
 class AuthInterceptor(WrappingInterceptor):
     skip = OPEN
 
-    def __init__(self, keys: Keys) -> None:
+    def __init__(self, keys: Keys, writes: frozenset[str] = frozenset()) -> None:
         self.keys = keys
+        self.writes = writes  # refused to read-only keys
 
     def wrap(self, behaviour: Behaviour, kind: str, method: str) -> Behaviour:
-        return self._wrap(behaviour, kind)
+        return self._wrap(behaviour, kind, method in self.writes)
 
-    def _wrap(self, behaviour: Callable[..., Any], kind: str) -> Callable[..., Any]:
+    def _wrap(self, behaviour: Callable[..., Any], kind: str, write: bool) -> Callable[..., Any]:
         keys = self.keys
+
+        async def grant(authorization: str) -> Grant:
+            found = await keys.grant(authorization)
+            if write and found.read_only:
+                raise PermissionDenied("this API key is read-only: it may not change data")
+            return found
+
         # The caller's company is set inside the handler's own task, so every layer below can read it.
         if kind.endswith("stream"):
 
             async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 authorization = _authorization(context)
-                token = CALLER_COMPANY.set(await keys.company(authorization))
+                found = await grant(authorization)
+                token = CALLER_COMPANY.set(found.company_id)
                 try:
-                    with keys.stream_guard(authorization) as revoked:  # a revoked key ends the stream at once
+                    # A revoked (or expiring) key ends the stream at once.
+                    with keys.stream_guard(authorization, found.expire_time) as revoked:
                         result = behaviour(request, context)
                         if inspect.isawaitable(result):
                             await result
@@ -52,7 +74,7 @@ class AuthInterceptor(WrappingInterceptor):
             return stream
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            token = CALLER_COMPANY.set(await keys.company(_authorization(context)))
+            token = CALLER_COMPANY.set((await grant(_authorization(context))).company_id)
             try:
                 return await behaviour(request, context)
             finally:

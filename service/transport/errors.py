@@ -10,6 +10,7 @@
 | OutOfRange (purged feed cursor) | OUT_OF_RANGE + google.rpc.BadRequest |
 | Unavailable (SMTP)              | UNAVAILABLE |
 | Unauthenticated (no or bad key) | UNAUTHENTICATED |
+| PermissionDenied (read-only key)| PERMISSION_DENIED |
 | Aborted, deadlock, serialization| ABORTED (retry) |
 | database unreachable            | UNAVAILABLE |
 | statement cancelled by deadline | DEADLINE_EXCEEDED |
@@ -41,7 +42,7 @@ from service.domain.errors import (
     OutOfRange,
     Unavailable,
 )
-from service.handlers.auth import Unauthenticated
+from service.handlers.auth import PermissionDenied, Unauthenticated
 from service.transport.interceptors import Behaviour, WrappingInterceptor
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ def to_status(exc: BaseException) -> status_pb2.Status:
         )
     if isinstance(exc, Unauthenticated):
         return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=exc.message)
+    if isinstance(exc, PermissionDenied):
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=exc.message)
     if isinstance(exc, LimitExceeded):
         quota = error_details_pb2.QuotaFailure(
             violations=[error_details_pb2.QuotaFailure.Violation(subject=exc.subject, description=exc.message)]
@@ -147,7 +150,11 @@ def to_status(exc: BaseException) -> status_pb2.Status:
             code=code_pb2.INVALID_ARGUMENT, message=f"a value cannot be used: {type(exc).__name__}"
         )
     if isinstance(exc, asyncpg.QueryCanceledError):
-        return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message="the database work was cancelled")
+        return status_pb2.Status(
+            code=code_pb2.DEADLINE_EXCEEDED,
+            message="the database work ran over its time limit (DB_STATEMENT_TIMEOUT_MS or "
+            "DB_WRITE_STATEMENT_TIMEOUT_MS); nothing was changed",
+        )
     if isinstance(
         exc,
         OSError

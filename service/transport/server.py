@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from invoices.v1 import push_operation_service_pb2
 
 from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings
@@ -31,20 +30,23 @@ from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import InvoiceHandlers
 from service.handlers.listing import ListingHandlers, PageTokens
 from service.handlers.push_operations import PushOperationHandlers
-from service.handlers.retention import Retention, RetentionPolicy
+from service.handlers.retention import Retention, policy_of
 from service.handlers.streams import StreamQuota
 from service.handlers.worker import Workers, enqueue
+from service.metrics import Metrics, start_metrics
 from service.outbound.mail import SmtpSettings
 from service.store import api_keys
 from service.store.db import EmbeddedPostgres, create_pool, migrate
 from service.telemetry import configure_tracing
 from service.transport import wire
-from service.transport.auth import AuthInterceptor
+from service.transport.auth import AuthInterceptor, write_methods
 from service.transport.errors import ErrorMappingInterceptor
 from service.transport.guard import WriteServices
 from service.transport.health import DatabaseHealth
 from service.transport.interceptors import Behaviour, WrappingInterceptor
+from service.transport.observe import AccessLog, CallObserver
 from service.transport.push_servicer import PushOperationServicer
+from service.transport.reflection import enable_reflection
 from service.transport.servicer import InvoiceServicer, render
 from service.transport.tracing import TracingInterceptor
 from service.transport.wire import add_service, dispatcher
@@ -64,6 +66,7 @@ class Running:
     monitor: DatabaseHealth
     retention: Retention | None = None
     attachments: AttachmentHandlers | None = None
+    metrics: Metrics | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
@@ -79,6 +82,8 @@ class Running:
                 async with asyncio.timeout(grace):
                     await self.attachments.outbox.drain()
         await self.hub.stop()
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.stop)  # flushes the OTLP exporter
 
 
 async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str) -> Running:
@@ -92,7 +97,13 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     if settings.tracing:
         interceptors.insert(0, TracingInterceptor())  # outermost: it sees the final status code
     if settings.auth_required:
-        interceptors.append(AuthInterceptor(keys))
+        interceptors.append(AuthInterceptor(keys, write_methods(wire.SERVICE)))
+    metrics = start_metrics(settings, pool)
+    access = AccessLog(settings.access_log, settings.access_log_sample) if settings.access_log != "off" else None
+    if metrics is not None or access is not None:  # inside tracing (its span is current), outside the rest
+        interceptors.insert(
+            1 if settings.tracing else 0, CallObserver(metrics.instruments if metrics else None, access)
+        )
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -102,6 +113,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
             # Streams beyond this wait in the client (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): one connection
             # cannot pile up stalled streams and their buffers.
             ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
+            *connection_options(settings),
         ],
     )
     handlers = InvoiceHandlers(pool, settings, render)
@@ -147,28 +159,35 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     await hub.start()  # after every subscriber: the LISTEN connection registers their channels
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (
-        *SERVICE_NAMES,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    )
-    reflection.enable_server_reflection(names, server)
+    enable_reflection((*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
     port = _listen(server, settings)
     if port == 0:
         raise SystemExit(f"cannot listen on {settings.listen_addr}")
     await server.start()
     workers.start()
-    retention = Retention(
-        pool,
-        RetentionPolicy(
-            settings.event_retention_days, settings.push_operation_retention_days, settings.retention_interval_seconds
-        ),
-    )
+    retention = Retention(pool, policy_of(settings))
     retention.start()
     # SERVING while the database answers, NOT_SERVING while it does not (and back).
     monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
     await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments)
+    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments, metrics)
+
+
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """Keepalive (dead peers are found, idle client pings allowed) and a connection age, after which a
+    client reconnects, so load spreads over replicas that joined a load balancer after it connected."""
+    return [
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
+        ("grpc.http2.min_ping_interval_without_data_ms", settings.min_ping_interval_ms),
+        ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
+        ("grpc.http2.max_pings_without_data", 0),  # the server's own keepalive pings on idle connections
+        *(
+            [("grpc.max_connection_age_ms", settings.max_connection_age_ms),
+             ("grpc.max_connection_age_grace_ms", settings.max_connection_age_grace_ms or 2**31 - 1)]
+            if settings.max_connection_age_ms else []
+        ),
+    ]  # fmt: skip
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -206,6 +225,14 @@ def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     return embedded.url, embedded
 
 
+def _metrics_port(settings: Settings, i: int) -> dict[str, str]:
+    """Each serving process has its own numbers, so its own /metrics: the i-th on METRICS_ADDR's port + i."""
+    host, _, port = settings.metrics_addr.rpartition(":")
+    if not settings.metrics_addr or port == "0":
+        return {}
+    return {"METRICS_ADDR": f"{host}:{int(port) + i}"}
+
+
 def serve_processes(settings: Settings) -> int:
     """Several serving processes on one port: each a full replica (workers, event hub) over the one
     PostgreSQL, the kernel spreading connections between them. This process migrates, owns the embedded
@@ -215,7 +242,8 @@ def serve_processes(settings: Settings) -> int:
         migrate(url)
         env = {**os.environ, "DATABASE_URL": url, "PROCESSES": "1", "SERVICE_REUSE_PORT": "1"}
         children = [
-            subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env) for _ in range(settings.processes)
+            subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**env, **_metrics_port(settings, i)})
+            for i in range(settings.processes)
         ]
         stopping = False
         signalled: set[int] = set()
@@ -253,7 +281,7 @@ async def serve(settings: Settings) -> None:
     url, embedded = database_url(settings)
     try:
         await asyncio.to_thread(migrate, url)
-        pool = await create_pool(url, settings.pool_min, settings.pool_max)
+        pool = await create_pool(url, settings.pool_min, settings.pool_max, settings.statement_timeout_ms)
         running = await start_server(settings, pool, url)
         log.info("serving on %s", settings.listen_addr)
         stop = asyncio.Event()
