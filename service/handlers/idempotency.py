@@ -53,7 +53,3 @@ class Idempotency:
     async def release(self, company_id: str, key: str) -> None:
         async with self.pool.acquire() as conn:
             await store.release(conn, company_id, key)
-
-    async def purge(self) -> int:
-        async with self.pool.acquire() as conn:
-            return await store.purge(conn, utcnow())
