@@ -169,7 +169,7 @@ class DatabaseGauges:
             ),
             (
                 "invoices.mail_outbox.depth", "{message}", "Mails queued or being sent.",
-                lambda s: [] if s.mail_outbox is None else [Observation(s.mail_outbox)],
+                lambda s: [Observation(s.mail_outbox)],
             ),
         ):  # fmt: skip
             meter.create_observable_gauge(name, [gauge(read)], unit=unit, description=description)

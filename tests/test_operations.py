@@ -91,7 +91,7 @@ def test_metrics_endpoint_counts_calls_by_method_and_status(observed, company):
     for gauge in ("invoices_events_unsequenced", "invoices_events_sequencer_lag_seconds", "invoices_idempotency_keys"):
         assert value(samples, gauge) >= 0
     assert value(samples, "invoices_push_operations_oldest_pending_age_seconds") >= 0
-    assert "invoices_mail_outbox_depth" not in samples  # no outbox table on this schema
+    assert value(samples, "invoices_mail_outbox_depth") >= 0
 
 
 def test_database_gauges_are_cached_between_scrapes(observed, company, db):
@@ -105,23 +105,33 @@ def test_database_gauges_are_cached_between_scrapes(observed, company, db):
     assert value(scrape(observed.metrics_port), "invoices_push_operations", status="SUCCESS") == before + 1
 
 
-def test_mail_outbox_depth_is_read_where_the_table_exists(database_url):
-    async def run() -> tuple[int | None, int | None]:
+def test_mail_outbox_depth_counts_sends_not_yet_finished(database_url):
+    """QUEUED and SENDING entries are the depth; SENT and FAILED ones are not (rolled back afterwards)."""
+
+    async def run() -> tuple[int, int]:
         conn = await asyncpg.connect(database_url)
         await init_connection(conn)  # as the pool's connections
         try:
-            without = (await stats.read(conn)).mail_outbox
+            before = (await stats.read(conn)).mail_outbox
             tx = conn.transaction()
             await tx.start()
-            await conn.execute("CREATE TABLE mail_outbox (status text)")
-            await conn.execute("INSERT INTO mail_outbox VALUES ('QUEUED'), ('SENDING'), ('SENT')")
-            with_table = (await stats.read(conn)).mail_outbox
+            # Entries without an invoice of their own: the foreign key is set aside inside this transaction.
+            await conn.execute("ALTER TABLE mail_outbox DROP CONSTRAINT fk_mail_outbox_invoice_id_invoices")
+            for status in ("QUEUED", "SENDING", "SENT", "FAILED"):
+                await conn.execute(
+                    "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, message_id, recipients,"
+                    " subject, body, status, create_time) VALUES (gen_random_uuid(), 'depth', gen_random_uuid(),"
+                    " gen_random_uuid(), gen_random_uuid()::text, ARRAY['a@b.example'], 's', 'b', $1, now())",
+                    status,
+                )
+            after = (await stats.read(conn)).mail_outbox
             await tx.rollback()
-            return without, with_table
+            return before, after
         finally:
             await conn.close()
 
-    assert asyncio.run(run()) == (None, 2)
+    before, after = asyncio.run(run())
+    assert after - before == 2
 
 
 # -- access log ---------------------------------------------------------------------------------

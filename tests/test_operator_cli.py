@@ -113,7 +113,8 @@ def test_purge_deletes_expired_idempotency_keys_now(database_url, db):
     asyncio.run(seed())
     out = cli(database_url, "purge")
     assert out.returncode == 0, out.stderr
-    assert int(re.search(r"purged (\d+) expired idempotency keys", out.stdout).group(1)) >= 1  # type: ignore[union-attr]
+    assert int(re.search(r"purged (\d+) expired request ids", out.stdout).group(1)) >= 1  # type: ignore[union-attr]
+    assert "events past their retention" in out.stdout and "push operations past their retention" in out.stdout
     assert [r["key"] for r in db.fetch("SELECT key FROM idempotency_keys WHERE company_id = $1", company)] == ["live"]
 
 

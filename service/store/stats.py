@@ -18,7 +18,7 @@ class Stats:
     unsequenced_events: int = 0
     sequencer_lag_seconds: float = 0.0  # age of the oldest event still waiting for a position
     idempotency_keys: int = 0
-    mail_outbox: int | None = None  # None: no outbox table in this schema
+    mail_outbox: int = 0  # sends queued or under way
 
 
 _QUERY = """
@@ -31,20 +31,17 @@ SELECT
     (SELECT coalesce(extract(epoch FROM now() - min(create_time)), 0)
        FROM invoice_events WHERE position IS NULL) AS lag,
     (SELECT count(*) FROM idempotency_keys) AS idempotency_keys,
-    to_regclass('mail_outbox') IS NOT NULL AS has_outbox
+    (SELECT count(*) FROM mail_outbox WHERE status IN ('QUEUED', 'SENDING')) AS mail_outbox
 """
 
 
 async def read(conn: asyncpg.Connection) -> Stats:
     row = await conn.fetchrow(_QUERY)
-    outbox = None
-    if row["has_outbox"]:  # another feature's table: counted only where its migration has run
-        outbox = int(await conn.fetchval("SELECT count(*) FROM mail_outbox WHERE status IN ('QUEUED', 'SENDING')"))
     return Stats(
         push_operations={str(k): int(v) for k, v in row["by_status"].items()},
         oldest_pending_seconds=max(0.0, float(row["oldest_pending"])),
         unsequenced_events=int(row["unsequenced"]),
         sequencer_lag_seconds=max(0.0, float(row["lag"])),
         idempotency_keys=int(row["idempotency_keys"]),
-        mail_outbox=outbox,
+        mail_outbox=int(row["mail_outbox"]),
     )
