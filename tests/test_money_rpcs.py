@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import grpc
+from google.protobuf import field_mask_pb2
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
@@ -218,3 +219,17 @@ def test_taxation_item_amount_beyond_the_currency_names_the_request_field(stub, 
         svc.CreateTaxationItemsRequest(company_id=company, invoice_id=draft.id, taxation_items=[rate])
     )
     assert ok.invoice.total_tax_amount == "10" and ok.taxation_items[0].tax_amount == "10"
+
+
+def test_changing_a_drafts_discount_percentage_reprices_the_lines_inheriting_it(stub, company):
+    """The invoice's percentage is copied onto the lines it applies to; a new one must reach them too."""
+    lines = [line("1", "100"), line("1", "50", discount_percentage="5")]
+    draft = create(stub, company, invoice(lines=lines, discount_percentage="10"))
+    assert (draft.total_discount, draft.total_amount) == ("12.50", "137.50")
+    mask = field_mask_pb2.FieldMask(paths=["discount_percentage"])
+    patch = pb.Invoice(id=draft.id, discount_percentage="20")
+    out = stub.UpdateInvoice(svc.UpdateInvoiceRequest(company_id=company, invoice=patch, update_mask=mask)).invoice
+    assert (out.total_discount, out.total_amount) == ("22.50", "127.50")
+    assert [li.discount_amount for li in out.line_items] == ["20.00", "2.50"]
+    stored = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=draft.id)).invoice
+    assert (stored.discount_percentage, stored.total_amount, stored.amount_due) == ("20", "127.50", "127.50")

@@ -74,6 +74,15 @@ class OutOfRange(DomainError):
         self.field = field
 
 
+class InvariantBreach(Exception):
+    """A write would store an invoice breaking a section 5 invariant: a bug in a rule, never the client's doing.
+    Not a DomainError on purpose: the transaction rolls back and the client gets INTERNAL, logged."""
+
+    def __init__(self, invoice_id: str, breaches: list[str]) -> None:
+        super().__init__(f"invoice {invoice_id or '(new)'} breaks invariants: {'; '.join(breaches)}")
+        self.breaches = breaches
+
+
 class Unavailable(Exception):
     """Something outside the service (the mail server) failed; the call may be retried. Not a client error."""
 

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from service.domain.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, Violations
+from service.domain.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    InvariantBreach,
+    Violations,
+)
 from service.domain.models import (
     FINALIZED,
     AllocationSource,
@@ -90,6 +97,8 @@ def applied_amount(inv: Invoice, alloc: PaymentAllocation, path: str, v: Violati
     alloc.currency = alloc.currency or inv.currency
     own = Rules(alloc.currency, rules_of(inv).rounding)
     alloc.amount = client_amount(v, f"{path}.allocation.total_amount", alloc.amount, own) or alloc.amount
+    if alloc.amount < 0:  # a payment never raises what is owed
+        v.add(f"{path}.allocation.total_amount", f"must not be negative; got {alloc.amount:f}")
     if alloc.currency == inv.currency:
         return alloc.amount
     if alloc.currency_rate is None:
@@ -381,6 +390,7 @@ def check_update_paths(inv: Invoice, patch: Invoice, paths: set[str], v: Violati
 def apply_update(inv: Invoice, patch: Invoice, paths: set[str], v: Violations, path: str = "invoice") -> None:
     """Copies the masked fields of `patch` onto `inv` and, for a draft, prices it again."""
     paths = check_update_paths(inv, patch, paths, v)
+    inherited = inv.discount_percentage
     for p in paths:
         for attr in _PATH_ATTRS.get(p, (p,)):
             setattr(inv, attr, getattr(patch, attr))
@@ -389,6 +399,9 @@ def apply_update(inv: Invoice, patch: Invoice, paths: set[str], v: Violations, p
     # Totals the caller did not send are derived again rather than checked against stale values.
     if inv.lines:
         for line in inv.lines if "line_items" not in paths else ():
+            if "discount_percentage" in paths and inherited is not None and line.discount_percentage == inherited:
+                # The line's percentage was the invoice's (pricing copies it): it follows the new one.
+                line.discount_percentage = line.discount_amount = None
             line.sub_total = line.tax_amount = line.total_amount = None
             if line.discount_percentage is not None:
                 line.discount_amount = None
@@ -477,3 +490,10 @@ def invariant_breaches(inv: Invoice) -> list[str]:
     if inv.status is Status.DRAFT and inv.allocations:
         out.append("draft with payments")
     return out
+
+
+def check_invariants(inv: Invoice) -> None:
+    """Raises InvariantBreach when `inv` is unsound; every write calls it on the invoice it is about to store."""
+    breaches = invariant_breaches(inv)
+    if breaches:
+        raise InvariantBreach(inv.id, breaches)

@@ -121,7 +121,10 @@ class InvoiceHandlers:
         self._money_refresh: asyncio.Task[None] | None = None
 
     def _document(self, inv: Invoice, path: str, sizes: list[int] | None = None) -> bytes:
-        """The invoice's stored form, refused before anything is written when it outgrows the bound."""
+        """The invoice's stored form, made by every write that stores an invoice (create, update, lifecycle,
+        payments): refused before anything is written when it outgrows the bound or breaks an invariant (a
+        bug: InvariantBreach rolls the write back and the client gets INTERNAL)."""
+        lifecycle.check_invariants(inv)
         document = self.render(inv)
         if len(document) > self.max_document:
             raise LimitExceeded(

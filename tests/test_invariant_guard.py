@@ -1,0 +1,85 @@
+"""The domain's invariants guard every write (issue 15, item 6): an invoice breaking one is never stored.
+
+InvoiceHandlers._document, which every write storing an invoice goes through, calls
+lifecycle.check_invariants; a breach is a bug in a rule, so the transaction rolls back and the client gets
+INTERNAL without details (the error map's answer to anything unexpected). The invariants themselves are
+tabled in tests/domain/test_lifecycle_rules.py::test_invariant_breaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from google.rpc import code_pb2
+
+from service.config import Settings
+from service.domain.errors import InvariantBreach
+from service.domain.models import Invoice, PaymentAllocation
+from service.handlers.invoices import InvoiceHandlers
+from service.store import invoices as store
+from service.store.db import create_pool
+from service.transport.errors import to_status
+from service.transport.servicer import render
+from tests.conftest import Database
+from tests.domain.builders import line, new, submitted
+
+D = Decimal
+
+
+async def _with_handlers(url: str, company: str, step: str, invoice_id: str = "") -> str:
+    pool = await create_pool(url, 1, 2)
+    try:
+        h = InvoiceHandlers(pool, Settings.from_env().model_copy(update={"database_url": url}), render)
+        if step == "create":
+            inv, _ = await h.create(company, new(id="", lines=[line()]))  # the one-statement draft create
+            inv, _ = await h.finalize(company, inv.id)
+            return inv.id
+
+        async def buggy_payment(conn: store.Conn, inv: Invoice, now: datetime) -> None:
+            """A rule with a bug: it stores a payment but forgets to settle amount_due."""
+            alloc = PaymentAllocation(amount=D("10.00"), currency="USD", applied_amount=D("10.00"), create_time=now)
+            inv.allocations.append(alloc)
+            await store.insert_allocation(conn, inv, alloc)
+
+        await h._mutate(company, "RecordPayment", invoice_id, "", buggy_payment)
+        return invoice_id
+    finally:
+        await pool.close()
+
+
+def test_a_breach_stops_the_write_and_nothing_is_committed(database_url: str, db: Database, company: str) -> None:
+    invoice_id = asyncio.run(_with_handlers(database_url, company, "create"))
+    before = db.snapshot(company)
+    operations = db.fetch("SELECT count(*) AS n FROM push_operations WHERE company_id = $1", company)[0]["n"]
+
+    with pytest.raises(InvariantBreach) as info:
+        asyncio.run(_with_handlers(database_url, company, "breach", invoice_id))
+
+    assert info.value.breaches == ["amount_due 100.00 != payable 100.00 - paid 10.00 - credited 0.00"]
+    assert db.snapshot(company) == before  # the allocation inserted before the check was rolled back
+    after = db.fetch("SELECT count(*) AS n FROM push_operations WHERE company_id = $1", company)[0]["n"]
+    assert after == operations  # no SUCCESS operation for a write that did not happen
+    row = db.fetch("SELECT amount_due, version FROM invoices WHERE id = $1", invoice_id)[0]
+    assert (row["amount_due"], row["version"]) == (D("100.00"), 2)
+
+
+def test_every_stored_form_is_checked() -> None:
+    """The create paths (one statement or a transaction) and _save all make their document here."""
+    handlers = InvoiceHandlers.__new__(InvoiceHandlers)
+    handlers.render, handlers.max_document = render, 10**9
+    sound = submitted()
+    assert handlers._document(sound, "invoice")
+    broken = submitted()
+    broken.amount_due = D("1.00")
+    with pytest.raises(InvariantBreach):
+        handlers._document(broken, "invoice")
+
+
+def test_a_breach_reaches_the_client_as_internal_without_details() -> None:
+    status = to_status(InvariantBreach("inv-1", ["amount_due 1.00 outside [0, 0.00]"]))
+    assert status.code == code_pb2.INTERNAL
+    assert status.message == "internal error"
+    assert not status.details
