@@ -44,23 +44,24 @@ BAD = [
 ]
 
 
-def _env(**overrides: str) -> dict[str, str]:
+def _env(pg_dir: str = "/nonexistent/never-started", **overrides: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
-    return {**keep, "LISTEN_ADDR": "127.0.0.1:0", "EMBEDDED_PG_DIR": "/nonexistent/never-started", **overrides}
+    return {**keep, "LISTEN_ADDR": "127.0.0.1:0", "EMBEDDED_PG_DIR": pg_dir, **overrides}
 
 
 @pytest.mark.parametrize(
     ("env", "variable", "accepts"), BAD, ids=[next(iter(e)) + "=" + next(iter(e.values())) for e, _, _ in BAD]
 )
-def test_a_bad_setting_stops_start_up_with_one_line_naming_it(env, variable, accepts):
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(env, variable, accepts, tmp_path):
+    never = tmp_path / "never-started"  # the embedded PostgreSQL's folder: it must not even be created
     for command in (["serve"], ["migrate"], ["keys", "list", "--company", "x"]):
-        done = subprocess.run([sys.executable, "-m", "service", *command], cwd=ROOT, env=_env(**env),
+        done = subprocess.run([sys.executable, "-m", "service", *command], cwd=ROOT, env=_env(str(never), **env),
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2, (command, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
         assert variable in lines[0] and accepts in lines[0], lines[0]
-        assert not os.path.exists("/nonexistent/never-started"), "nothing may start before the settings are valid"
+        assert not never.exists(), "nothing may start before the settings are valid"
 
 
 def test_every_problem_is_reported_at_once():
