@@ -56,18 +56,28 @@ async def sequence(conn: asyncpg.Connection) -> list[tuple[str, int]]:
     """Numbers every visible unnumbered event after its company's head, in id order; returns the companies
     whose head moved, with the new head.
 
-    Each company's head row (invoice_event_heads) is the lock: it is taken before the numbering statement
-    reads, so that statement's snapshot sees every event numbered by whoever held the row before; events
-    committed before that snapshot are numbered before any committed later, so a company's positions follow
-    commit order and a reader that has seen position p never misses a row < p. Companies never wait on each
-    other (rows are locked in company order, so two sequencers cannot deadlock).
+    Each company's head row (invoice_event_heads) is its lock: taken before the numbering statement reads,
+    so that statement's snapshot sees every event numbered by whoever held the row before; events committed
+    before that snapshot are numbered before any committed later, so a company's positions follow commit
+    order and a reader that has seen position p never misses a row < p. A company another sequencer holds is
+    skipped: that one numbers it, now or on its next round (every process hears every append's NOTIFY).
+    Companies never wait on each other, and there is no lock or counter shared by all of them.
     """
     async with conn.transaction():
-        # Creates the head row of a company's first event; locks the rows of every company with some.
         locked = await conn.fetch(
-            "INSERT INTO invoice_event_heads AS h (company_id) "
-            "SELECT DISTINCT company_id FROM invoice_events WHERE position IS NULL ORDER BY 1 "
-            "ON CONFLICT (company_id) DO UPDATE SET position = h.position RETURNING h.company_id"
+            """
+            WITH waiting AS (SELECT DISTINCT company_id FROM invoice_events WHERE position IS NULL),
+            created AS (  -- the head row of a company's first event, locked by its insertion (in company
+                -- order: two sequencers creating the same rows wait on each other in one order, never in a cycle)
+                INSERT INTO invoice_event_heads (company_id) SELECT company_id FROM waiting ORDER BY company_id
+                ON CONFLICT (company_id) DO NOTHING RETURNING company_id
+            ),
+            held AS (
+                SELECT company_id FROM invoice_event_heads WHERE company_id IN (SELECT company_id FROM waiting)
+                FOR UPDATE SKIP LOCKED
+            )
+            SELECT company_id FROM created UNION SELECT company_id FROM held
+            """
         )
         if not locked:
             return []
