@@ -101,11 +101,17 @@ async def sequence(conn: asyncpg.Connection) -> list[tuple[str, int]]:
                 WHERE h.company_id = d.company_id
                 RETURNING h.company_id, h.position
             )
-            SELECT company_id, position, pg_notify($2, position::text || ' ' || company_id) FROM moved
+            SELECT company_id, position FROM moved
             """,
             companies,
-            SEQUENCED,
         )
+        if rows:
+            # Its own statement, on no table: on Citus it runs on the coordinator, where the hubs LISTEN.
+            await conn.execute(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) p",
+                SEQUENCED,
+                [f"{r['position']} {r['company_id']}" for r in rows],
+            )
         return [(r["company_id"], int(r["position"])) for r in rows]
 
 
