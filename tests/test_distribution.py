@@ -162,9 +162,11 @@ def test_migration_0010_converts_stored_rows_in_place(database_url: str) -> None
 
 def test_positions_count_per_company_and_a_busy_company_holds_up_no_other(database_url: str) -> None:
     a, b = f"co-{uuid.uuid4().hex[:10]}", f"co-{uuid.uuid4().hex[:10]}"
+    url = _new_database(database_url)  # no service sequences here but this test
+    _alembic(url, "upgrade", "head")
 
     async def run() -> None:
-        conn, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+        conn, other = await asyncpg.connect(url), await asyncpg.connect(url)
         now = datetime.now(UTC)
         try:
             await events.append(conn, [events.Event("CREATED", a), events.Event("CREATED", b)], now)
@@ -193,9 +195,11 @@ def test_positions_count_per_company_and_a_busy_company_holds_up_no_other(databa
 
 def test_retention_purges_a_prefix_per_company_and_raises_its_horizon(database_url: str) -> None:
     a, b = f"co-{uuid.uuid4().hex[:10]}", f"co-{uuid.uuid4().hex[:10]}"
+    url = _new_database(database_url)  # no service sequences or purges here but this test
+    _alembic(url, "upgrade", "head")
 
     async def run() -> None:
-        conn = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(url)
         now = datetime.now(UTC)
         old = now - timedelta(days=40)
         try:
