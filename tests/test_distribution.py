@@ -4,15 +4,22 @@ the change feed numbers events per company with no lock shared by all companies.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import grpc
 from alembic import command
 from alembic.config import Config
+from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from invoices.v1 import push_operation_service_pb2 as ps
+from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 
 from service.store import events
+from tests.helpers import create
 
 MIGRATIONS = Path(__file__).parent.parent / "service" / "store" / "migrations"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -231,3 +238,34 @@ def test_retention_purges_a_prefix_per_company_and_raises_its_horizon(database_u
             await conn.close()
 
     asyncio.run(run())
+
+
+def test_each_company_watches_its_own_dense_cursors_live(channel: grpc.Channel) -> None:
+    """Through the service: two companies writing in turn each see cursors 1, 2, 3, ... of their own, and a
+    live watcher of one company wakes for that company's next event."""
+    stub, ops = svc_grpc.InvoiceServiceStub(channel), ps_grpc.PushOperationServiceStub(channel)
+    a, b = f"co-{uuid.uuid4().hex[:10]}", f"co-{uuid.uuid4().hex[:10]}"
+    for _ in range(3):
+        create(stub, a)
+        create(stub, b)
+
+    def cursors(company: str, after: int, count: int) -> list[int]:
+        request = ps.WatchInvoiceEventsRequest(company_id=company, after_cursor=after)
+        stream = ops.WatchInvoiceEvents(request, timeout=20)
+        out: list[int] = []
+        for msg in stream:
+            out.extend(e.cursor for e in msg.events)
+            if len(out) >= count:
+                stream.cancel()
+                break
+        return out
+
+    # Each create is INVOICE_CREATED and its push operation's PUSH_OPERATION_STATUS_CHANGED.
+    assert cursors(a, 0, 6) == [1, 2, 3, 4, 5, 6]
+    assert cursors(b, 0, 6) == [1, 2, 3, 4, 5, 6]
+    with ThreadPoolExecutor(1) as pool:
+        live = pool.submit(cursors, a, 6, 2)  # caught up: it sleeps until company a's head moves
+        time.sleep(0.5)
+        create(stub, b)  # another company's event wakes nobody here
+        create(stub, a)
+        assert live.result(timeout=20) == [7, 8]
