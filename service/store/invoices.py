@@ -70,8 +70,16 @@ _ALLOC = (
     "payment", "source", "create_time",
 )  # fmt: skip
 _MEMO = (
-    "id", "company_id", "invoice_id", "reason", "total_amount", "currency", "comment", "reason_code", "create_time",
-)  # fmt: skip
+    "id",
+    "company_id",
+    "invoice_id",
+    "reason",
+    "total_amount",
+    "currency",
+    "comment",
+    "reason_code",
+    "create_time",
+)
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
@@ -293,13 +301,15 @@ async def _load_children(conn: Conn, inv: Invoice) -> None:
     line_rows = await conn.fetch(
         f"SELECT {', '.join(_LINE)} FROM line_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
         "ORDER BY position",
-        inv.company_id, inv.id,
-    )  # fmt: skip
+        inv.company_id,
+        inv.id,
+    )
     tax_rows = await conn.fetch(
         f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
         "ORDER BY position",
-        inv.company_id, inv.id,
-    )  # fmt: skip
+        inv.company_id,
+        inv.id,
+    )
     inv.lines = [_line_from_row(r) for r in line_rows]
     by_line = {line.id: line for line in inv.lines}
     for r in tax_rows:
@@ -307,8 +317,9 @@ async def _load_children(conn: Conn, inv: Invoice) -> None:
     alloc_rows = await conn.fetch(
         f"SELECT {', '.join(_ALLOC)} FROM payment_allocations WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
         "ORDER BY create_time, id",
-        inv.company_id, inv.id,
-    )  # fmt: skip
+        inv.company_id,
+        inv.id,
+    )
     inv.allocations = [
         PaymentAllocation(
             id=r["id"], amount=r["amount"], currency=r["currency"], currency_rate=r["currency_rate"],
@@ -320,8 +331,9 @@ async def _load_children(conn: Conn, inv: Invoice) -> None:
     memo_rows = await conn.fetch(
         f"SELECT {', '.join(_MEMO)} FROM credit_memos WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
         "ORDER BY create_time, id",
-        inv.company_id, inv.id,
-    )  # fmt: skip
+        inv.company_id,
+        inv.id,
+    )
     inv.credit_memos = [
         CreditMemo(
             id=r["id"], invoice_id=r["invoice_id"], reason=CreditMemoReason(r["reason"]),
@@ -353,16 +365,20 @@ async def list_lines(
     rows = await conn.fetch(
         f"SELECT {', '.join(_LINE)} FROM line_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
         "AND position > $3 ORDER BY position LIMIT $4",
-        company_id, invoice_id, after, limit,
-    )  # fmt: skip
+        company_id,
+        invoice_id,
+        after,
+        limit,
+    )
     lines = [(r["position"], _line_from_row(r)) for r in rows]
     if lines:
         by_id = {line.id: line for _, line in lines}
         taxes = await conn.fetch(
             f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE company_id = $1 "  # noqa: S608
             "AND line_item_id = ANY($2::uuid[]) ORDER BY position",
-            company_id, list(by_id),
-        )  # fmt: skip
+            company_id,
+            list(by_id),
+        )
         for r in taxes:
             by_id[r["line_item_id"]].taxation_items.append(_tax_from_row(r))
     return lines

@@ -68,11 +68,26 @@ _UNIQUES = (
 # Plain indexes that now lead with company_id: name, table, old columns, new columns.
 _INDEXES = (
     ("ix_taxation_items_invoice", "taxation_items", ["invoice_id"], ["company_id", "invoice_id"]),
-    ("ix_taxation_items_line", "taxation_items", ["line_item_id", "position"], ["company_id", "line_item_id", "position"]),
-    ("ix_payment_allocations_invoice", "payment_allocations", ["invoice_id", "create_time"], ["company_id", "invoice_id", "create_time"]),
+    (
+        "ix_taxation_items_line",
+        "taxation_items",
+        ["line_item_id", "position"],
+        ["company_id", "line_item_id", "position"],
+    ),
+    (
+        "ix_payment_allocations_invoice",
+        "payment_allocations",
+        ["invoice_id", "create_time"],
+        ["company_id", "invoice_id", "create_time"],
+    ),
     ("ix_credit_memos_invoice", "credit_memos", ["invoice_id"], ["company_id", "invoice_id"]),
-    ("ix_attachments_invoice", "attachments", ["invoice_id", "date_created"], ["company_id", "invoice_id", "date_created"]),
-)  # fmt: skip
+    (
+        "ix_attachments_invoice",
+        "attachments",
+        ["invoice_id", "date_created"],
+        ["company_id", "invoice_id", "date_created"],
+    ),
+)
 
 
 def _uq(table: str, columns: list[str]) -> str:
