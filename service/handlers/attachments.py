@@ -77,7 +77,7 @@ class AttachmentHandlers:
         self.streams = streams
         self.upload_idle_seconds = upload_idle_seconds
         self.upload_slots = asyncio.Semaphore(max(1, upload_connections))
-        self._staged: set[str] = set()  # uploads of this process under way
+        self._staged: dict[str, str] = {}  # uploads of this process under way: attachment id -> company
         self.writer = writer
         self.limits = limits
         self.smtp = smtp
@@ -101,21 +101,21 @@ class AttachmentHandlers:
             raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
         async with self.streams.hold(meta.company_id):
             att = await self._refusing(meta.company_id, self._stage(meta))
-            self._staged.add(att.id)
+            self._staged[att.id] = meta.company_id
             committed = False
             try:
                 result = await self._receive_and_commit(meta, att, chunks)
                 committed = True
-                self._staged.discard(att.id)
+                self._staged.pop(att.id, None)
                 return result
             finally:
                 if not committed:  # shielded: a cancelled call still removes its staged pieces
-                    await asyncio.shield(self._discard(att.id))
+                    await asyncio.shield(self._discard(meta.company_id, att.id))
 
     async def discard_staged(self) -> None:
         """On shutdown, after the calls have ended: removes what uploads cut short left staged."""
-        for attachment_id in list(self._staged):
-            await self._discard(attachment_id)
+        for attachment_id, company_id in list(self._staged.items()):
+            await self._discard(company_id, attachment_id)
 
     async def _refusing(self, company_id: str, step: Awaitable[T]) -> T:
         """Leaves a FAILED push operation for a refusal outside writer.run, as every refused write does."""
@@ -150,15 +150,15 @@ class AttachmentHandlers:
     def _staged_until(self) -> datetime:
         return utcnow() + timedelta(seconds=max(4 * self.upload_idle_seconds, 600))
 
-    async def _discard(self, attachment_id: str) -> None:
+    async def _discard(self, company_id: str, attachment_id: str) -> None:
         async with self.pool.acquire() as conn:
-            await store.discard(conn, attachment_id)
-        self._staged.discard(attachment_id)
+            await store.discard(conn, company_id, attachment_id)
+        self._staged.pop(attachment_id, None)
 
-    async def _put_piece(self, attachment_id: str, seq: int, start: int, data: bytes) -> None:
+    async def _put_piece(self, company_id: str, attachment_id: str, seq: int, start: int, data: bytes) -> None:
         # A bounded share of the pool, held only for one INSERT: uploads never starve other RPCs.
         async with self.upload_slots, self.pool.acquire() as conn:
-            if not await store.put_chunk(conn, attachment_id, seq, start, data, self._staged_until()):
+            if not await store.put_chunk(conn, company_id, attachment_id, seq, start, data, self._staged_until()):
                 raise Aborted(f"the upload of attachment {attachment_id} expired; upload the file again")
 
     async def next_message(self, messages: AsyncIterator[M]) -> M | None:
@@ -183,7 +183,7 @@ class AttachmentHandlers:
 
         async def write() -> None:
             while (item := await queue.get()) is not None:
-                await self._put_piece(att.id, *item)
+                await self._put_piece(meta.company_id, att.id, *item)
 
         async def receive() -> None:
             writer = asyncio.ensure_future(write())
@@ -217,9 +217,9 @@ class AttachmentHandlers:
             inv = await self._invoice(conn, meta.company_id, att.invoice_id, lock=True)
             if inv.status is Status.VOID:
                 raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
-            rules.check_count(await store.count(conn, inv.id) + 1, self.limits, inv.id)
+            rules.check_count(await store.count(conn, inv.company_id, inv.id) + 1, self.limits, inv.id)
             att.date_created = att.modified_date = now
-            if not await store.commit(conn, att):
+            if not await store.commit(conn, inv.company_id, att):
                 raise Aborted(f"the upload of attachment {att.id} expired; upload the file again")
             return att, [Change(ChangeType.ATTACHMENT_UPLOADED, inv.id, attachment_id=att.id)]
 
@@ -231,13 +231,13 @@ class AttachmentHandlers:
         require_company(company_id)
         async with self.pool.acquire() as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
-            return await store.list_for(conn, inv.id)
+            return await store.list_for(conn, inv.company_id, inv.id)
 
     async def get(self, company_id: str, invoice_key: str, attachment_id: str) -> Attachment:
         require_company(company_id)
         async with self.pool.acquire() as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
-            att = await store.get(conn, inv.id, attachment_id)
+            att = await store.get(conn, inv.company_id, inv.id, attachment_id)
         if att is None:
             raise NotFound("attachment", attachment_id)
         return att
@@ -245,10 +245,10 @@ class AttachmentHandlers:
     async def delete(self, company_id: str, invoice_key: str, attachment_id: str) -> PushOperation:
         async def work(conn: Conn, now: datetime) -> tuple[None, list[Change]]:
             inv = await self._invoice(conn, company_id, invoice_key, lock=True)
-            att = await store.get(conn, inv.id, attachment_id)
+            att = await store.get(conn, inv.company_id, inv.id, attachment_id)
             if att is None:
                 raise NotFound("attachment", attachment_id)
-            await store.delete(conn, att.id)
+            await store.delete(conn, inv.company_id, att.id)
             return None, [Change(ChangeType.DELETED, att.id, "attachments")]
 
         _, op = await self.writer.run(company_id, "DeleteAttachment", work)
@@ -267,10 +267,10 @@ class AttachmentHandlers:
 
         async def read(seq: int) -> list[tuple[int, bytes]]:
             async with self.pool.acquire() as conn:
-                return await store.chunks(conn, att.id, seq, READ_PIECES)
+                return await store.chunks(conn, company_id, att.id, seq, READ_PIECES)
 
         async with self.pool.acquire() as conn:
-            seq = await store.first_seq(conn, att.id, offset)
+            seq = await store.first_seq(conn, company_id, att.id, offset)
         first: Attachment | None = att
         position = offset
         pending = asyncio.ensure_future(read(seq))

@@ -1,8 +1,10 @@
 """The live change feed: one LISTEN connection per process wakes every local watcher.
 
-Writers append events and NOTIFY at commit. The hub's sequencer numbers new events (one sequencer at a
-time across replicas, under an advisory lock) and NOTIFYs the new head; watchers read past their cursor
-and sleep until the head moves. No polling: a watcher wakes only when a position was given.
+Writers append events and NOTIFY at commit. The hub's sequencer numbers new events per company (one
+sequencer at a time per company across replicas, holding the company's head row; companies never wait on
+each other) and NOTIFYs each company's new head; watchers, each scoped to one company, read past their
+cursor and sleep until their company's head moves. No polling: a watcher wakes only when a position of its
+company was given.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
@@ -42,6 +44,13 @@ class FeedEvent:
     invoice: bytes | None  # the stored invoice document, for COMMUNICATION_TRIGGERED
 
 
+@dataclass(slots=True)
+class _Feed:
+    head: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    watchers: int = 0
+
+
 class EventHub:
     def __init__(self, pool: asyncpg.Pool, url: str, batch_bytes: int = BATCH_BYTES) -> None:
         if not url:  # asyncpg would fall back to libpq's defaults: another server, or none
@@ -49,8 +58,8 @@ class EventHub:
         self.pool = pool
         self.url = url
         self.batch_bytes = batch_bytes
-        self.head = 0
-        self._changed = asyncio.Event()
+        # The companies that local watchers follow: their last known head and the event that wakes them.
+        self._watched: dict[str, _Feed] = {}
         self._dirty = asyncio.Event()
         self._listeners: dict[str, list[Callable[[], None]]] = {}
         self._conn: asyncpg.Connection | None = None
@@ -92,8 +101,10 @@ class EventHub:
         for channel in self._listeners:
             await conn.add_listener(channel, self._on_other)
         self._conn = conn
-        async with self.pool.acquire() as c:
-            self._advance(await store.head(c))
+        if self._watched:  # heads given while nobody listened
+            async with self.pool.acquire() as c:
+                for company_id, head in (await store.heads(c, list(self._watched))).items():
+                    self._advance(company_id, head)
         self._dirty.set()  # whatever was appended while nobody listened
         for callbacks in self._listeners.values():
             for callback in callbacks:
@@ -114,16 +125,17 @@ class EventHub:
         self._dirty.set()
 
     def _on_sequenced(self, _conn: object, _pid: object, _channel: object, payload: object) -> None:
-        self._advance(int(str(payload)))
+        self._advance(*store.parse_head(str(payload)))
 
     def _on_other(self, _conn: object, _pid: object, channel: object, _payload: object) -> None:
         for callback in self._listeners.get(str(channel), []):
             callback()
 
-    def _advance(self, head: int) -> None:
-        if head > self.head:
-            self.head = head
-            changed, self._changed = self._changed, asyncio.Event()
+    def _advance(self, company_id: str, head: int) -> None:
+        feed = self._watched.get(company_id)
+        if feed is not None and head > feed.head:
+            feed.head = head
+            changed, feed.changed = feed.changed, asyncio.Event()
             changed.set()
 
     async def _sequencer(self) -> None:
@@ -132,15 +144,29 @@ class EventHub:
             self._dirty.clear()
             try:
                 async with self.pool.acquire() as conn:
-                    self._advance(await store.sequence(conn))
+                    for company_id, head in await store.sequence(conn):
+                        self._advance(company_id, head)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sequencing events failed, retrying: %s", exc)
                 await asyncio.sleep(0.5)
                 self._dirty.set()
 
-    async def wait_beyond(self, head: int) -> None:
-        while self.head <= head:
-            await self._changed.wait()
+    @contextlib.asynccontextmanager
+    async def _follow(self, company_id: str) -> AsyncIterator[_Feed]:
+        """The company's feed for one watcher, its head read from the database once it is followed (so no
+        notification falls in between); forgotten when its last watcher leaves."""
+        feed = self._watched.get(company_id)
+        if feed is None:
+            feed = self._watched[company_id] = _Feed()
+        feed.watchers += 1
+        try:
+            async with self.pool.acquire() as conn:
+                self._advance(company_id, await store.head(conn, company_id))
+            yield feed
+        finally:
+            feed.watchers -= 1
+            if feed.watchers == 0 and self._watched.get(company_id) is feed:
+                del self._watched[company_id]
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -151,15 +177,22 @@ class EventHub:
         require_company(company_id)
         if after < 0:
             raise OutOfRange("must not be negative", "after_cursor")
-        cursor = self.head if from_now else after
+        async with self._follow(company_id) as feed:
+            async for batch in self._watch(feed, company_id, after, from_now, types, invoice_id):
+                yield batch
+
+    async def _watch(
+        self, feed: _Feed, company_id: str, after: int, from_now: bool, types: list[str], invoice_id: str
+    ) -> AsyncIterator[list[FeedEvent]]:
+        cursor = feed.head if from_now else after
         while True:
-            seen = self.head
+            seen = feed.head
             async with self.pool.acquire() as conn:
-                rows, oldest = await store.read(conn, company_id, cursor, types, invoice_id, BATCH, self.batch_bytes)
-            if cursor and oldest > cursor + 1:  # positions are dense: those in between were purged
+                rows, purged = await store.read(conn, company_id, cursor, types, invoice_id, BATCH, self.batch_bytes)
+            if cursor and cursor < purged:  # every event up to `purged` is gone: some after `cursor` were lost
                 raise OutOfRange(
-                    f"events after cursor {cursor} are no longer kept (the oldest is {oldest}; events are kept "
-                    "for EVENT_RETENTION_DAYS): resume from 0 (the oldest kept) or with from_now",
+                    f"events after cursor {cursor} are no longer kept (those up to {purged} were purged; events "
+                    "are kept for EVENT_RETENTION_DAYS): resume from 0 (the oldest kept) or with from_now",
                     "after_cursor",
                 )
             if rows:
@@ -172,7 +205,8 @@ class EventHub:
                     for r in rows
                 ]  # fmt: skip
             else:  # nothing for this watcher up to `seen`: sleep until a later position is given
-                await self.wait_beyond(seen)
+                while feed.head <= seen:
+                    await feed.changed.wait()
 
     async def watch_push_operations(
         self, company_id: str, after: int, from_now: bool, statuses: set[str]

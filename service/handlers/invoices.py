@@ -566,7 +566,7 @@ class InvoiceHandlers:
             inv = await store.load_invoice(conn, company_id, invoice_key)
             if inv is None:
                 raise NotFound("invoice", invoice_key)
-            rows = await store.list_lines(conn, inv.id, after, size + 1)
+            rows = await store.list_lines(conn, inv.company_id, inv.id, after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
         next_token = _encode_token(invoice_key, rows[-1][0]) if more else ""

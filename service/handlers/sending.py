@@ -123,12 +123,12 @@ class Outbox:
         entry = None
         if run is not None:  # a worker applying an asynchronous send, maybe again after a lost lease
             async with self.pool.acquire() as conn:
-                entry = await store.for_operation(conn, run.key)
+                entry = await store.for_operation(conn, company_id, run.key)
         if entry is None and request_id:
             async with self.pool.acquire() as conn:
                 entry = await store.for_request(conn, company_id, request_id)
                 if entry is not None and entry.status == store.FAILED:  # not sent: a retry tries again
-                    await store.forget_request(conn, entry.id)
+                    await store.forget_request(conn, company_id, entry.id)
                     entry = None
             if entry is not None and (
                 entry.recipients != to or (subject and entry.subject != subject) or (body and entry.body != body)
@@ -138,7 +138,7 @@ class Outbox:
                 )
         if entry is None:
             entry = await self._intent(company_id, invoice_key, to, subject, body, request, request_id)
-        delivery = self._delivery(entry.id)
+        delivery = self._delivery(company_id, entry.id)
         if run is None:  # a live call waits for the result (shielded: a caller going away stops nothing)
             outcome = await asyncio.shield(delivery)
             if not outcome.sent:
@@ -173,7 +173,7 @@ class Outbox:
                 raise FailedPrecondition(f"invoice {inv.id} is {inv.status.value}: only finalized invoices are sent")
             if smtp is None:
                 raise FailedPrecondition("e-mail is not configured on this service (SMTP_HOST)", "smtp")
-            extra = [a for a in await attachment_store.list_for(conn, inv.id) if a.include_when_sent]
+            extra = [a for a in await attachment_store.list_for(conn, inv.company_id, inv.id) if a.include_when_sent]
             size = sum(a.file_size for a in extra)
             if size > self.max_mail_bytes:
                 raise FailedPrecondition(
@@ -197,7 +197,7 @@ class Outbox:
             await store.insert(conn, entry)
             hold_until = now + self._claim_span + MARGIN
             if run is not None:
-                if not await store.hold_operation(conn, run.key, run.owner, hold_until):
+                if not await store.hold_operation(conn, company_id, run.key, run.owner, hold_until):
                     raise LeaseLost(run.key)
             else:
                 op = PushOperation(
@@ -206,7 +206,7 @@ class Outbox:
                     timeout_in_minutes=OPERATION_TIMEOUT_MINUTES,
                 )  # fmt: skip
                 await push_store.insert(conn, op, request)
-                await store.lease_operation(conn, op.key, f"outbox-{entry_id}", hold_until)
+                await store.lease_operation(conn, company_id, op.key, f"outbox-{entry_id}", hold_until)
                 await events.append(conn, feed(op), now)
         return entry
 
@@ -216,21 +216,21 @@ class Outbox:
         if self._deliveries:
             await asyncio.wait(list(self._deliveries.values()))
 
-    def _delivery(self, entry_id: str) -> asyncio.Task[Outcome]:
+    def _delivery(self, company_id: str, entry_id: str) -> asyncio.Task[Outcome]:
         """The delivery task of a send (one per send in this process), shared by whoever waits for it."""
         task = self._deliveries.get(entry_id)
         if task is None:
-            task = asyncio.create_task(self._deliver(entry_id))
+            task = asyncio.create_task(self._deliver(company_id, entry_id))
             self._deliveries[entry_id] = task
             task.add_done_callback(lambda _: self._deliveries.pop(entry_id, None))
         return task
 
-    async def _deliver(self, entry_id: str) -> Outcome:
+    async def _deliver(self, company_id: str, entry_id: str) -> Outcome:
         now = utcnow()
         async with self.pool.acquire() as conn:
-            entry = await store.claim(conn, entry_id, now + self._claim_span)
+            entry = await store.claim(conn, company_id, entry_id, now + self._claim_span)
         if entry is None:
-            return await self._settled(entry_id)
+            return await self._settled(company_id, entry_id)
         try:
             message = await self._message(entry)
             assert self.smtp is not None  # checked when the intent committed
@@ -252,12 +252,12 @@ class Outbox:
         await self._record(entry, Outcome(True))
         return Outcome(True)
 
-    async def _settled(self, entry_id: str) -> Outcome:
+    async def _settled(self, company_id: str, entry_id: str) -> Outcome:
         """A send claimed before: its result, or (once its claim ran out unrecorded) FAILED; or, while
         its delivery may still be in flight elsewhere, wait for it (holding no connection meanwhile)."""
         while True:
             async with self.pool.acquire() as conn:
-                entry = await store.get(conn, entry_id)
+                entry = await store.get(conn, company_id, entry_id)
                 if entry is None:
                     return Outcome(False, "the send no longer exists")
                 if entry.status == store.SENT:
@@ -266,7 +266,7 @@ class Outbox:
                     return Outcome(False, entry.error)
                 expired = entry.claimed_until is not None and entry.claimed_until < utcnow()
                 error = "the delivery was interrupted; the mail server may have taken the message"
-                if expired and await store.interrupted(conn, entry_id, utcnow(), error):
+                if expired and await store.interrupted(conn, company_id, entry_id, utcnow(), error):
                     entry.status = store.FAILED
             if entry.status == store.FAILED:
                 await self._record(entry, Outcome(False, error))
@@ -279,10 +279,10 @@ class Outbox:
             inv = await invoice_store.load_invoice(conn, entry.company_id, entry.invoice_id)
             if inv is None:
                 raise NotFound("invoice", entry.invoice_id)
-            extra = [a for a in await attachment_store.list_for(conn, inv.id) if a.include_when_sent]
+            extra = [a for a in await attachment_store.list_for(conn, inv.company_id, inv.id) if a.include_when_sent]
             if sum(a.file_size for a in extra) > self.max_mail_bytes:
                 raise FailedPrecondition(f"the attachments are over the {self.max_mail_bytes} an e-mail may carry")
-            files = [(a, await attachment_store.all_bytes(conn, a.id)) for a in extra]
+            files = [(a, await attachment_store.all_bytes(conn, inv.company_id, a.id)) for a in extra]
         pdf_bytes = await asyncio.to_thread(pdf.render, inv, self.seller)  # CPU work off the event loop
         parts = [mail.Part(pdf.file_name(inv), "application/pdf", pdf_bytes)]
         parts += [mail.Part(a.name, a.content_type, data) for a, data in files]
@@ -301,6 +301,7 @@ class Outbox:
         async with self.pool.acquire() as conn, conn.transaction():
             await store.record(
                 conn,
+                entry.company_id,
                 entry.id,
                 store.SENT if outcome.sent else store.FAILED,
                 outcome.error,

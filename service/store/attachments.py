@@ -1,4 +1,6 @@
-"""Attachment queries: metadata rows and their bytes in fixed-size chunks."""
+"""Attachment queries: metadata rows and their bytes in fixed-size chunks.
+
+Every statement names the company: its rows are keyed (company_id, id) and live on one shard (docs/citus.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ async def stage(conn: asyncpg.Connection, company_id: str, a: Attachment, until:
 
 
 async def put_chunk(
-    conn: asyncpg.Connection, attachment_id: str, seq: int, start: int, data: bytes, until: datetime
+    conn: asyncpg.Connection, company_id: str, attachment_id: str, seq: int, start: int, data: bytes, until: datetime
 ) -> bool:
     """Stores one piece of a staged upload and extends its staging; False if the staged row is gone.
 
@@ -38,27 +40,32 @@ async def put_chunk(
     upload is answered, so nothing durable is lost, and each piece saves a flush."""
     result = await conn.execute(
         "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)), "
-        "staged AS (UPDATE attachments SET staged_until = $5 WHERE id = $1 AND staged_until IS NOT NULL "
-        "RETURNING id) INSERT INTO attachment_chunks (attachment_id, seq, start, data) "
-        "SELECT id, $2, $3, $4 FROM staged, quick",
-        attachment_id, seq, start, data, until,
+        "staged AS (UPDATE attachments SET staged_until = $5 WHERE company_id = $6 AND id = $1 "
+        "AND staged_until IS NOT NULL RETURNING company_id, id) "
+        "INSERT INTO attachment_chunks (company_id, attachment_id, seq, start, data) "
+        "SELECT company_id, id, $2, $3, $4 FROM staged, quick",
+        attachment_id, seq, start, data, until, company_id,
     )  # fmt: skip
     return bool(result == "INSERT 0 1")
 
 
-async def commit(conn: asyncpg.Connection, a: Attachment) -> bool:
+async def commit(conn: asyncpg.Connection, company_id: str, a: Attachment) -> bool:
     """Makes a staged upload a visible attachment; False if its staging expired and was removed."""
     result = await conn.execute(
         "UPDATE attachments SET file_size = $2, sha256 = $3, date_created = $4, modified_date = $4, "
-        "staged_until = NULL WHERE id = $1 AND staged_until IS NOT NULL",
-        a.id, a.file_size, a.sha256, a.date_created,
+        "staged_until = NULL WHERE company_id = $5 AND id = $1 AND staged_until IS NOT NULL",
+        a.id, a.file_size, a.sha256, a.date_created, company_id,
     )  # fmt: skip
     return bool(result == "UPDATE 1")
 
 
-async def discard(conn: asyncpg.Connection, attachment_id: str) -> None:
+async def discard(conn: asyncpg.Connection, company_id: str, attachment_id: str) -> None:
     """Removes a staged upload and its pieces (the chunks cascade)."""
-    await conn.execute("DELETE FROM attachments WHERE id = $1 AND staged_until IS NOT NULL", attachment_id)
+    await conn.execute(
+        "DELETE FROM attachments WHERE company_id = $1 AND id = $2 AND staged_until IS NOT NULL",
+        company_id,
+        attachment_id,
+    )
 
 
 async def sweep(conn: asyncpg.Connection, now: datetime) -> None:
@@ -66,46 +73,62 @@ async def sweep(conn: asyncpg.Connection, now: datetime) -> None:
     await conn.execute("DELETE FROM attachments WHERE staged_until < $1", now)
 
 
-async def count(conn: asyncpg.Connection, invoice_id: str) -> int:
-    sql = "SELECT count(*) FROM attachments WHERE invoice_id = $1 AND staged_until IS NULL"
-    return int(await conn.fetchval(sql, invoice_id))
+async def count(conn: asyncpg.Connection, company_id: str, invoice_id: str) -> int:
+    sql = "SELECT count(*) FROM attachments WHERE company_id = $1 AND invoice_id = $2 AND staged_until IS NULL"
+    return int(await conn.fetchval(sql, company_id, invoice_id))
 
 
-async def list_for(conn: asyncpg.Connection, invoice_id: str) -> list[Attachment]:
-    sql = f"SELECT {_COLUMNS} FROM attachments WHERE invoice_id = $1 AND staged_until IS NULL ORDER BY date_created, id"  # noqa: S608
-    rows = await conn.fetch(sql, invoice_id)
+async def list_for(conn: asyncpg.Connection, company_id: str, invoice_id: str) -> list[Attachment]:
+    sql = (
+        f"SELECT {_COLUMNS} FROM attachments WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
+        "AND staged_until IS NULL ORDER BY date_created, id"
+    )
+    rows = await conn.fetch(sql, company_id, invoice_id)
     return [_from_row(r) for r in rows]
 
 
-async def get(conn: asyncpg.Connection, invoice_id: str, attachment_id: str) -> Attachment | None:
-    sql = f"SELECT {_COLUMNS} FROM attachments WHERE invoice_id = $1 AND id::text = $2 AND staged_until IS NULL"  # noqa: S608
-    row = await conn.fetchrow(sql, invoice_id, attachment_id)
+async def get(conn: asyncpg.Connection, company_id: str, invoice_id: str, attachment_id: str) -> Attachment | None:
+    sql = (
+        f"SELECT {_COLUMNS} FROM attachments WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
+        "AND id::text = $3 AND staged_until IS NULL"
+    )
+    row = await conn.fetchrow(sql, company_id, invoice_id, attachment_id)
     return _from_row(row) if row else None
 
 
-async def delete(conn: asyncpg.Connection, attachment_id: str) -> None:
-    await conn.execute("DELETE FROM attachments WHERE id = $1 AND staged_until IS NULL", attachment_id)
+async def delete(conn: asyncpg.Connection, company_id: str, attachment_id: str) -> None:
+    await conn.execute(
+        "DELETE FROM attachments WHERE company_id = $1 AND id = $2 AND staged_until IS NULL", company_id, attachment_id
+    )
 
 
-async def first_seq(conn: asyncpg.Connection, attachment_id: str, offset: int) -> int:
+async def first_seq(conn: asyncpg.Connection, company_id: str, attachment_id: str, offset: int) -> int:
     """The piece holding byte `offset` (or the last piece)."""
     value = await conn.fetchval(
-        "SELECT seq FROM attachment_chunks WHERE attachment_id = $1 AND start <= $2 ORDER BY seq DESC LIMIT 1",
-        attachment_id, offset,
+        "SELECT seq FROM attachment_chunks WHERE company_id = $1 AND attachment_id = $2 AND start <= $3 "
+        "ORDER BY seq DESC LIMIT 1",
+        company_id, attachment_id, offset,
     )  # fmt: skip
     return int(value) if value is not None else 0
 
 
-async def chunks(conn: asyncpg.Connection, attachment_id: str, seq: int, count: int) -> list[tuple[int, bytes]]:
+async def chunks(
+    conn: asyncpg.Connection, company_id: str, attachment_id: str, seq: int, count: int
+) -> list[tuple[int, bytes]]:
     """Up to `count` pieces from `seq` on: (start offset, bytes)."""
     rows = await conn.fetch(
-        "SELECT start, data FROM attachment_chunks WHERE attachment_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-        attachment_id, seq, count,
+        "SELECT start, data FROM attachment_chunks WHERE company_id = $1 AND attachment_id = $2 AND seq >= $3 "
+        "ORDER BY seq LIMIT $4",
+        company_id, attachment_id, seq, count,
     )  # fmt: skip
     return [(int(r["start"]), r["data"]) for r in rows]
 
 
-async def all_bytes(conn: asyncpg.Connection, attachment_id: str) -> bytes:
+async def all_bytes(conn: asyncpg.Connection, company_id: str, attachment_id: str) -> bytes:
     """The whole file: only for the bounded e-mail path, which checks sizes first."""
-    rows = await conn.fetch("SELECT data FROM attachment_chunks WHERE attachment_id = $1 ORDER BY seq", attachment_id)
+    rows = await conn.fetch(
+        "SELECT data FROM attachment_chunks WHERE company_id = $1 AND attachment_id = $2 ORDER BY seq",
+        company_id,
+        attachment_id,
+    )
     return b"".join(r["data"] for r in rows)

@@ -10,8 +10,9 @@ import asyncpg
 from service.store.statement import Piece, unnest_insert
 
 NEW = "invoice_events_new"  # NOTIFY channel: rows were appended (sent at the writer's commit)
-SEQUENCED = "invoice_events"  # NOTIFY channel: positions were given; the payload is the highest
-SEQUENCER_LOCK = 7_243_002  # one sequencer at a time across every replica
+# NOTIFY channel: positions were given; one notification per company, the payload "<position> <company_id>"
+# (the company's new head). Positions count per company: no lock or counter is shared between companies.
+SEQUENCED = "invoice_events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +46,86 @@ async def append(conn: asyncpg.Connection, events: list[Event], now: datetime) -
     await conn.execute(f"NOTIFY {NEW}")
 
 
-async def sequence(conn: asyncpg.Connection) -> int:
-    """Numbers every visible unnumbered event after the highest position, in id order; returns the highest.
+def parse_head(payload: str) -> tuple[str, int]:
+    """(company_id, position) of a SEQUENCED notification."""
+    position, _, company_id = payload.partition(" ")
+    return company_id, int(position)
 
-    Under the lock, rows committed before this transaction's snapshot are numbered before any committed
-    later, so positions follow commit order and a reader that has seen position p never misses a row < p.
+
+async def sequence(conn: asyncpg.Connection) -> list[tuple[str, int]]:
+    """Numbers every visible unnumbered event after its company's head, in id order; returns the companies
+    whose head moved, with the new head.
+
+    Each company's head row (invoice_event_heads) is its lock: taken before the numbering statement reads,
+    so that statement's snapshot sees every event numbered by whoever held the row before; events committed
+    before that snapshot are numbered before any committed later, so a company's positions follow commit
+    order and a reader that has seen position p never misses a row < p. A company another sequencer holds is
+    skipped: that one numbers it, now or on its next round (every process hears every append's NOTIFY).
+    Companies never wait on each other, and there is no lock or counter shared by all of them.
     """
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", SEQUENCER_LOCK)
-        top = await conn.fetchval(
+        locked = await conn.fetch(
             """
-            WITH base AS (SELECT coalesce(max(position), 0) AS b FROM invoice_events),
-            numbered AS (
-                SELECT id, (SELECT b FROM base) + row_number() OVER (ORDER BY id) AS pos
-                FROM invoice_events WHERE position IS NULL
+            WITH waiting AS (SELECT DISTINCT company_id FROM invoice_events WHERE position IS NULL),
+            created AS (  -- the head row of a company's first event, locked by its insertion (in company
+                -- order: two sequencers creating the same rows wait on each other in one order, never in a cycle)
+                INSERT INTO invoice_event_heads (company_id) SELECT company_id FROM waiting ORDER BY company_id
+                ON CONFLICT (company_id) DO NOTHING RETURNING company_id
             ),
-            done AS (
-                UPDATE invoice_events e SET position = n.pos FROM numbered n WHERE e.id = n.id RETURNING e.position
+            held AS (
+                SELECT company_id FROM invoice_event_heads WHERE company_id IN (SELECT company_id FROM waiting)
+                FOR UPDATE SKIP LOCKED
             )
-            SELECT max(position) FROM done
+            SELECT company_id FROM created UNION SELECT company_id FROM held
             """
         )
-        if top is not None:
-            await conn.execute("SELECT pg_notify($1, $2)", SEQUENCED, str(top))
-        return int(top or 0)
+        if not locked:
+            return []
+        companies = [r["company_id"] for r in locked]
+        rows = await conn.fetch(
+            """
+            WITH numbered AS (
+                SELECT e.company_id, e.id,
+                       h.position + row_number() OVER (PARTITION BY e.company_id ORDER BY e.id) AS pos
+                FROM invoice_events e JOIN invoice_event_heads h ON h.company_id = e.company_id
+                WHERE e.position IS NULL AND e.company_id = ANY($1::text[])
+            ),
+            done AS (
+                UPDATE invoice_events e SET position = n.pos FROM numbered n
+                WHERE e.company_id = n.company_id AND e.id = n.id
+                RETURNING e.company_id, e.position
+            ),
+            moved AS (
+                UPDATE invoice_event_heads h SET position = d.top
+                FROM (SELECT company_id, max(position) AS top FROM done GROUP BY company_id) d
+                WHERE h.company_id = d.company_id
+                RETURNING h.company_id, h.position
+            )
+            SELECT company_id, position FROM moved
+            """,
+            companies,
+        )
+        if rows:
+            # Its own statement, on no table: on Citus it runs on the coordinator, where the hubs LISTEN.
+            await conn.execute(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) p",
+                SEQUENCED,
+                [f"{r['position']} {r['company_id']}" for r in rows],
+            )
+        return [(r["company_id"], int(r["position"])) for r in rows]
 
 
-async def head(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM invoice_events"))
+async def head(conn: asyncpg.Connection, company_id: str) -> int:
+    """The company's last given position (0 before its first event)."""
+    value = await conn.fetchval("SELECT position FROM invoice_event_heads WHERE company_id = $1", company_id)
+    return int(value or 0)
+
+
+async def heads(conn: asyncpg.Connection, companies: list[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT company_id, position FROM invoice_event_heads WHERE company_id = ANY($1::text[])", companies
+    )
+    return {r["company_id"]: int(r["position"]) for r in rows}
 
 
 EVENT_OVERHEAD = 256  # bytes of an event's own fields on the wire, beside the invoice it may carry
@@ -82,12 +135,12 @@ async def read(
     conn: asyncpg.Connection, company_id: str, after: int, types: list[str], invoice_id: str, limit: int, budget: int
 ) -> tuple[list[asyncpg.Record], int]:
     """Up to `limit` events past `after`, cut where their size would pass `budget` bytes (at least one), and
-    the oldest position kept (0 when none), from the same snapshot: a purge that removed events past
-    `after` is seen, never a silent gap.
+    the company's purge horizon (every event up to it is gone; 0 when none was purged), from the same
+    snapshot: a purge that removed events past `after` is seen, never a silent gap.
 
     Sizes come from octet_length, which reads no TOASTed invoice; only the events kept are fetched whole."""
     rows = await conn.fetch(
-        "WITH oldest AS (SELECT coalesce(min(position), 0) AS p FROM invoice_events), "
+        "WITH purged AS (SELECT coalesce((SELECT purged FROM invoice_event_heads WHERE company_id = $1), 0) AS p), "
         "next AS ("
         "  SELECT id, position, sum(coalesce(octet_length(invoice), 0) + $6) OVER (ORDER BY position) AS upto"
         "  FROM invoice_events WHERE company_id = $1 AND position > $2"
@@ -96,31 +149,51 @@ async def read(
         "), "
         "kept AS ("
         "  SELECT e.position, e.type, e.company_id, e.invoice_id, e.push_operation_key, e.attachment_id, e.invoice,"
-        "  e.create_time FROM next JOIN invoice_events e ON e.id = next.id"
+        "  e.create_time FROM next JOIN invoice_events e ON e.company_id = $1 AND e.id = next.id"
         "  WHERE next.upto <= $7 OR next.position = (SELECT min(position) FROM next)"
         ") "
-        "SELECT oldest.p AS oldest, kept.* FROM oldest LEFT JOIN kept ON true ORDER BY kept.position",
+        "SELECT purged.p AS purged, kept.* FROM purged LEFT JOIN kept ON true ORDER BY kept.position",
         company_id, after, types, invoice_id, limit, EVENT_OVERHEAD, budget,
     )  # fmt: skip
-    oldest = int(rows[0]["oldest"]) if rows else 0
-    return [r for r in rows if r["position"] is not None], oldest
+    purged = int(rows[0]["purged"]) if rows else 0
+    return [r for r in rows if r["position"] is not None], purged
 
 
 async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
-    """Deletes up to `batch` of the oldest events created before `cutoff`, as a prefix of positions (so the
-    oldest kept position tells a watcher exactly what is gone); the head is always kept, because the
-    sequencer numbers on from it."""
-    result = await conn.execute(
+    """Deletes about `batch` of the oldest events created before `cutoff`, per company a prefix of its
+    positions (never past an event created since `cutoff`), and raises each company's purge horizon to the
+    last position deleted, in the same statement: a watcher behind the horizon is told it lost events.
+
+    The candidates are the oldest by time; for each company, what goes is its positions up to the last
+    candidate, stopped before the first one that is not old enough (commit order and creation time may
+    differ by a transaction's length)."""
+    result = await conn.fetchval(
         """
-        WITH head AS (SELECT max(position) AS h FROM invoice_events),
-        first AS (
-            SELECT position, create_time FROM invoice_events WHERE position IS NOT NULL ORDER BY position LIMIT $2
+        WITH candidates AS (
+            SELECT company_id, max(position) AS upto FROM (
+                SELECT company_id, position FROM invoice_events
+                WHERE position IS NOT NULL AND create_time < $1 ORDER BY create_time LIMIT $2
+            ) c GROUP BY company_id
         ),
-        stop AS (SELECT min(position) AS s FROM first WHERE create_time >= $1)
-        DELETE FROM invoice_events WHERE position IN (SELECT position FROM first)
-        AND position < coalesce((SELECT s FROM stop), (SELECT h FROM head))
+        bounds AS (
+            SELECT c.company_id,
+                   least(c.upto, coalesce(min(e.position) FILTER (WHERE e.create_time >= $1) - 1, c.upto)) AS upto
+            FROM candidates c JOIN invoice_events e ON e.company_id = c.company_id AND e.position <= c.upto
+            GROUP BY c.company_id, c.upto
+        ),
+        gone AS (
+            DELETE FROM invoice_events e USING bounds b
+            WHERE e.company_id = b.company_id AND e.position <= b.upto
+            RETURNING e.company_id, e.position
+        ),
+        horizon AS (
+            UPDATE invoice_event_heads h SET purged = g.top
+            FROM (SELECT company_id, max(position) AS top FROM gone GROUP BY company_id) g
+            WHERE h.company_id = g.company_id AND g.top > h.purged
+        )
+        SELECT count(*) FROM gone
         """,
         cutoff,
         batch,
     )
-    return int(result.split()[-1])
+    return int(result)

@@ -54,21 +54,32 @@ _HEADER = (
     "modified_date", "finalize_time", "void_time", "sent_time",
 )  # fmt: skip
 _WRITTEN = (*_HEADER, "document")
+# Child rows carry their invoice's company_id (the distribution column, docs/citus.md).
 _LINE = (
-    "id", "invoice_id", "position", "description", "quantity", "unit_amount", "discount_amount",
+    "id", "company_id", "invoice_id", "position", "description", "quantity", "unit_amount", "discount_amount",
     "discount_percentage", "sub_total", "tax_amount", "total_amount", "service_start_date", "service_end_date",
     "sku", "unit_of_measure", "price_id", "is_direct_income", "refs", "metadata",
 )  # fmt: skip
 _TAX = (
-    "id", "line_item_id", "invoice_id", "position", "name", "tax_rate", "tax_amount", "tax_rate_type",
+    "id", "company_id", "line_item_id", "invoice_id", "position", "name", "tax_rate", "tax_amount", "tax_rate_type",
     "exempt_amount", "tax_code", "tax_code_description", "tax_rate_description", "jurisdiction",
     "location_code", "tax_date", "create_time",
 )  # fmt: skip
 _ALLOC = (
-    "id", "invoice_id", "amount", "currency", "currency_rate", "applied_amount", "allocated_on_date", "payment",
-    "source", "create_time",
+    "id", "company_id", "invoice_id", "amount", "currency", "currency_rate", "applied_amount", "allocated_on_date",
+    "payment", "source", "create_time",
 )  # fmt: skip
-_MEMO = ("id", "invoice_id", "reason", "total_amount", "currency", "comment", "reason_code", "create_time")
+_MEMO = (
+    "id",
+    "company_id",
+    "invoice_id",
+    "reason",
+    "total_amount",
+    "currency",
+    "comment",
+    "reason_code",
+    "create_time",
+)
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
@@ -128,8 +139,8 @@ def _line_rows(inv: Invoice) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...
     for pos, line in enumerate(inv.lines):  # ids come from assign_ids
         lines.append(
             (
-                line.id, inv.id, pos, line.description, line.quantity, line.unit_amount, line.discount_amount,
-                line.discount_percentage, line.sub_total, line.tax_amount, line.total_amount,
+                line.id, inv.company_id, inv.id, pos, line.description, line.quantity, line.unit_amount,
+                line.discount_amount, line.discount_percentage, line.sub_total, line.tax_amount, line.total_amount,
                 line.service_start_date, line.service_end_date, line.sku, line.unit_of_measure, line.price_id,
                 line.is_direct_income, line.refs, line.metadata,
             )
@@ -137,9 +148,10 @@ def _line_rows(inv: Invoice) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...
         for tpos, t in enumerate(line.taxation_items):
             taxes.append(
                 (
-                    t.id, line.id, inv.id, tpos, t.name, t.tax_rate, t.tax_amount, t.tax_rate_type.value,
-                    t.exempt_amount, t.tax_code, t.tax_code_description, t.tax_rate_description, t.jurisdiction,
-                    t.location_code, t.tax_date, t.create_time or inv.modified_date,
+                    t.id, inv.company_id, line.id, inv.id, tpos, t.name, t.tax_rate, t.tax_amount,
+                    t.tax_rate_type.value, t.exempt_amount, t.tax_code, t.tax_code_description,
+                    t.tax_rate_description, t.jurisdiction, t.location_code, t.tax_date,
+                    t.create_time or inv.modified_date,
                 )
             )  # fmt: skip
     return lines, taxes
@@ -178,7 +190,7 @@ async def _insert_lines(conn: Conn, inv: Invoice) -> None:
 
 
 async def replace_lines(conn: Conn, inv: Invoice) -> None:
-    await conn.execute("DELETE FROM line_items WHERE invoice_id = $1", inv.id)
+    await conn.execute("DELETE FROM line_items WHERE company_id = $1 AND invoice_id = $2", inv.company_id, inv.id)
     await _insert_lines(conn, inv)
 
 
@@ -195,7 +207,7 @@ async def update_header(conn: Conn, inv: Invoice, document: bytes) -> None:
 async def insert_allocation(conn: Conn, inv: Invoice, a: PaymentAllocation) -> None:
     a.id = a.id or new_id()  # inserted before the header is saved
     await conn.execute(
-        _INSERT_ALLOC, a.id, inv.id, a.amount, a.currency, a.currency_rate, a.applied_amount,
+        _INSERT_ALLOC, a.id, inv.company_id, inv.id, a.amount, a.currency, a.currency_rate, a.applied_amount,
         a.allocated_on_date, a.payment, a.source.value, a.create_time,
     )  # fmt: skip
 
@@ -203,8 +215,8 @@ async def insert_allocation(conn: Conn, inv: Invoice, a: PaymentAllocation) -> N
 async def insert_credit_memo(conn: Conn, inv: Invoice, m: CreditMemo) -> None:
     m.id, m.invoice_id = m.id or new_id(), inv.id
     await conn.execute(
-        _INSERT_MEMO, m.id, inv.id, m.reason.value, m.total_amount, m.currency, m.comment, m.reason_code,
-        m.create_time,
+        _INSERT_MEMO, m.id, inv.company_id, inv.id, m.reason.value, m.total_amount, m.currency, m.comment,
+        m.reason_code, m.create_time,
     )  # fmt: skip
 
 
@@ -287,11 +299,15 @@ async def lock_invoices(conn: Conn, company_id: str, keys: list[str]) -> set[str
 
 async def _load_children(conn: Conn, inv: Invoice) -> None:
     line_rows = await conn.fetch(
-        f"SELECT {', '.join(_LINE)} FROM line_items WHERE invoice_id = $1 ORDER BY position",  # noqa: S608
+        f"SELECT {', '.join(_LINE)} FROM line_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
+        "ORDER BY position",
+        inv.company_id,
         inv.id,
     )
     tax_rows = await conn.fetch(
-        f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE invoice_id = $1 ORDER BY position",  # noqa: S608
+        f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
+        "ORDER BY position",
+        inv.company_id,
         inv.id,
     )
     inv.lines = [_line_from_row(r) for r in line_rows]
@@ -299,8 +315,9 @@ async def _load_children(conn: Conn, inv: Invoice) -> None:
     for r in tax_rows:
         by_line[r["line_item_id"]].taxation_items.append(_tax_from_row(r))
     alloc_rows = await conn.fetch(
-        f"SELECT {', '.join(_ALLOC)} FROM payment_allocations WHERE invoice_id = $1 "  # noqa: S608
+        f"SELECT {', '.join(_ALLOC)} FROM payment_allocations WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
         "ORDER BY create_time, id",
+        inv.company_id,
         inv.id,
     )
     inv.allocations = [
@@ -312,7 +329,9 @@ async def _load_children(conn: Conn, inv: Invoice) -> None:
         for r in alloc_rows
     ]  # fmt: skip
     memo_rows = await conn.fetch(
-        f"SELECT {', '.join(_MEMO)} FROM credit_memos WHERE invoice_id = $1 ORDER BY create_time, id",  # noqa: S608
+        f"SELECT {', '.join(_MEMO)} FROM credit_memos WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
+        "ORDER BY create_time, id",
+        inv.company_id,
         inv.id,
     )
     inv.credit_memos = [
@@ -339,19 +358,25 @@ def _tax_from_row(r: asyncpg.Record) -> TaxationItem:
     return item
 
 
-async def list_lines(conn: Conn, invoice_id: str, after: int, limit: int) -> list[tuple[int, LineItem]]:
+async def list_lines(
+    conn: Conn, company_id: str, invoice_id: str, after: int, limit: int
+) -> list[tuple[int, LineItem]]:
     """A keyset page of lines (position > after), each with its taxation items."""
     rows = await conn.fetch(
-        f"SELECT {', '.join(_LINE)} FROM line_items WHERE invoice_id = $1 AND position > $2 "  # noqa: S608
-        "ORDER BY position LIMIT $3",
-        invoice_id, after, limit,
-    )  # fmt: skip
+        f"SELECT {', '.join(_LINE)} FROM line_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
+        "AND position > $3 ORDER BY position LIMIT $4",
+        company_id,
+        invoice_id,
+        after,
+        limit,
+    )
     lines = [(r["position"], _line_from_row(r)) for r in rows]
     if lines:
         by_id = {line.id: line for _, line in lines}
         taxes = await conn.fetch(
-            f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE line_item_id = ANY($1::uuid[]) "  # noqa: S608
-            "ORDER BY position",
+            f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE company_id = $1 "  # noqa: S608
+            "AND line_item_id = ANY($2::uuid[]) ORDER BY position",
+            company_id,
             list(by_id),
         )
         for r in taxes:

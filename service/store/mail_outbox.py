@@ -50,14 +50,15 @@ async def insert(conn: asyncpg.Connection, e: Entry) -> None:
     )  # fmt: skip
 
 
-async def get(conn: asyncpg.Connection, entry_id: str) -> Entry | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM mail_outbox WHERE id = $1", entry_id)  # noqa: S608
+async def get(conn: asyncpg.Connection, company_id: str, entry_id: str) -> Entry | None:
+    sql = f"SELECT {_COLUMNS} FROM mail_outbox WHERE company_id = $1 AND id = $2"  # noqa: S608
+    row = await conn.fetchrow(sql, company_id, entry_id)
     return _entry(row) if row else None
 
 
-async def for_operation(conn: asyncpg.Connection, push_operation_key: str) -> Entry | None:
-    sql = f"SELECT {_COLUMNS} FROM mail_outbox WHERE push_operation_key = $1"  # noqa: S608
-    row = await conn.fetchrow(sql, push_operation_key)
+async def for_operation(conn: asyncpg.Connection, company_id: str, push_operation_key: str) -> Entry | None:
+    sql = f"SELECT {_COLUMNS} FROM mail_outbox WHERE company_id = $1 AND push_operation_key = $2"  # noqa: S608
+    row = await conn.fetchrow(sql, company_id, push_operation_key)
     return _entry(row) if row else None
 
 
@@ -67,59 +68,67 @@ async def for_request(conn: asyncpg.Connection, company_id: str, request_id: str
     return _entry(row) if row else None
 
 
-async def forget_request(conn: asyncpg.Connection, entry_id: str) -> None:
+async def forget_request(conn: asyncpg.Connection, company_id: str, entry_id: str) -> None:
     """A FAILED send gives its request_id back, so a retry with it is a new send."""
-    await conn.execute("UPDATE mail_outbox SET request_id = '' WHERE id = $1 AND status = 'FAILED'", entry_id)
-
-
-async def claim(conn: asyncpg.Connection, entry_id: str, until: datetime) -> Entry | None:
-    """Takes a QUEUED send for delivery until `until`; None if someone else has (or had) it."""
-    row = await conn.fetchrow(
-        f"UPDATE mail_outbox SET status = 'SENDING', claimed_until = $2 WHERE id = $1 AND status = 'QUEUED' "  # noqa: S608
-        f"RETURNING {_COLUMNS}",
+    await conn.execute(
+        "UPDATE mail_outbox SET request_id = '' WHERE company_id = $1 AND id = $2 AND status = 'FAILED'",
+        company_id,
         entry_id,
-        until,
     )
+
+
+async def claim(conn: asyncpg.Connection, company_id: str, entry_id: str, until: datetime) -> Entry | None:
+    """Takes a QUEUED send for delivery until `until`; None if someone else has (or had) it."""
+    sql = (
+        "UPDATE mail_outbox SET status = 'SENDING', claimed_until = $2 WHERE company_id = $3 AND id = $1 "  # noqa: S608
+        f"AND status = 'QUEUED' RETURNING {_COLUMNS}"
+    )
+    row = await conn.fetchrow(sql, entry_id, until, company_id)
     return _entry(row) if row else None
 
 
-async def interrupted(conn: asyncpg.Connection, entry_id: str, now: datetime, error: str) -> bool:
+async def interrupted(conn: asyncpg.Connection, company_id: str, entry_id: str, now: datetime, error: str) -> bool:
     """A delivery whose claim ran out without a result (its process stopped): FAILED, never sent again,
     since the mail server may have taken it."""
     result = await conn.execute(
-        "UPDATE mail_outbox SET status = 'FAILED', error = $3 WHERE id = $1 AND status = 'SENDING' "
-        "AND claimed_until < $2",
-        entry_id, now, error,
+        "UPDATE mail_outbox SET status = 'FAILED', error = $3 WHERE company_id = $4 AND id = $1 "
+        "AND status = 'SENDING' AND claimed_until < $2",
+        entry_id, now, error, company_id,
     )  # fmt: skip
     return bool(result == "UPDATE 1")
 
 
-async def record(conn: asyncpg.Connection, entry_id: str, status: str, error: str, sent_time: datetime | None) -> None:
+async def record(
+    conn: asyncpg.Connection, company_id: str, entry_id: str, status: str, error: str, sent_time: datetime | None
+) -> None:
     await conn.execute(
-        "UPDATE mail_outbox SET status = $2, error = $3, sent_time = $4, claimed_until = NULL WHERE id = $1",
-        entry_id, status, error, sent_time,
+        "UPDATE mail_outbox SET status = $2, error = $3, sent_time = $4, claimed_until = NULL "
+        "WHERE company_id = $5 AND id = $1",
+        entry_id, status, error, sent_time, company_id,
     )  # fmt: skip
 
 
-async def hold_operation(conn: asyncpg.Connection, key: str, owner: str, until: datetime) -> bool:
+async def hold_operation(conn: asyncpg.Connection, company_id: str, key: str, owner: str, until: datetime) -> bool:
     """Keeps asynchronous-write workers off the send's PENDING operation while its delivery may be in
     flight; False if `owner` no longer holds it."""
     result = await conn.execute(
-        "UPDATE push_operations SET lease_owner = $2, lease_until = $3 WHERE push_operation_key = $1 "
-        "AND status = 'PENDING' AND lease_owner = $2",
-        key, owner, until,
+        "UPDATE push_operations SET lease_owner = $2, lease_until = $3 WHERE company_id = $4 "
+        "AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $2",
+        key, owner, until, company_id,
     )  # fmt: skip
     return bool(result == "UPDATE 1")
 
 
-async def lease_operation(conn: asyncpg.Connection, key: str, owner: str, until: datetime) -> None:
+async def lease_operation(conn: asyncpg.Connection, company_id: str, key: str, owner: str, until: datetime) -> None:
     """A live call's own PENDING operation, leased to its delivery: a worker takes it over only if this
     process stops before recording the result."""
     await conn.execute(
-        "UPDATE push_operations SET lease_owner = $2, lease_until = $3 WHERE push_operation_key = $1",
+        "UPDATE push_operations SET lease_owner = $2, lease_until = $3 "
+        "WHERE company_id = $4 AND push_operation_key = $1",
         key,
         owner,
         until,
+        company_id,
     )
 
 
@@ -128,9 +137,9 @@ async def complete_operation(conn: asyncpg.Connection, op: PushOperation) -> boo
     result = await conn.execute(
         "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, changes = $5, "
         "completed_on_utc = $6, request = NULL, lease_owner = NULL, lease_until = NULL "
-        "WHERE push_operation_key = $1 AND status = 'PENDING'",
+        "WHERE company_id = $7 AND push_operation_key = $1 AND status = 'PENDING'",
         op.key, op.status.value, op.status_code, op.error_message,
         push_store._changes(op),  # the same JSON shape as every completion
-        op.completed_on_utc,
+        op.completed_on_utc, op.company_id,
     )  # fmt: skip
     return bool(result == "UPDATE 1")

@@ -79,7 +79,7 @@ async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str
         "completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
         # A failed asynchronous write keeps its request, so an operator can requeue it.
         "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END "
-        "WHERE push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8",
+        "WHERE company_id = $9 AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8",
         op.key,
         op.status.value,
         op.status_code,
@@ -88,6 +88,7 @@ async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str
         _changes(op),
         op.completed_on_utc,
         lease_owner,
+        op.company_id,
     )
     return bool(result == "UPDATE 1")
 
@@ -98,11 +99,11 @@ async def claim(conn: asyncpg.Connection, owner: str, lease: timedelta, now: dat
         """
         UPDATE push_operations p SET lease_owner = $1, lease_until = $2, attempts = p.attempts + 1
         FROM (
-            SELECT push_operation_key FROM push_operations
+            SELECT company_id, push_operation_key FROM push_operations
             WHERE status = 'PENDING' AND (lease_until IS NULL OR lease_until < $3)
             ORDER BY requested_on_utc FOR UPDATE SKIP LOCKED LIMIT 1
         ) next
-        WHERE p.push_operation_key = next.push_operation_key
+        WHERE p.company_id = next.company_id AND p.push_operation_key = next.push_operation_key
         RETURNING p.push_operation_key, p.company_id, p.operation, p.request, p.requested_on_utc, p.attempts
         """,
         owner,
@@ -174,8 +175,9 @@ async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
     """Deletes up to `batch` finished operations completed before `cutoff` (PENDING ones are never purged).
     SKIP LOCKED: replicas purging at once take different rows and never wait on each other."""
     result = await conn.execute(
-        "DELETE FROM push_operations WHERE push_operation_key IN ("
-        "  SELECT push_operation_key FROM push_operations WHERE status <> 'PENDING' AND completed_on_utc < $1"
+        "DELETE FROM push_operations WHERE (company_id, push_operation_key) IN ("
+        "  SELECT company_id, push_operation_key FROM push_operations"
+        "  WHERE status <> 'PENDING' AND completed_on_utc < $1"
         "  ORDER BY completed_on_utc LIMIT $2 FOR UPDATE SKIP LOCKED)",
         cutoff,
         batch,

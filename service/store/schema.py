@@ -28,13 +28,16 @@ def _ts(name: str, nullable: bool = True) -> sa.Column[object]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
+# Distribution by company (Citus, docs/citus.md): every key and foreign key leads with company_id, so a
+# company's rows of every table live on one shard and each key is checked there.
 def _parent(table: str) -> sa.Column[object]:
-    return sa.Column(
-        f"{table[:-1]}_id",
-        UUID(as_uuid=False),
-        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
-        nullable=False,
-    )
+    return sa.Column(f"{table[:-1]}_id", UUID(as_uuid=False), nullable=False)
+
+
+def _parent_key(table: str) -> sa.ForeignKeyConstraint:
+    """(company_id, <parent>_id) -> <parent>(company_id, id), deleted with the parent."""
+    column = f"{table[:-1]}_id"
+    return sa.ForeignKeyConstraint(["company_id", column], [f"{table}.company_id", f"{table}.id"], ondelete="CASCADE")
 
 
 # Byte-order collation: text sorts and compares the same in PostgreSQL, Python and every client.
@@ -48,7 +51,7 @@ WRITE_XACT = "(pg_current_xact_id()::text::bigint)"  # the writing transaction, 
 invoices = sa.Table(
     "invoices",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("invoice_number", _TEXT),
     sa.Column("customer_id", _TEXT, nullable=False),
@@ -99,6 +102,7 @@ invoices = sa.Table(
     # The transaction (xid8) that last wrote the row: ListInvoices pages by a key that can change keep to
     # the rows unchanged since their first page's snapshot (pg_visible_in_snapshot).
     sa.Column("write_xact", sa.BigInteger, nullable=False, server_default=sa.text(WRITE_XACT)),
+    sa.PrimaryKeyConstraint("company_id", "id"),
     sa.UniqueConstraint("company_id", "invoice_number"),
     sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
     sa.CheckConstraint("amount_due >= 0 AND amount_paid >= 0 AND amount_credited >= 0", name="non_negative"),
@@ -125,7 +129,8 @@ sa.Index("ix_invoices_company_modified", c.company_id, c.modified_date, c.id)
 line_items = sa.Table(
     "line_items",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
     _parent("invoices"),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
@@ -144,14 +149,17 @@ line_items = sa.Table(
     sa.Column("is_direct_income", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("refs", JSONB, nullable=False, server_default="{}"),
     sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
-    sa.UniqueConstraint("invoice_id", "position"),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    sa.UniqueConstraint("company_id", "invoice_id", "position"),
+    _parent_key("invoices"),
     sa.CheckConstraint("quantity >= 0", name="quantity"),
 )
 
 taxation_items = sa.Table(
     "taxation_items",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
     _parent("line_items"),
     _parent("invoices"),
     sa.Column("position", sa.Integer, nullable=False),
@@ -167,14 +175,20 @@ taxation_items = sa.Table(
     sa.Column("location_code", sa.Text, nullable=False, server_default=""),
     sa.Column("tax_date", sa.Date),
     _ts("create_time", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    _parent_key("line_items"),
+    _parent_key("invoices"),
 )
-sa.Index("ix_taxation_items_invoice", taxation_items.c.invoice_id)
-sa.Index("ix_taxation_items_line", taxation_items.c.line_item_id, taxation_items.c.position)
+sa.Index("ix_taxation_items_invoice", taxation_items.c.company_id, taxation_items.c.invoice_id)
+sa.Index(
+    "ix_taxation_items_line", taxation_items.c.company_id, taxation_items.c.line_item_id, taxation_items.c.position
+)
 
 payment_allocations = sa.Table(
     "payment_allocations",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
     _parent("invoices"),
     _money("amount", False),
     sa.Column("currency", sa.Text, nullable=False),
@@ -184,14 +198,22 @@ payment_allocations = sa.Table(
     sa.Column("payment", JSONB, nullable=False, server_default="{}"),
     sa.Column("source", sa.Text, nullable=False),
     _ts("create_time", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    _parent_key("invoices"),
     sa.CheckConstraint("applied_amount > 0 AND amount > 0", name="positive"),
 )
-sa.Index("ix_payment_allocations_invoice", payment_allocations.c.invoice_id, payment_allocations.c.create_time)
+sa.Index(
+    "ix_payment_allocations_invoice",
+    payment_allocations.c.company_id,
+    payment_allocations.c.invoice_id,
+    payment_allocations.c.create_time,
+)
 
 credit_memos = sa.Table(
     "credit_memos",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
     _parent("invoices"),
     sa.Column("reason", sa.Text, nullable=False),
     _money("total_amount", False),
@@ -199,9 +221,11 @@ credit_memos = sa.Table(
     sa.Column("comment", sa.Text, nullable=False, server_default=""),
     sa.Column("reason_code", sa.Text, nullable=False, server_default=""),
     _ts("create_time", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    _parent_key("invoices"),
     sa.CheckConstraint("total_amount >= 0", name="non_negative"),
 )
-sa.Index("ix_credit_memos_invoice", credit_memos.c.invoice_id)
+sa.Index("ix_credit_memos_invoice", credit_memos.c.company_id, credit_memos.c.invoice_id)
 
 customer_credit_balances = sa.Table(
     "customer_credit_balances",
@@ -229,7 +253,7 @@ company_money_settings = sa.Table(
 invoice_rounding_report = sa.Table(
     "invoice_rounding_report",
     metadata,
-    sa.Column("invoice_id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("invoice_id", UUID(as_uuid=False), nullable=False),
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
     _money("old_sub_total"),
@@ -243,13 +267,14 @@ invoice_rounding_report = sa.Table(
     sa.Column("old_status", sa.Text, nullable=False),
     sa.Column("new_status", sa.Text, nullable=False),
     _ts("report_time", False),
+    sa.PrimaryKeyConstraint("company_id", "invoice_id"),
 )
 
 # Every movement of a credit balance, for audit: the balance is the sum of its entries.
 credit_entries = sa.Table(
     "credit_entries",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("customer_id", sa.Text, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
@@ -258,6 +283,7 @@ credit_entries = sa.Table(
     sa.Column("invoice_id", UUID(as_uuid=False)),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     _ts("create_time", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
 )
 sa.Index("ix_credit_entries_customer", credit_entries.c.company_id, credit_entries.c.customer_id)
 
@@ -272,7 +298,7 @@ invoice_number_sequences = sa.Table(
 push_operations = sa.Table(
     "push_operations",
     metadata,
-    sa.Column("push_operation_key", UUID(as_uuid=False), primary_key=True),
+    sa.Column("push_operation_key", UUID(as_uuid=False), nullable=False),
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("data_type", sa.Text, nullable=False),
     sa.Column("operation", sa.Text, nullable=False),
@@ -289,6 +315,7 @@ push_operations = sa.Table(
     sa.Column("lease_owner", sa.Text),
     _ts("lease_until"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.PrimaryKeyConstraint("company_id", "push_operation_key"),
     sa.CheckConstraint("status IN ('PENDING','SUCCESS','FAILED','TIMED_OUT')", name="status"),
 )
 sa.Index("ix_push_operations_company", push_operations.c.company_id, push_operations.c.requested_on_utc)
@@ -304,13 +331,14 @@ sa.Index(
     postgresql_where=push_operations.c.status == "PENDING",
 )
 
-# The change feed. Writers append rows (position NULL) in their own transaction; one sequencer at a time
-# numbers them in the order they became visible, which is commit order. Watchers read by position.
+# The change feed. Writers append rows (position NULL) in their own transaction; per company, one sequencer
+# at a time (holding the company's invoice_event_heads row) numbers them in the order they became visible,
+# which is commit order. Positions count per company; watchers (each scoped to one company) read by position.
 invoice_events = sa.Table(
     "invoice_events",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("position", sa.BigInteger, unique=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
+    sa.Column("position", sa.BigInteger),
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("invoice_id", sa.Text, nullable=False, server_default=""),
@@ -318,9 +346,26 @@ invoice_events = sa.Table(
     sa.Column("attachment_id", sa.Text, nullable=False, server_default=""),
     sa.Column("invoice", sa.LargeBinary),  # the serialized Invoice, for COMMUNICATION_TRIGGERED
     _ts("create_time", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    sa.UniqueConstraint("company_id", "position"),  # watchers read a company's events by it
 )
 sa.Index("ix_invoice_events_unsequenced", invoice_events.c.id, postgresql_where=invoice_events.c.position.is_(None))
-sa.Index("ix_invoice_events_company", invoice_events.c.company_id, invoice_events.c.position)
+# Retention takes the oldest events first.
+sa.Index(
+    "ix_invoice_events_create_time",
+    invoice_events.c.create_time,
+    postgresql_where=invoice_events.c.position.isnot(None),
+)
+
+# Each company's feed: the last position given (the sequencer numbers on from it, under this row's lock) and
+# the highest position retention deleted (every event up to it is gone: a watcher behind it lost events).
+invoice_event_heads = sa.Table(
+    "invoice_event_heads",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("purged", sa.BigInteger, nullable=False, server_default="0"),
+)
 
 # AIP-155 request ids: the first answer to a write, replayed for a day.
 idempotency_keys = sa.Table(
@@ -341,7 +386,7 @@ sa.Index("ix_idempotency_keys_expiry", idempotency_keys.c.expire_time)
 attachments = sa.Table(
     "attachments",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
     _parent("invoices"),
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("name", sa.Text, nullable=False),
@@ -354,24 +399,29 @@ attachments = sa.Table(
     # Set while an upload streams in (its pieces are staged outside any transaction): the row is invisible
     # to every read until the upload commits, and removed by anyone once this time has passed.
     _ts("staged_until"),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    _parent_key("invoices"),
     sa.CheckConstraint("file_size >= 0", name="size"),
 )
-sa.Index("ix_attachments_invoice", attachments.c.invoice_id, attachments.c.date_created)
+sa.Index("ix_attachments_invoice", attachments.c.company_id, attachments.c.invoice_id, attachments.c.date_created)
 sa.Index("ix_attachments_staged_until", attachments.c.staged_until)
 
 # An attachment's bytes in fixed-size pieces: uploads and downloads stream them, memory stays flat.
 attachment_chunks = sa.Table(
     "attachment_chunks",
     metadata,
-    sa.Column(
-        "attachment_id", UUID(as_uuid=False), sa.ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("attachment_id", UUID(as_uuid=False), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("start", sa.BigInteger, nullable=False),  # byte offset of this chunk in the file
     sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("company_id", "attachment_id", "seq"),
+    _parent_key("attachments"),
 )
 
-# API keys: only a SHA-256 of each key is kept; a key is shown once, when it is created.
+# API keys: only a SHA-256 of each key is kept; a key is shown once, when it is created. A reference table
+# on Citus (replicated to every node, keyed globally): authentication finds a key by its hash before any
+# company is known.
 api_keys = sa.Table(
     "api_keys",
     metadata,
@@ -392,13 +442,13 @@ sa.Index("ix_api_keys_company", api_keys.c.company_id)
 mail_outbox = sa.Table(
     "mail_outbox",
     metadata,
-    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
     sa.Column("company_id", sa.Text, nullable=False),
     _parent("invoices"),
-    sa.Column("push_operation_key", UUID(as_uuid=False), nullable=False, unique=True),
+    sa.Column("push_operation_key", UUID(as_uuid=False), nullable=False),
     # The caller's request_id (or idempotency-key): a retry after a lost answer finds this send, not a new one.
     sa.Column("request_id", sa.Text, nullable=False, server_default=""),
-    sa.Column("message_id", sa.Text, nullable=False, unique=True),  # the same Message-ID on every attempt
+    sa.Column("message_id", sa.Text, nullable=False),  # the same Message-ID on every attempt
     sa.Column("recipients", sa.ARRAY(sa.Text), nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
@@ -407,6 +457,10 @@ mail_outbox = sa.Table(
     sa.Column("error", sa.Text, nullable=False, server_default=""),
     _ts("create_time", False),
     _ts("sent_time"),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    sa.UniqueConstraint("company_id", "push_operation_key"),
+    sa.UniqueConstraint("company_id", "message_id"),
+    _parent_key("invoices"),
     sa.CheckConstraint("status IN ('QUEUED', 'SENDING', 'SENT', 'FAILED')", name="status"),
 )
 sa.Index(
