@@ -12,6 +12,7 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import asyncio
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,18 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     if embedded is not None:
         embedded.stop()
+
+
+def sibling_database(url: str) -> str:
+    """A fresh, migrated database on the same server as `url`: for suites whose servers are configured
+    differently from the session's, since every server's workers take asynchronous writes from the queue
+    of the database it serves."""
+    name = f"invoices_test_{uuid.uuid4().hex[:10]}"
+    parts = urllib.parse.urlsplit(url)
+    asyncio.run(_create_database(url, name))
+    sibling = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    migrate(sibling)
+    return sibling
 
 
 class ServerThread:

@@ -23,7 +23,7 @@ from invoices.v1 import push_operation_pb2 as push_pb
 from invoices.v1 import push_operation_service_pb2 as push_svc
 from invoices.v1 import push_operation_service_pb2_grpc as push_grpc
 
-from tests.conftest import ServerThread
+from tests.conftest import Database, ServerThread, sibling_database
 from tests.helpers import finalized, invoice, rpc_error, violations
 from tests.test_process import free_port
 
@@ -66,11 +66,24 @@ def smtp_server(delay: float) -> tuple[SlowInbox, Controller, int]:
 
 
 @pytest.fixture(scope="module")
-def slow_mail(database_url: str) -> Iterator[tuple[SlowInbox, ServerThread]]:
+def mail_database(database_url: str) -> str:
+    """This module's own database: its servers send mail, the session's servers do not, and any server's
+    workers may take an asynchronous send from the queue of the database it serves."""
+    return sibling_database(database_url)
+
+
+@pytest.fixture(scope="module")
+def db(mail_database: str) -> Database:
+    """Assertions read this module's database."""
+    return Database(mail_database)
+
+
+@pytest.fixture(scope="module")
+def slow_mail(mail_database: str) -> Iterator[tuple[SlowInbox, ServerThread]]:
     """A mail server 3 s per message, and a service whose asynchronous-write leases last 1 s."""
     handler, controller, port = smtp_server(3.0)
     srv = ServerThread(
-        database_url, smtp_host="127.0.0.1", smtp_port=port, lease_seconds=1, workers=3, mail_send_timeout_seconds=20
+        mail_database, smtp_host="127.0.0.1", smtp_port=port, lease_seconds=1, workers=3, mail_send_timeout_seconds=20
     ).start()
     yield handler, srv
     srv.stop()
@@ -78,9 +91,9 @@ def slow_mail(database_url: str) -> Iterator[tuple[SlowInbox, ServerThread]]:
 
 
 @pytest.fixture(scope="module")
-def quick_mail(database_url: str) -> Iterator[tuple[SlowInbox, svc_grpc.InvoiceServiceStub]]:
+def quick_mail(mail_database: str) -> Iterator[tuple[SlowInbox, svc_grpc.InvoiceServiceStub]]:
     handler, controller, port = smtp_server(0.0)
-    srv = ServerThread(database_url, smtp_host="127.0.0.1", smtp_port=port).start()
+    srv = ServerThread(mail_database, smtp_host="127.0.0.1", smtp_port=port).start()
     with grpc.insecure_channel(srv.address) as ch:
         yield handler, svc_grpc.InvoiceServiceStub(ch)
     srv.stop()
@@ -242,8 +255,8 @@ def test_a_non_ascii_address_is_invalid_argument_naming_it(quick_mail, company):
     assert "email_addresses[1]" in violations(err)
 
 
-def test_a_refused_send_is_recorded_failed_and_a_retry_is_a_new_attempt(database_url, company, db):
-    srv = ServerThread(database_url, smtp_host="127.0.0.1", smtp_port=free_port()).start()  # nobody listens
+def test_a_refused_send_is_recorded_failed_and_a_retry_is_a_new_attempt(mail_database, company, db):
+    srv = ServerThread(mail_database, smtp_host="127.0.0.1", smtp_port=free_port()).start()  # nobody listens
     try:
         with grpc.insecure_channel(srv.address) as ch:
             stub = svc_grpc.InvoiceServiceStub(ch)
