@@ -116,7 +116,10 @@ def test_mail_outbox_depth_counts_sends_not_yet_finished(database_url):
             tx = conn.transaction()
             await tx.start()
             # Entries without an invoice of their own: the foreign key is set aside inside this transaction.
-            await conn.execute("ALTER TABLE mail_outbox DROP CONSTRAINT fk_mail_outbox_invoice_id_invoices")
+            for (name,) in await conn.fetch(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'mail_outbox'::regclass AND contype = 'f'"
+            ):
+                await conn.execute(f'ALTER TABLE mail_outbox DROP CONSTRAINT "{name}"')
             for status in ("QUEUED", "SENDING", "SENT", "FAILED"):
                 await conn.execute(
                     "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, message_id, recipients,"
