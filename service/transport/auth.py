@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -47,7 +48,10 @@ class AuthInterceptor(WrappingInterceptor):
                         async for item in until_revoked(result, revoked):
                             yield item
                 finally:
-                    CALLER_COMPANY.reset(token)
+                    # A stream the client cancelled is closed by grpc from another task, whose context
+                    # never held the variable: nothing to restore there.
+                    with contextlib.suppress(ValueError):
+                        CALLER_COMPANY.reset(token)
 
             return stream
 
