@@ -55,6 +55,19 @@ class AuthInterceptor(WrappingInterceptor):
 
             return stream
 
+        if kind == "stream_unary":  # an upload: a revoked key ends it while it waits for the client
+
+            async def client_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                authorization = _authorization(context)
+                token = CALLER_COMPANY.set(await keys.company(authorization))
+                try:
+                    with keys.stream_guard(authorization) as revoked:
+                        return await behaviour(until_revoked(requests, revoked), context)
+                finally:
+                    CALLER_COMPANY.reset(token)
+
+            return client_stream
+
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = CALLER_COMPANY.set(await keys.company(_authorization(context)))
             try:
