@@ -7,7 +7,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Settings, StartupError
 from service.domain.money import MoneyDefaults, Rounding, TaxMode
 from service.handlers.auth import create_key, revoke_key
 from service.logs import configure
@@ -80,6 +80,14 @@ def main() -> None:
         print(exc, file=sys.stderr)
         sys.exit(2)
     configure(settings.log_level)
+    try:
+        _run(args, settings)
+    except StartupError as exc:  # valid settings whose target refuses: one line, no traceback
+        print(f"cannot start: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command in ("migrate", "keys", "money-defaults"):
         url, embedded = database_url(settings)
         try:

@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from invoices.v1 import push_operation_service_pb2
 
-from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings
+from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings, StartupError
 from service.domain.attachments import Limits
 from service.handlers.attachments import AttachmentHandlers
 from service.handlers.auth import Keys
@@ -173,6 +173,16 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
     """Plaintext by default; TLS with a certificate and key; mutual TLS with a client CA too."""
+    try:
+        return _bind(server, settings)
+    except RuntimeError as exc:  # grpc's "Failed to bind": in use, or not an address of this machine
+        raise StartupError(
+            f"LISTEN_ADDR={settings.listen_addr!r}: cannot listen there (the port is in use, or the address is "
+            "not one of this machine's)"
+        ) from exc
+
+
+def _bind(server: grpc.aio.Server, settings: Settings) -> int:
     if not settings.tls_cert_file:
         return server.add_insecure_port(settings.listen_addr)
     cert = Path(settings.tls_cert_file).read_bytes()
