@@ -1,0 +1,171 @@
+"""Defects found by driving the running service from outside (issues 12 and 13 re-tried as a stranger would):
+each test failed before its fix. Real server, real PostgreSQL, real channels."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from invoices.v1 import push_operation_service_pb2 as ps
+from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
+
+from tests.conftest import Database, ServerThread
+from tests.helpers import finalized, invoice, line, rpc_error, violations
+from tests.test_process import ROOT
+from tests.test_security import bearer, make_key, revoke
+
+
+@pytest.fixture(scope="module")
+def secured(database_url: str) -> Iterator[ServerThread]:
+    srv = ServerThread(database_url, auth_required=True).start()
+    yield srv
+    srv.stop()
+
+
+def test_cancelled_streams_leave_no_error_in_the_log(secured, database_url, caplog):
+    """A client that reads one message of a stream and cancels it is ordinary; the server logged
+    "Task exception was never retrieved" (the caller's company reset from another task) for it."""
+    _, key = make_key(database_url, f"oi-{uuid.uuid4().hex[:8]}")
+    with grpc.insecure_channel(secured.address) as ch:
+        stub = svc_grpc.InvoiceServiceStub(ch)
+        ops = ps_grpc.PushOperationServiceStub(ch)
+        for _ in range(5):
+            stub.CreateInvoice(svc.CreateInvoiceRequest(invoice=invoice()), metadata=bearer(key))
+        with caplog.at_level(logging.ERROR):
+            for _ in range(15):
+                stream: Any = stub.ListInvoices(svc.ListInvoicesRequest(page_size=1), metadata=bearer(key))
+                next(iter(stream))
+                stream.cancel()
+                events: Any = ops.WatchInvoiceEvents(ps.WatchInvoiceEventsRequest(), metadata=bearer(key))
+                next(iter(events))
+                events.cancel()
+            time.sleep(0.5)
+            gc.collect()  # "never retrieved" is logged when the task is collected
+            time.sleep(0.2)
+        # the service still answers a full listing afterwards
+        assert sum(len(m.invoices) for m in stub.ListInvoices(svc.ListInvoicesRequest(), metadata=bearer(key))) == 5
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors
+
+
+def test_customer_summary_amounts_carry_the_currency_exponent(stub, company):
+    """Every amount string the API returns has exactly the currency's decimals: the summary's sums of no
+    invoice were "0" (USD) and JPY sums came out as the column gave them."""
+    finalized(stub, company, invoice(customer="sum-1", lines=[line("1", "10.00")], due_date="2099-01-01"))
+    finalized(stub, company, invoice(customer="sum-1", currency="KWD", lines=[line("1", "1")], due_date="2099-01-01"))
+    out = stub.GetCustomerInvoiceSummary(svc.GetCustomerInvoiceSummaryRequest(company_id=company, customer_id="sum-1"))
+    by = {s.currency: s for s in out.summaries}
+    assert (by["USD"].total_invoiced_amount, by["USD"].total_unpaid_amount, by["USD"].total_overdue_amount) == (
+        "10.00", "10.00", "0.00",
+    )  # fmt: skip
+    assert (by["KWD"].total_invoiced_amount, by["KWD"].total_unpaid_amount, by["KWD"].total_overdue_amount) == (
+        "1.000", "1.000", "0.000",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ('"note": "\\ud800"', "note"),  # a lone surrogate: not Unicode text
+        ('"invoiceNumber": "A\\udfff"', "invoiceNumber"),
+        ('"vendorOnly": "\\ud83d"', "vendorOnly"),  # kept in supplemental_data
+        ('"vendorOnly\\ud800": 1', ""),  # in a key
+        ('"vendorOnly": {"deeper": ["\\u0000"]}', "vendorOnly.deeper[0]"),  # NUL: PostgreSQL stores no \u0000
+        ('"vendor\\u0000Key": 1', ""),
+    ],
+)
+def test_import_refuses_text_that_is_not_storable_naming_the_field(stub, company, db: Database, extra, field):
+    """ImportInvoice with a JSON escape that decodes to a lone surrogate was INTERNAL (the invoice could not
+    be encoded as UTF-8), and a NUL in vendor-only fields a generic error on `request`."""
+    body = (
+        '{"customerRef": {"id": "c"}, "currency": "USD", "totalAmount": 1, "subTotal": 1, "totalTaxAmount": 0,'
+        f' "amountDue": 1, "status": "Draft", {extra}}}'
+    )
+    err = rpc_error(
+        lambda: stub.ImportInvoice(
+            svc.ImportInvoiceRequest(company_id=company, vendor=svc.VENDOR_CODAT, invoice_json=body)
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    found = violations(err)
+    assert any(field in path for path in found) if field else found, found
+    assert db.fetch("SELECT count(*) AS n FROM invoices WHERE company_id = $1", company)[0]["n"] == 0
+
+
+def test_an_upload_open_when_its_key_is_revoked_ends_unauthenticated_and_stores_nothing(secured, database_url, db):
+    """Revoking a key ended its list, download and watch streams, but an upload it had open went on and
+    committed its attachment after the revocation."""
+    company = f"oi-{uuid.uuid4().hex[:8]}"
+    key_id, key = make_key(database_url, company)
+    with grpc.insecure_channel(secured.address) as ch:
+        stub = svc_grpc.InvoiceServiceStub(ch)
+        inv = stub.CreateInvoice(svc.CreateInvoiceRequest(invoice=invoice()), metadata=bearer(key)).invoice
+        messages: queue.Queue[svc.UploadAttachmentRequest | None] = queue.Queue()
+
+        def requests() -> Iterator[svc.UploadAttachmentRequest]:
+            while (item := messages.get()) is not None:
+                yield item
+
+        upload = stub.UploadAttachment.future(requests(), metadata=bearer(key), timeout=30)
+        messages.put(svc.UploadAttachmentRequest(metadata=svc.AttachmentUpload(invoice_id=inv.id, name="a.txt")))
+        messages.put(svc.UploadAttachmentRequest(chunk=b"before"))
+        time.sleep(0.5)
+        revoke(database_url, key_id)
+        revoked_at = time.monotonic()
+        ended = threading.Event()
+        upload.add_done_callback(lambda _: ended.set())
+        ended.wait(5)
+        ended_after = time.monotonic() - revoked_at
+        messages.put(svc.UploadAttachmentRequest(chunk=b"after"))
+        messages.put(None)
+        with pytest.raises(grpc.RpcError) as info:
+            upload.result()
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, info.value.details()
+    assert ended_after < 1.0  # without waiting for the client's next message
+    assert db.fetch("SELECT count(*) AS n FROM attachments WHERE invoice_id = $1", inv.id)[0]["n"] == 0
+
+
+def _start_env(**overrides: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
+    return {**keep, "LISTEN_ADDR": "127.0.0.1:0", **overrides}
+
+
+def test_a_start_up_whose_database_or_address_refuses_ends_with_one_line_naming_the_variable(database_url, tmp_path):
+    """Valid settings that point at a database that is not there, a port in use or a folder PostgreSQL cannot
+    use ended `python -m service` with a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        cases = [
+            ({"DATABASE_URL": "postgresql://u:pw-xyzzy@127.0.0.1:1/db"}, ["serve"], "DATABASE_URL"),
+            ({"DATABASE_URL": "postgresql://u:pw-xyzzy@127.0.0.1:1/db"}, ["migrate"], "DATABASE_URL"),
+            ({"DATABASE_URL": "postgresql://u:pw-xyzzy@127.0.0.1:1/db"}, ["keys", "list", "--company", "x"],
+             "DATABASE_URL"),
+            ({"DATABASE_URL": database_url, "LISTEN_ADDR": f"127.0.0.1:{port}"}, ["serve"], "LISTEN_ADDR"),
+            ({"EMBEDDED_PG_DIR": str(blocker / "pg")}, ["migrate"], "EMBEDDED_PG_DIR"),
+        ]  # fmt: skip
+        for env, command, variable in cases:
+            done = subprocess.run([sys.executable, "-m", "service", *command], cwd=ROOT, env=_start_env(**env),
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert done.returncode == 1, (command, done.stderr)
+            assert "Traceback" not in done.stderr, done.stderr
+            last = done.stderr.strip().splitlines()[-1]
+            assert last.startswith("cannot start: ") and variable in last, last
+            assert "pw-xyzzy" not in done.stderr  # the password stays out of the message
