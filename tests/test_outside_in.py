@@ -4,6 +4,7 @@ each test failed before its fix. Real server, real PostgreSQL, real channels."""
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import queue
@@ -169,3 +170,25 @@ def test_a_start_up_whose_database_or_address_refuses_ends_with_one_line_naming_
             last = done.stderr.strip().splitlines()[-1]
             assert last.startswith("cannot start: ") and variable in last, last
             assert "pw-xyzzy" not in done.stderr  # the password stays out of the message
+
+
+@pytest.mark.parametrize("char", ['"', "\\", "\n"])
+def test_every_invoice_the_service_stores_exports_to_every_vendor(stub, company, char):
+    """Vendor JSON escapes quotes, backslashes and line breaks: an invoice of 1,000 lines of such text,
+    within every documented limit and under the invoice size bound, was stored, but ExportInvoice then
+    failed with gRPC's own "Sent message larger than max" (and an ERROR in the log) for every vendor."""
+    lines = [line("1", "1.00", description=char * n) for n in (2950, 1400)]
+    exported = 0
+    for template in lines:
+        req = svc.CreateInvoiceRequest(company_id=company, invoice=invoice(lines=[template] * 1000))
+        try:
+            inv = stub.CreateInvoice(req).invoice
+        except grpc.RpcError as err:  # refused up front is fine, with the invoice bound named
+            assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.details()
+            assert "serialized" in err.details()
+            continue
+        for vendor in (svc.VENDOR_CODAT, svc.VENDOR_FLEXPRICE, svc.VENDOR_ZUORA):
+            out = stub.ExportInvoice(svc.ExportInvoiceRequest(company_id=company, invoice_id=inv.id, vendor=vendor))
+            assert json.dumps(char * 1400)[1:-1] in out.invoice_json  # the text, escaped, is all there
+            exported += 1
+    assert exported == 3  # the smaller one is stored and exported to all three

@@ -47,6 +47,14 @@ MAX_LINES_POSITION = 2**31 - 1
 MAX_INVOICE_BYTES = 3 * 1024 * 1024
 ANSWER_ENVELOPE = 256 * 1024
 RuleFn = Callable[[Conn, Invoice, datetime], Awaitable[None]]
+_JSON_ESCAPED = (b'"', b"\\", b"\n", b"\r", b"\t")
+
+
+def json_escapes(document: bytes) -> int:
+    """The bytes a vendor export (JSON) adds by escaping the invoice's text: one per quote, backslash, line
+    feed, carriage return and tab (other control characters are refused). Counted in the serialized form,
+    so a few framing bytes of those values count too: a bound, cheap at any size."""
+    return sum(document.count(c) for c in _JSON_ESCAPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +131,12 @@ class InvoiceHandlers:
     def _document(self, inv: Invoice, path: str, sizes: list[int] | None = None) -> bytes:
         """The invoice's stored form, refused before anything is written when it outgrows the bound."""
         document = self.render(inv)
-        if len(document) > self.max_document:
+        measured = len(document) + json_escapes(document)
+        if measured > self.max_document:
             raise LimitExceeded(
-                f"{path} would take {len(document):,} bytes serialized; an invoice is at most "
-                f"{self.max_document:,} (its lines, texts, payments and metadata together): shorten its "
-                "texts or split it",
+                f"{path} would take {measured:,} bytes serialized (quotes, backslashes and line breaks counted "
+                f"twice); an invoice is at most {self.max_document:,} (its lines, texts, payments and metadata "
+                "together): shorten its texts or split it",
                 f"{path}: serialized size",
             )
         if sizes is not None:
