@@ -192,3 +192,29 @@ def test_every_invoice_the_service_stores_exports_to_every_vendor(stub, company,
             assert json.dumps(char * 1400)[1:-1] in out.invoice_json  # the text, escaped, is all there
             exported += 1
     assert exported == 3  # the smaller one is stored and exported to all three
+
+
+def test_watching_one_invoices_events_takes_its_id_in_any_case_or_its_number(stub, channel, company):
+    """WatchInvoiceEvents' invoice_id matched only the lower-case id: the invoice's number (every invoiceId
+    takes the id or the number) or its id in upper case silently delivered nothing."""
+    inv = finalized(stub, company, invoice(invoice_number=f"W-{uuid.uuid4().hex[:6]}"))
+    ops = ps_grpc.PushOperationServiceStub(channel)
+
+    def first_events(key: str) -> list[str]:
+        request = ps.WatchInvoiceEventsRequest(company_id=company, invoice_id=key)
+        stream: Any = ops.WatchInvoiceEvents(request, timeout=5)
+        try:
+            events = list(next(iter(stream)).events)
+        except grpc.RpcError as err:
+            return [err.code().name]
+        stream.cancel()
+        return [e.invoice_id for e in events]
+
+    for key in (inv.id, inv.id.upper(), inv.invoice_number):
+        assert set(first_events(key)) == {inv.id}, key
+    unknown = ps.WatchInvoiceEventsRequest(company_id=company, invoice_id="NO-1")
+    err = rpc_error(
+        lambda: next(iter(ops.WatchInvoiceEvents(unknown, timeout=5))),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    assert "NO-1" in (err.details() or "")
