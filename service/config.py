@@ -55,8 +55,6 @@ def _upper(value: Any) -> Any:
 def _extensions(value: Any) -> Any:
     if isinstance(value, str):
         value = [e.strip().lower() for e in value.split(",") if e.strip()]
-    if not value:  # "," would allow no file at all: every upload refused, silently
-        raise ValueError("accepts comma-separated extensions such as .pdf,.png; got none")
     for ext in value:
         if not _EXTENSION.fullmatch(ext):
             raise ValueError(f"accepts comma-separated extensions such as .pdf,.png; {ext!r} is not one")

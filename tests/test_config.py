@@ -31,7 +31,6 @@ BAD = [
     ({"PROCESSES": "two"}, "PROCESSES", "integer"),
     ({"PUSH_WORKERS": "-1"}, "PUSH_WORKERS", "0 to 64"),
     ({"ATTACHMENT_EXTENSIONS": "pdf,png"}, "ATTACHMENT_EXTENSIONS", ".pdf"),
-    ({"ATTACHMENT_EXTENSIONS": ", ,"}, "ATTACHMENT_EXTENSIONS", "got none"),
     ({"AUTH_REQUIRED": "sometimes"}, "AUTH_REQUIRED", "true or false"),
     ({"INVOICE_NUMBER_WIDTH": "0"}, "INVOICE_NUMBER_WIDTH", "1 to 20"),
     ({"IDEMPOTENCY_TTL_SECONDS": "0"}, "IDEMPOTENCY_TTL_SECONDS", "seconds"),
