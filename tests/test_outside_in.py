@@ -3,7 +3,10 @@ each test failed before its fix. Real server, real PostgreSQL, real channels."""
 
 from __future__ import annotations
 
+import base64
 import gc
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -26,6 +29,7 @@ from invoices.v1 import push_operation_service_pb2 as ps
 from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 from pypdf import PdfReader
 
+from service.config import DEFAULT_PAGE_TOKEN_SECRET
 from tests.conftest import Database, ServerThread
 from tests.helpers import create, finalized, invoice, line, rpc_error, violations
 from tests.test_process import ROOT
@@ -243,3 +247,33 @@ def test_a_pdf_of_text_full_of_markup_characters_renders_as_fast_as_plain_text(s
     marked, text = render_seconds("<&>" * 3_333)
     assert text.count("<&>") >= 3 * 3_000 / 2  # the characters are there (cells wrap anywhere)
     assert marked < 4 * plain + 1.0, (marked, plain)
+
+
+def _forged(data: dict[str, Any], company: str, order_by: str) -> str:
+    """A token signed with the built-in development secret, which is public (the servers here use it)."""
+    binding = hashlib.sha256(f"invoices\0{company}\0\0{order_by}".encode()).hexdigest()[:16]
+    raw = json.dumps({"b": binding, **data}).encode()
+    mac = hmac.new(DEFAULT_PAGE_TOKEN_SECRET.encode(), raw, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "order_by, keys, snapshot",
+    [
+        ("due_date", [{"t": "2026-01-01T00:00:00+00:00"}], "5:3:"),  # xmin > xmax
+        ("due_date", [{"t": "2026-01-01T00:00:00+00:00"}], "3:5:7"),  # in progress beyond xmax
+        ("due_date", [{"t": "2026-01-01T00:00:00+00:00"}], "0:0:"),
+        ("due_date", [{"t": "2026-01-01T00:00:00+00:00"}], "99999999999999999999:99999999999999999999:"),
+        ("invoice_number", ["\u0000"], "1:2:"),  # PostgreSQL text holds no NUL
+    ],
+)
+def test_a_forged_page_token_is_refused_naming_page_token(stub, company, order_by, keys, snapshot):
+    """Tokens signed with the public development secret but holding a snapshot PostgreSQL refuses, or a NUL
+    in a text key, answered INVALID_ARGUMENT "a value cannot be used: ..." without naming any field."""
+    create(stub, company)
+    data = {"k": keys, "i": str(uuid.uuid4()), "s": snapshot}
+    request = svc.ListInvoicesRequest(
+        company_id=company, order_by=order_by, page_token=_forged(data, company, order_by)
+    )
+    err = rpc_error(lambda: list(stub.ListInvoices(request)), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "page_token" in violations(err), err.details()
