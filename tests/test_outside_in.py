@@ -3,6 +3,7 @@ each test failed before its fix. Real server, real PostgreSQL, real channels."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import hashlib
@@ -19,10 +20,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
+from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
 from invoices.v1 import push_operation_service_pb2 as ps
@@ -30,6 +33,10 @@ from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 from pypdf import PdfReader
 
 from service.config import DEFAULT_PAGE_TOKEN_SECRET
+from service.domain.money import MoneyDefaults, Rounding, TaxMode
+from service.handlers.invoices import MONEY_DEFAULTS_TTL
+from service.store import money_settings
+from service.store.db import create_pool
 from tests.conftest import Database, ServerThread
 from tests.helpers import create, finalized, invoice, line, rpc_error, violations
 from tests.test_process import ROOT
@@ -277,3 +284,31 @@ def test_a_forged_page_token_is_refused_naming_page_token(stub, company, order_b
     )
     err = rpc_error(lambda: list(stub.ListInvoices(request)), grpc.StatusCode.INVALID_ARGUMENT)
     assert "page_token" in violations(err), err.details()
+
+
+def test_a_companys_new_money_defaults_apply_to_the_first_invoice_after_five_seconds(stub, database_url, company):
+    """The defaults were refreshed only when a create found them stale, and that create still used the
+    stale ones: after `money-defaults` the first invoice of a quiet process was priced in the old modes
+    (100 x 0.99 EUR at 21%: tax 21.00 in LINE mode instead of 20.79 per rate), however long ago they
+    were set."""
+    create(stub, company)
+    time.sleep(MONEY_DEFAULTS_TTL + 0.5)
+    create(stub, company)  # a create after the TTL: the old code refreshed here, in the background
+
+    async def save() -> None:
+        pool = await create_pool(database_url, 1, 1)
+        try:
+            await money_settings.save(pool, company, MoneyDefaults(Rounding.HALF_EVEN, TaxMode.DOCUMENT_PER_RATE),
+                                      datetime.now(UTC))  # fmt: skip
+        finally:
+            await pool.close()
+
+    asyncio.run(save())
+    time.sleep(MONEY_DEFAULTS_TTL + 1.5)
+    inv = create(stub, company, invoice(currency="EUR", lines=[line("1", "0.99", taxation_items=[
+        pb.TaxationItem(name="VAT", tax_rate="21")])] * 100))  # fmt: skip
+    assert (inv.rounding_mode, inv.tax_rounding_mode) == (
+        pb.ROUNDING_MODE_HALF_EVEN,
+        pb.TAX_ROUNDING_MODE_DOCUMENT_PER_RATE,
+    )
+    assert inv.total_tax_amount == "20.79"

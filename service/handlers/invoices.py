@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -127,6 +128,7 @@ class InvoiceHandlers:
         self._money: dict[str, MoneyDefaults] = {}
         self._money_at = float("-inf")
         self._money_refresh: asyncio.Task[None] | None = None
+        self._money_timer: asyncio.Task[None] | None = None
 
     def _document(self, inv: Invoice, path: str, sizes: list[int] | None = None) -> bytes:
         """The invoice's stored form, refused before anything is written when it outgrows the bound."""
@@ -166,6 +168,22 @@ class InvoiceHandlers:
         ):
             self._money_refresh = asyncio.create_task(self._refresh_money_defaults())
         return self._money.get(company_id, MoneyDefaults())
+
+    def start_money_refresh(self) -> None:
+        """Keeps the defaults at most MONEY_DEFAULTS_TTL seconds old whether or not calls come: refreshed
+        only when a create asked, the first create after a quiet spell used defaults of any age."""
+        self._money_timer = asyncio.create_task(self._keep_money_defaults())
+
+    async def stop_money_refresh(self) -> None:
+        if self._money_timer is not None:
+            self._money_timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._money_timer
+
+    async def _keep_money_defaults(self) -> None:
+        while True:
+            await asyncio.sleep(MONEY_DEFAULTS_TTL)
+            await self._refresh_money_defaults()
 
     async def _refresh_money_defaults(self) -> None:
         try:

@@ -64,6 +64,7 @@ class Running:
     monitor: DatabaseHealth
     retention: Retention | None = None
     attachments: AttachmentHandlers | None = None
+    invoices: InvoiceHandlers | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
@@ -71,6 +72,8 @@ class Running:
         await self.health.enter_graceful_shutdown()
         if self.retention is not None:
             await self.retention.stop()
+        if self.invoices is not None:
+            await self.invoices.stop_money_refresh()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
         if self.attachments is not None:
@@ -106,6 +109,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     )
     handlers = InvoiceHandlers(pool, settings, render)
     await handlers.load_money_defaults()
+    handlers.start_money_refresh()
     tokens = PageTokens(settings.page_token_secret.encode())
     # A streamed batch stays under what any client accepts by default (4 MB), whatever page_size asks.
     budget = min(settings.max_message_bytes, 4 * 1024 * 1024) - 64 * 1024
@@ -168,7 +172,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     # SERVING while the database answers, NOT_SERVING while it does not (and back).
     monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
     await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments)
+    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments, handlers)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
