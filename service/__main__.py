@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from service.config import ConfigError, Settings, effective
+from service.config import ConfigError, Settings, StartupError, effective
 from service.domain.errors import DomainError
 from service.domain.money import MoneyDefaults, Rounding, TaxMode
 from service.handlers import operator
@@ -200,6 +200,14 @@ def main() -> None:
         print(exc, file=sys.stderr)
         sys.exit(2)
     configure(settings.log_level)
+    try:
+        _run(args, settings)
+    except StartupError as exc:  # valid settings whose target refuses: one line, no traceback
+        print(f"cannot start: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "config":
         for variable, value in effective(settings):
             print(f"{variable}={value}")

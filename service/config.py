@@ -28,6 +28,11 @@ class ConfigError(Exception):
         self.lines = lines
 
 
+class StartupError(Exception):
+    """Valid settings whose target refuses at start-up (a database that cannot be reached, an address that
+    cannot be bound, a data folder PostgreSQL cannot use): one line naming the variable, no traceback."""
+
+
 def _listen_addr(value: str) -> str:
     if value.startswith("unix:"):
         return value

@@ -120,6 +120,7 @@ async def until_revoked(items: AsyncIterator[T], revoked: asyncio.Event) -> Asyn
     stream waits for its next item (a watcher idles until the next event)."""
     iterator = aiter(items)
     waiter = asyncio.ensure_future(revoked.wait())
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(iterator))
@@ -136,6 +137,8 @@ async def until_revoked(items: AsyncIterator[T], revoked: asyncio.Event) -> Asyn
             yield item
     finally:
         waiter.cancel()
+        if step is not None and not step.done():  # closed while waiting (a cancelled call): no orphan task
+            step.cancel()
 
 
 def check_company(requested: str) -> str:

@@ -18,7 +18,8 @@ from datetime import datetime
 
 import asyncpg
 
-from service.domain.errors import OutOfRange
+from service.domain.errors import NotFound, OutOfRange
+from service.domain.ids import parse_id
 from service.domain.push import EventType, PushOperation
 from service.handlers.writes import require_company
 from service.store import events as store
@@ -170,6 +171,18 @@ class EventHub:
 
     # -- reading ----------------------------------------------------------------------------
 
+    async def _invoice_key(self, company_id: str, key: str) -> str:
+        """An invoice key as every invoiceId takes it: the id (any letter case; also of a deleted invoice,
+        whose events stay) or else the number of an invoice of the company."""
+        canonical = parse_id(key)
+        if canonical is not None:
+            return canonical
+        async with self.pool.acquire() as conn:
+            found = await store.invoice_id_of_number(conn, company_id, key)
+        if found is None:
+            raise NotFound("invoice", key)
+        return found
+
     async def watch(
         self, company_id: str, after: int, from_now: bool, types: list[str], invoice_id: str
     ) -> AsyncIterator[list[FeedEvent]]:
@@ -177,6 +190,8 @@ class EventHub:
         require_company(company_id)
         if after < 0:
             raise OutOfRange("must not be negative", "after_cursor")
+        if invoice_id:
+            invoice_id = await self._invoice_key(company_id, invoice_id)
         async with self._follow(company_id) as feed:
             async for batch in self._watch(feed, company_id, after, from_now, types, invoice_id):
                 yield batch

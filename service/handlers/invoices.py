@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -47,6 +48,14 @@ MAX_LINES_POSITION = 2**31 - 1
 MAX_INVOICE_BYTES = 3 * 1024 * 1024
 ANSWER_ENVELOPE = 256 * 1024
 RuleFn = Callable[[Conn, Invoice, datetime], Awaitable[None]]
+_JSON_ESCAPED = (b'"', b"\\", b"\n", b"\r", b"\t")
+
+
+def json_escapes(document: bytes) -> int:
+    """The bytes a vendor export (JSON) adds by escaping the invoice's text: one per quote, backslash, line
+    feed, carriage return and tab (other control characters are refused). Counted in the serialized form,
+    so a few framing bytes of those values count too: a bound, cheap at any size."""
+    return sum(document.count(c) for c in _JSON_ESCAPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,7 @@ class InvoiceHandlers:
         self._money: dict[str, MoneyDefaults] = {}
         self._money_at = float("-inf")
         self._money_refresh: asyncio.Task[None] | None = None
+        self._money_timer: asyncio.Task[None] | None = None
 
     def _document(self, inv: Invoice, path: str, sizes: list[int] | None = None) -> bytes:
         """The invoice's stored form, made by every write that stores an invoice (create, update, lifecycle,
@@ -126,11 +136,12 @@ class InvoiceHandlers:
         bug: InvariantBreach rolls the write back and the client gets INTERNAL)."""
         lifecycle.check_invariants(inv)
         document = self.render(inv)
-        if len(document) > self.max_document:
+        measured = len(document) + json_escapes(document)
+        if measured > self.max_document:
             raise LimitExceeded(
-                f"{path} would take {len(document):,} bytes serialized; an invoice is at most "
-                f"{self.max_document:,} (its lines, texts, payments and metadata together): shorten its "
-                "texts or split it",
+                f"{path} would take {measured:,} bytes serialized (quotes, backslashes and line breaks counted "
+                f"twice); an invoice is at most {self.max_document:,} (its lines, texts, payments and metadata "
+                "together): shorten its texts or split it",
                 f"{path}: serialized size",
             )
         if sizes is not None:
@@ -160,6 +171,22 @@ class InvoiceHandlers:
         ):
             self._money_refresh = asyncio.create_task(self._refresh_money_defaults())
         return self._money.get(company_id, MoneyDefaults())
+
+    def start_money_refresh(self) -> None:
+        """Keeps the defaults at most MONEY_DEFAULTS_TTL seconds old whether or not calls come: refreshed
+        only when a create asked, the first create after a quiet spell used defaults of any age."""
+        self._money_timer = asyncio.create_task(self._keep_money_defaults())
+
+    async def stop_money_refresh(self) -> None:
+        if self._money_timer is not None:
+            self._money_timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._money_timer
+
+    async def _keep_money_defaults(self) -> None:
+        while True:
+            await asyncio.sleep(MONEY_DEFAULTS_TTL)
+            await self._refresh_money_defaults()
 
     async def _refresh_money_defaults(self) -> None:
         try:

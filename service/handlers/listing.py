@@ -66,6 +66,19 @@ def _bad(field: str, error: FilterError | str) -> InvalidArgument:
 _SNAPSHOT = re.compile(r"(?:[0-9]{1,20}:[0-9]{1,20}:(?:[0-9]{1,20}(?:,[0-9]{1,20})*)?)?")  # pg_snapshot text
 
 
+def _snapshot_ok(text: str) -> bool:
+    """Whether PostgreSQL takes `text` as a pg_snapshot: the syntax and its rules (0 < xmin <= xmax, each
+    in-progress id in [xmin, xmax), ascending), so a forged token is refused here, naming page_token."""
+    if not _SNAPSHOT.fullmatch(text):
+        return False
+    if not text:
+        return True
+    xmin_s, xmax_s, xip_s = text.split(":")
+    xmin, xmax = int(xmin_s), int(xmax_s)
+    xip = [int(x) for x in xip_s.split(",")] if xip_s else []
+    return 0 < xmin <= xmax < 2**63 and all(xmin <= x < xmax for x in xip) and xip == sorted(xip)
+
+
 class PageTokens:
     """Opaque, signed page tokens bound to the listing (invoices, push operations), company, filter and
     order they were issued for."""
@@ -118,7 +131,7 @@ class PageTokens:
             keys = tuple(listing.from_json_key(k, spec) for k, (spec, _) in zip(data["k"], order, strict=True))
             position_id = parse_id(str(data["i"]))
             snapshot = data.get("s", "")
-            if position_id is None or not isinstance(snapshot, str) or not _SNAPSHOT.fullmatch(snapshot):
+            if position_id is None or not isinstance(snapshot, str) or not _snapshot_ok(snapshot):
                 raise ValueError("not an id or a snapshot")
             return Position(keys, position_id), snapshot
         except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:

@@ -39,7 +39,17 @@ def _money(value: Decimal | None, currency: str) -> str:
 
 def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return Paragraph(escaped, style)
+    para = Paragraph(escaped, style)
+    # reportlab makes each escaped character (&lt; &amp; &gt;) a fragment of its own, and breaking lines
+    # costs fragments x lines on every page split: a 10,000-character description of '<' took seconds,
+    # a client could pin the CPU for minutes with one invoice. Plain text has one style: one fragment.
+    frags = para.frags
+    if len(frags) > 1:
+        style_of = [{k: v for k, v in f.__dict__.items() if k != "text"} for f in frags]
+        if all(other == style_of[0] for other in style_of[1:]):
+            frags[0].text = "".join(f.text for f in frags)
+            para.frags = [frags[0]]
+    return para
 
 
 def render(inv: Invoice, seller: str) -> bytes:

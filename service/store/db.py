@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
+
+from service.config import StartupError
 
 log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,8 +26,14 @@ class EmbeddedPostgres:
         except ImportError as exc:
             raise SystemExit("DATABASE_URL is empty and the embedded PostgreSQL (pgserver) is not installed") from exc
 
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        self._server: Any = pgserver.get_server(data_dir, cleanup_mode=cleanup)  # type: ignore[attr-defined]
+        try:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            self._server: Any = pgserver.get_server(data_dir, cleanup_mode=cleanup)  # type: ignore[attr-defined]
+        except Exception as exc:  # pgserver reports a folder it cannot use in several ways; all end start-up
+            raise StartupError(
+                f"EMBEDDED_PG_DIR={data_dir!r}: the embedded PostgreSQL cannot run there: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from exc
         self.url: str = self._server.get_uri()
 
     def create_database(self, name: str) -> str:
@@ -56,9 +66,32 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10, statement
     )  # fmt: skip
 
 
+def _where(url: str) -> str:
+    """host:port/database of a URL, never its password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+async def _probe(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    await conn.close()
+
+
+def require_database(url: str) -> None:
+    """One clear line, not a traceback, when the database cannot be reached or refuses the login."""
+    try:
+        asyncio.run(_probe(url))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # TimeoutError is an OSError
+        raise StartupError(
+            f"DATABASE_URL: cannot connect to PostgreSQL at {_where(url)}: {str(exc) or type(exc).__name__}"
+        ) from exc
+
+
 def migrate(url: str) -> None:
     """Brings the schema to head. Safe to run from several processes at once (advisory lock)."""
     from alembic import command
+
+    require_database(url)
     from alembic.config import Config
 
     cfg = Config()

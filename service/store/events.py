@@ -197,3 +197,11 @@ async def purge(conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
         batch,
     )
     return int(result)
+
+
+async def invoice_id_of_number(conn: asyncpg.Connection, company_id: str, number: str) -> str | None:
+    """The id of the company's invoice with this number, if any (a watch names an invoice by either)."""
+    found = await conn.fetchval(
+        "SELECT id::text FROM invoices WHERE company_id = $1 AND invoice_number = $2", company_id, number
+    )
+    return None if found is None else str(found)

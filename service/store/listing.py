@@ -332,6 +332,6 @@ def from_json_key(value: Any, spec: FieldSpec) -> Any:
         if moment.tzinfo is None:
             raise ValueError("not a stored timestamp")
         return moment.astimezone(UTC)  # OverflowError (an ArithmeticError) past years 1 or 9999
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:  # PostgreSQL text holds no NUL
         raise ValueError("not a text key")
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -69,9 +70,25 @@ class AuthInterceptor(WrappingInterceptor):
                         async for item in until_revoked(result, revoked):
                             yield item
                 finally:
-                    CALLER_COMPANY.reset(token)
+                    # A stream the client cancelled is closed by grpc from another task, whose context
+                    # never held the variable: nothing to restore there.
+                    with contextlib.suppress(ValueError):
+                        CALLER_COMPANY.reset(token)
 
             return stream
+
+        if kind == "stream_unary":  # an upload: a revoked key ends it while it waits for the client
+
+            async def client_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                authorization = _authorization(context)
+                token = CALLER_COMPANY.set(await keys.company(authorization))
+                try:
+                    with keys.stream_guard(authorization) as revoked:
+                        return await behaviour(until_revoked(requests, revoked), context)
+                finally:
+                    CALLER_COMPANY.reset(token)
+
+            return client_stream
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             token = CALLER_COMPANY.set((await grant(_authorization(context))).company_id)

@@ -21,7 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from invoices.v1 import push_operation_service_pb2
 
-from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings
+from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings, StartupError
 from service.domain.attachments import Limits
 from service.handlers.attachments import AttachmentHandlers
 from service.handlers.auth import Keys
@@ -67,6 +67,7 @@ class Running:
     retention: Retention | None = None
     attachments: AttachmentHandlers | None = None
     metrics: Metrics | None = None
+    invoices: InvoiceHandlers | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
@@ -74,6 +75,8 @@ class Running:
         await self.health.enter_graceful_shutdown()
         if self.retention is not None:
             await self.retention.stop()
+        if self.invoices is not None:
+            await self.invoices.stop_money_refresh()
         await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
         await self.server.stop(grace)
         if self.attachments is not None:
@@ -118,6 +121,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     )
     handlers = InvoiceHandlers(pool, settings, render)
     await handlers.load_money_defaults()
+    handlers.start_money_refresh()
     tokens = PageTokens(settings.page_token_secret.encode())
     # A streamed batch stays under what any client accepts by default (4 MB), whatever page_size asks.
     budget = min(settings.max_message_bytes, 4 * 1024 * 1024) - 64 * 1024
@@ -170,7 +174,7 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     # SERVING while the database answers, NOT_SERVING while it does not (and back).
     monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
     await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments, metrics)
+    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments, metrics, handlers)
 
 
 def connection_options(settings: Settings) -> list[tuple[str, int]]:
@@ -192,6 +196,16 @@ def connection_options(settings: Settings) -> list[tuple[str, int]]:
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
     """Plaintext by default; TLS with a certificate and key; mutual TLS with a client CA too."""
+    try:
+        return _bind(server, settings)
+    except RuntimeError as exc:  # grpc's "Failed to bind": in use, or not an address of this machine
+        raise StartupError(
+            f"LISTEN_ADDR={settings.listen_addr!r}: cannot listen there (the port is in use, or the address is "
+            "not one of this machine's)"
+        ) from exc
+
+
+def _bind(server: grpc.aio.Server, settings: Settings) -> int:
     if not settings.tls_cert_file:
         return server.add_insecure_port(settings.listen_addr)
     cert = Path(settings.tls_cert_file).read_bytes()

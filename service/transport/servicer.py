@@ -218,10 +218,12 @@ class InvoiceServicer:
         v.raise_if_any()
         out = svc.GetCustomerInvoiceSummaryResponse(customer_id=req.customer_id)
         for s in await self.listing.customer_summary(req.company_id, req.customer_id):
+            cur = s.currency  # sums of no invoice are 0 from SQL: shown at the currency's exponent like any amount
             out.summaries.add(
-                currency=s.currency, total_invoice_count=s.invoiced_count, total_invoiced_amount=str(s.invoiced_amount),
-                unpaid_invoice_count=s.unpaid_count, total_unpaid_amount=str(s.unpaid_amount),
-                overdue_invoice_count=s.overdue_count, total_overdue_amount=str(s.overdue_amount),
+                currency=cur, total_invoice_count=s.invoiced_count,
+                total_invoiced_amount=money.fmt(s.invoiced_amount, cur), unpaid_invoice_count=s.unpaid_count,
+                total_unpaid_amount=money.fmt(s.unpaid_amount, cur), overdue_invoice_count=s.overdue_count,
+                total_overdue_amount=money.fmt(s.overdue_amount, cur),
             )  # fmt: skip
         return out
 
@@ -308,7 +310,7 @@ class InvoiceServicer:
         _ids(req.invoice_id)
         inv, op, credited = await self.h.void(req.company_id, req.invoice_id, req.etag)
         return svc.VoidInvoiceResponse(
-            invoice=c.invoice_out(inv), push_operation=c.push_out(op), credited_amount=str(credited)
+            invoice=c.invoice_out(inv), push_operation=c.push_out(op), credited_amount=money.fmt(credited, inv.currency)
         )
 
     async def CancelInvoice(self, req: svc.CancelInvoiceRequest, ctx: Ctx) -> svc.CancelInvoiceResponse:

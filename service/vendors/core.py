@@ -506,6 +506,18 @@ def json_decimal(text: str) -> Decimal:
     return value
 
 
+def _unstorable(text: str) -> str | None:
+    """Why JSON text cannot be kept, or None: a `\\ud800` escape decodes to a lone surrogate, which is no
+    Unicode text (UTF-8 cannot encode it), and PostgreSQL stores no NUL in text or jsonb."""
+    if "\x00" in text:
+        return "must not contain the NUL character (\\u0000)"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "is not Unicode text: it holds a lone surrogate escape such as \\ud800"
+    return None
+
+
 def normalize(v: Violations, value: Any, path: str = "", depth: int = 0) -> Any:
     """The payload as json.loads(parse_float=Decimal) gives it: floats become exact Decimals (from their
     shortest repr); NaN, Infinity, non-JSON types and very deep nesting are refused."""
@@ -531,11 +543,19 @@ def normalize(v: Violations, value: Any, path: str = "", depth: int = 0) -> Any:
             if not isinstance(key, str):
                 v.add(path, f"object keys must be strings; got {json_type(key)}")
                 continue
+            if (problem := _unstorable(key)) is not None:
+                v.add(path or "invoice_json", f"has an object key that {problem}")
+                continue
             out[key] = normalize(v, item, join(path, key), depth + 1)
         return out
     if isinstance(value, list):
         return [normalize(v, item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
-    if value is None or isinstance(value, str | int):  # bool is an int
+    if isinstance(value, str):
+        if (problem := _unstorable(value)) is not None:
+            v.add(path or "invoice_json", problem)
+            return None
+        return value
+    if value is None or isinstance(value, int):  # bool is an int
         return value
     v.add(path, f"is not JSON: {type(value).__name__}")
     return None
