@@ -99,7 +99,7 @@ class AttachmentHandlers:
         cancel, an idle client or a limit leaves nothing behind, and a waiting client holds no connection."""
         if meta is None:
             raise InvalidArgument([FieldViolation("metadata", "the first message must carry the metadata")])
-        async with self.streams.hold(meta.company_id):
+        with self.streams.hold(meta.company_id):
             att = await self._refusing(meta.company_id, self._stage(meta))
             self._staged[att.id] = meta.company_id
             committed = False

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -137,8 +137,18 @@ async def until_revoked(items: AsyncIterator[T], revoked: asyncio.Event) -> Asyn
             yield item
     finally:
         waiter.cancel()
-        if step is not None and not step.done():  # closed while waiting (a cancelled call): no orphan task
+        # Closed while waiting (a cancelled call): no orphan task, and its outcome (it may finish with
+        # StopAsyncIteration or an error before the cancel lands) retrieved, never logged as unretrieved.
+        if step is not None and step.done():
+            _retrieve(step)
+        elif step is not None:
             step.cancel()
+            step.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def check_company(requested: str) -> str:

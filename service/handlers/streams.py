@@ -3,8 +3,8 @@ company may open more than its share however many connections it uses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from service.domain.attachments import LimitExceeded
 
@@ -19,8 +19,8 @@ class StreamQuota:
     def open(self, company_id: str) -> int:
         return self._open.get(company_id, 0)
 
-    @asynccontextmanager
-    async def hold(self, company_id: str) -> AsyncIterator[None]:
+    @contextmanager
+    def hold(self, company_id: str) -> Iterator[None]:
         """One stream of `company_id` for the duration; over the cap: RESOURCE_EXHAUSTED."""
         count = self._open.get(company_id, 0)
         if count >= self.per_company:

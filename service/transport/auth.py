@@ -81,9 +81,10 @@ class AuthInterceptor(WrappingInterceptor):
 
             async def client_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 authorization = _authorization(context)
-                token = CALLER_COMPANY.set(await keys.company(authorization))
+                found = await grant(authorization)  # a read-only key may not upload
+                token = CALLER_COMPANY.set(found.company_id)
                 try:
-                    with keys.stream_guard(authorization) as revoked:
+                    with keys.stream_guard(authorization, found.expire_time) as revoked:
                         return await behaviour(until_revoked(requests, revoked), context)
                 finally:
                     CALLER_COMPANY.reset(token)

@@ -189,7 +189,9 @@ def guarded(
             check(request)
             company = request.company_id if has_company else ""
             quota = services.streams.hold(company) if services.streams and company else contextlib.nullcontext()
-            async with quota:
+            # A plain (not async) context manager: nothing to await, and a stream closed by the event loop's
+            # generator finalizer cannot trip over a nested async generator here.
+            with quota:
                 async for item in fn(request, context):
                     yield item
 
