@@ -61,3 +61,23 @@ def configure(level: str) -> None:
     handler = _Formatted(lines)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+class CancelledWriteFilter(logging.Filter):
+    """gRPC logs ExecuteBatchError at ERROR when a stream's next message meets a call the client has just
+    cancelled, before gRPC itself has noticed the cancellation (its own check is racy). A client that stops
+    reading is ordinary: such records go down to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("ExecuteBatchError raised in core"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info = record.exc_text = None
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_cancelled_writes() -> None:
+    """Installs CancelledWriteFilter on gRPC's server logger once."""
+    grpc_logger = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, CancelledWriteFilter) for f in grpc_logger.filters):
+        grpc_logger.addFilter(CancelledWriteFilter())

@@ -71,9 +71,9 @@ def test_go_stubs_build_and_a_go_client_calls_the_service(generated: Path, tmp_p
     assert run.stdout.split() == [
         "INVOICE_STATUS_DRAFT",
         "59.97",
-        "12.5937",
-        "72.5637",
-    ]  # exact, unrounded
+        "12.59",
+        "72.56",
+    ]  # exact: each amount at the currency's exponent (3 x 19.99 at 21%)
 
 
 def test_java_stubs_compile_and_run(generated: Path, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from service.handlers.push_operations import PushOperationHandlers
 from service.handlers.retention import Retention, policy_of
 from service.handlers.streams import StreamQuota
 from service.handlers.worker import Workers, enqueue
+from service.logs import quiet_cancelled_writes
 from service.metrics import Metrics, start_metrics
 from service.outbound.mail import SmtpSettings
 from service.store import api_keys
@@ -92,6 +93,7 @@ class Running:
 async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str) -> Running:
     """`database_url` is the database `pool` connects to (the embedded server's when DATABASE_URL is
     empty): the event hub opens its LISTEN connection there, never on libpq's defaults."""
+    quiet_cancelled_writes()
     keys = Keys(pool)
     # Outermost first: errors map whatever auth or the handler raises.
     interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
