@@ -507,6 +507,17 @@ def test_add_customer_credit_validates(stub, company):
         assert set(violations(err)) & set(bad)
 
 
+def test_credit_balances_stay_within_the_decimal_limit(stub, company, db):
+    """A balance the API could not take back as input (more than 20 integer digits) is never stored."""
+    near = "99999999999999999999.00"  # 20 integer digits: the largest amount a request carries
+    add = svc.AddCustomerCreditRequest(company_id=company, customer_id="big", currency="USD", amount=near)
+    assert stub.AddCustomerCredit(add).credit_balance.balance == near
+    err = rpc_error(partial(stub.AddCustomerCredit, add), INV)
+    assert "amount" in violations(err)
+    rows = db.fetch("SELECT balance FROM customer_credit_balances WHERE company_id = $1", company)
+    assert [f"{r['balance']:.2f}" for r in rows] == [near]  # the refused addition changed nothing
+
+
 def test_recalculate_draft_and_optionally_finalize(stub, company, db):
     inv = create(stub, company)
     db.fetch("UPDATE line_items SET quantity = 5 WHERE invoice_id = $1 AND position = 0", inv.id)

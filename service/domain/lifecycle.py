@@ -33,7 +33,7 @@ from service.domain.models import (
 )
 from service.domain.money import MoneyDefaults, Rules
 from service.domain.totals import amounts, client_amount, expected_amount_due, price_invoice, rules_of
-from service.domain.values import ZERO, shown
+from service.domain.values import MAX_INT_DIGITS, ZERO, shown
 
 MAX_LINES = 1000
 MAX_TAXATION_ITEMS_PER_LINE = 5
@@ -217,6 +217,22 @@ def record_payment(inv: Invoice, alloc: PaymentAllocation, now: datetime, path: 
     alloc.allocated_on_date = alloc.allocated_on_date or now
     inv.allocations.append(alloc)
     _settle(inv, now)
+
+
+CREDIT_LIMIT = Decimal(10) ** MAX_INT_DIGITS
+
+
+def check_credit_balance(balance: Decimal, path: str = "amount") -> None:
+    """A credit balance stays a number the API itself accepts (at most MAX_INT_DIGITS integer digits), so
+    it can always be read back, spent and exported."""
+    if abs(balance) >= CREDIT_LIMIT:
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    path, f"would bring the credit balance to {balance:f}, beyond {MAX_INT_DIGITS} integer digits"
+                )
+            ]
+        )
 
 
 def attempt_payment(inv: Invoice, balance: Decimal, now: datetime) -> PaymentAllocation:

@@ -555,6 +555,7 @@ class InvoiceHandlers:
     ) -> tuple[CreditBalance, PushOperation]:
         async def work(conn: Conn, now: datetime) -> tuple[CreditBalance, list[Change]]:
             row = await store.move_credit(conn, company_id, customer_id, currency, amount, "MANUAL", now, None, note)
+            lifecycle.check_credit_balance(row["balance"])  # over it: refused, the transaction rolls back
             return _balance(row), [Change(ChangeType.MODIFIED, customer_id, "customerCreditBalances")]
 
         return await self.writer.run(company_id, "AddCustomerCredit", work, data_type="customerCreditBalances")
