@@ -84,7 +84,16 @@ class InvariantBreach(Exception):
 
 
 class Unavailable(Exception):
-    """Something outside the service (the mail server) failed; the call may be retried. Not a client error."""
+    """Something outside the service (the database, the mail server) failed; the call may be retried. Not a
+    client error: UNAVAILABLE."""
+
+
+class Contention(Exception):
+    """The database chose this transaction as a deadlock or serialization victim: ABORTED, retry the call."""
+
+
+class DeadlineExceeded(Exception):
+    """The database work ran over its statement time limit; nothing was changed: DEADLINE_EXCEEDED."""
 
 
 @dataclass(slots=True)

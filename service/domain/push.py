@@ -9,6 +9,16 @@ from enum import StrEnum
 from service.domain.errors import FieldViolation
 
 
+@dataclass(frozen=True, slots=True)
+class AsyncRun:
+    """A worker applying a PENDING operation: the write completes that operation instead of leaving a new one.
+    Passed explicitly from the worker through the servicer to the use case (no context variable)."""
+
+    key: str
+    owner: str
+    requested_on_utc: datetime
+
+
 class PushStatus(StrEnum):
     PENDING = "PENDING"
     SUCCESS = "SUCCESS"

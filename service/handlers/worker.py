@@ -18,9 +18,9 @@ from datetime import timedelta
 
 import asyncpg
 
-from service.domain.push import EventType, PushOperation, PushStatus
+from service.domain.push import AsyncRun, EventType, PushOperation, PushStatus
 from service.handlers.events import EventHub
-from service.handlers.writes import CURRENT_RUN, AsyncRun, LeaseLost, utcnow
+from service.handlers.writes import CURRENT_RUN, LeaseLost, utcnow
 from service.store import events
 from service.store import push_operations as store
 

@@ -6,14 +6,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias, TypeVar
 
 import asyncpg
 
 from service.domain.errors import AlreadyExists, DomainError, FieldViolation, InvalidArgument, NotFound, Violations
-from service.domain.push import Change, ChangeType, EventType, PushOperation, PushStatus
+from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation, PushStatus
 from service.domain.values import check_company_id
 from service.store import events, statement
 from service.store import invoices as store
@@ -32,15 +31,6 @@ _DEFAULT_EVENTS = {
     ChangeType.DELETED: EventType.INVOICE_DELETED,
     ChangeType.ATTACHMENT_UPLOADED: EventType.ATTACHMENT_UPLOADED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class AsyncRun:
-    """A worker applying a PENDING operation: the write completes that operation instead of a new one."""
-
-    key: str
-    owner: str
-    requested_on_utc: datetime
 
 
 CURRENT_RUN: ContextVar[AsyncRun | None] = ContextVar("current_async_run", default=None)
