@@ -118,7 +118,7 @@ def test_server_failures_and_cancels_mark_the_span(traced: Any) -> None:
         for _ in range(3):
             yield request
 
-    handlers = {
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Broken": grpc.unary_unary_rpc_method_handler(broken),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
         "Upload": grpc.stream_unary_rpc_method_handler(upload),
@@ -131,7 +131,8 @@ def test_server_failures_and_cancels_mark_the_span(traced: Any) -> None:
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                ch: Any = channel  # untyped calls: raw bytes both ways
                 with pytest.raises(grpc.aio.AioRpcError) as failed:
                     await ch.unary_unary("/test.Traced/Broken")(b"x")
                 assert failed.value.code() == grpc.StatusCode.INTERNAL
