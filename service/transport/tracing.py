@@ -44,13 +44,22 @@ class SpanAttributes(WrappingInterceptor):
     async def around(self, call: Call) -> AsyncIterator[None]:
         span = trace.get_current_span()  # the RPC's, made current by the interceptor outside this one
         span.update_name(call.method.lstrip("/"))  # the semantic conventions' name: no leading slash
+        if call.kind.endswith("stream"):
+            # A stream whose span is still open when its call is done was left by the client: gRPC drops its
+            # generator, for the collector to close later (the span ends then, as OK without this).
+            call.context.add_done_callback(lambda _: _cancelled(span))  # type: ignore[arg-type]  # a class in the stubs
         try:
             yield
         except asyncio.CancelledError:
-            span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.CANCELLED.value[0])
+            _cancelled(span)
             raise
         finally:
             _attributes(span, None if call.client_streaming else call.request, call.response)
+
+
+def _cancelled(span: trace.Span) -> None:
+    if span.is_recording():  # not yet ended
+        span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.CANCELLED.value[0])
 
 
 def _attributes(span: trace.Span, request: Any, response: Any) -> None:
