@@ -64,20 +64,31 @@ def configure(level: str) -> None:
 
 
 class CancelledWriteFilter(logging.Filter):
-    """gRPC logs ExecuteBatchError at ERROR when a stream's next message meets a call the client has just
-    cancelled, before gRPC itself has noticed the cancellation (its own check is racy). A client that stops
-    reading is ordinary: such records go down to DEBUG."""
+    """A client that stops reading a stream is ordinary, but two libraries log it at ERROR; such records go
+    down to DEBUG. gRPC logs ExecuteBatchError when a stream's next message meets a call the client has just
+    cancelled, before gRPC itself has noticed the cancellation (its own check is racy). gRPC then leaves the
+    stream's generator to the garbage collector, which closes it in another task: OpenTelemetry's server
+    interceptor logs "Failed to detach context" there (opentelemetry-python-contrib#2357); its span has ended."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and str(record.msg).startswith("ExecuteBatchError raised in core"):
+        if record.levelno >= logging.ERROR and _cancelled_write(record):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             record.exc_info = record.exc_text = None
             return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
 
 
+def _cancelled_write(record: logging.LogRecord) -> bool:
+    message = str(record.msg)
+    if message.startswith("ExecuteBatchError raised in core"):
+        return True
+    error = record.exc_info[1] if record.exc_info else None
+    return message == "Failed to detach context" and "created in a different Context" in str(error)
+
+
 def quiet_cancelled_writes() -> None:
-    """Installs CancelledWriteFilter on gRPC's server logger once."""
-    grpc_logger = logging.getLogger("grpc._cython.cygrpc")
-    if not any(isinstance(f, CancelledWriteFilter) for f in grpc_logger.filters):
-        grpc_logger.addFilter(CancelledWriteFilter())
+    """Installs CancelledWriteFilter on gRPC's server logger and OpenTelemetry's context logger once."""
+    for name in ("grpc._cython.cygrpc", "opentelemetry.context"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, CancelledWriteFilter) for f in logger.filters):
+            logger.addFilter(CancelledWriteFilter())

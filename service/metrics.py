@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,14 +41,11 @@ from service.store import stats as store
 log = logging.getLogger(__name__)
 # gRFC A66 bucket boundaries: latency in seconds, sizes in bytes.
 LATENCY_BUCKETS = (
-    0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01,
-    0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8,
-    1, 2, 5, 10, 20, 50, 100,
-)  # fmt: skip
-SIZE_BUCKETS = (
-    0, 1024, 2048, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456, 1073741824,
-    4294967296,
-)  # fmt: skip
+    *(0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01),
+    *(0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65),
+    *(0.8, 1, 2, 5, 10, 20, 50, 100),
+)
+SIZE_BUCKETS = (0, 1024, 2048, *(4**k for k in range(6, 17)))  # then 4 KiB, 16 KiB, ... 4 GiB
 REFRESH_WAIT_SECONDS = 2.0  # how long a collection waits for fresh database numbers before using the last
 
 
@@ -61,19 +58,23 @@ class Instruments:
             "grpc.server.call.started", unit="{call}", description="Calls started, by grpc.method."
         )
         self.duration = meter.create_histogram(
-            "grpc.server.call.duration", unit="s", explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+            "grpc.server.call.duration",
+            unit="s",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
             description="From the call's start to its status, by grpc.method and grpc.status.",
-        )  # fmt: skip
+        )
         self.sent = meter.create_histogram(
-            "grpc.server.call.sent_total_compressed_message_size", unit="By",
+            "grpc.server.call.sent_total_compressed_message_size",
+            unit="By",
             explicit_bucket_boundaries_advisory=SIZE_BUCKETS,
             description="Bytes of the messages a call sent (the server does not compress), per call.",
-        )  # fmt: skip
+        )
         self.received = meter.create_histogram(
-            "grpc.server.call.rcvd_total_compressed_message_size", unit="By",
+            "grpc.server.call.rcvd_total_compressed_message_size",
+            unit="By",
             explicit_bucket_boundaries_advisory=SIZE_BUCKETS,
             description="Bytes of the messages a call received, per call.",
-        )  # fmt: skip
+        )
         self.streams = meter.create_up_down_counter(
             "invoices.streams.active", unit="{stream}", description="Open server-streaming calls, by grpc.method."
         )
@@ -130,49 +131,61 @@ class DatabaseGauges:
                 Observation(idle, {"db.client.connection.state": "idle"}),
             ]
 
-        def gauge(read: Any) -> Any:
+        def gauge(name: str, unit: str, description: str, read: Callable[[store.Stats], list[Observation]]) -> None:
             def callback(_: CallbackOptions) -> Iterable[Observation]:
                 snapshot = self.stats()
                 return [] if snapshot is None else read(snapshot)
 
-            return callback
+            meter.create_observable_gauge(name, [callback], unit=unit, description=description)
 
         meter.create_observable_up_down_counter(
-            "db.client.connection.count", [connections], unit="{connection}",
+            "db.client.connection.count",
+            [connections],
+            unit="{connection}",
             description="Pool connections by db.client.connection.state (used, idle).",
-        )  # fmt: skip
+        )
         meter.create_observable_up_down_counter(
-            "db.client.connection.max", [lambda _: [Observation(pool.get_max_size())]], unit="{connection}",
+            "db.client.connection.max",
+            [lambda _: [Observation(pool.get_max_size())]],
+            unit="{connection}",
             description="The most connections the pool opens (DB_POOL_MAX).",
-        )  # fmt: skip
-        for name, unit, description, read in (
-            (
-                "invoices.push_operations", "{operation}", "Push operations by status.",
-                lambda s: [Observation(n, {"status": k}) for k, n in s.push_operations.items()],
-            ),
-            (
-                "invoices.push_operations.oldest_pending_age", "s",
-                "Age of the oldest PENDING push operation (0 when none).",
-                lambda s: [Observation(s.oldest_pending_seconds)],
-            ),
-            (
-                "invoices.events.unsequenced", "{event}", "Change-feed events awaiting a position.",
-                lambda s: [Observation(s.unsequenced_events)],
-            ),
-            (
-                "invoices.events.sequencer_lag", "s", "Age of the oldest event awaiting a position (0 when none).",
-                lambda s: [Observation(s.sequencer_lag_seconds)],
-            ),
-            (
-                "invoices.idempotency_keys", "{key}", "Stored request ids (expired ones until purged).",
-                lambda s: [Observation(s.idempotency_keys)],
-            ),
-            (
-                "invoices.mail_outbox.depth", "{message}", "Mails queued or being sent.",
-                lambda s: [Observation(s.mail_outbox)],
-            ),
-        ):  # fmt: skip
-            meter.create_observable_gauge(name, [gauge(read)], unit=unit, description=description)
+        )
+        gauge(
+            "invoices.push_operations",
+            "{operation}",
+            "Push operations by status.",
+            lambda s: [Observation(n, {"status": k}) for k, n in s.push_operations.items()],
+        )
+        gauge(
+            "invoices.push_operations.oldest_pending_age",
+            "s",
+            "Age of the oldest PENDING push operation (0 when none).",
+            lambda s: [Observation(s.oldest_pending_seconds)],
+        )
+        gauge(
+            "invoices.events.unsequenced",
+            "{event}",
+            "Change-feed events awaiting a position.",
+            lambda s: [Observation(s.unsequenced_events)],
+        )
+        gauge(
+            "invoices.events.sequencer_lag",
+            "s",
+            "Age of the oldest event awaiting a position (0 when none).",
+            lambda s: [Observation(s.sequencer_lag_seconds)],
+        )
+        gauge(
+            "invoices.idempotency_keys",
+            "{key}",
+            "Stored request ids (expired ones until purged).",
+            lambda s: [Observation(s.idempotency_keys)],
+        )
+        gauge(
+            "invoices.mail_outbox.depth",
+            "{message}",
+            "Mails queued or being sent.",
+            lambda s: [Observation(s.mail_outbox)],
+        )
 
 
 @dataclass

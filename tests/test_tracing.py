@@ -3,8 +3,11 @@ error status, continued trace context, and no spans for health checks (in-memory
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -18,7 +21,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from service.logs import quiet_cancelled_writes
 from service.telemetry import instrument_database
+from service.transport.errors import ErrorMappingInterceptor
+from service.transport.tracing import server_tracing
 from tests.conftest import ServerThread
 from tests.helpers import invoice, rpc_error
 
@@ -91,8 +97,83 @@ def test_errors_mark_the_span(traced: Any) -> None:
     bad = svc.CreateInvoiceRequest(company_id="traced", invoice=invoice(total_amount="1"))
     rpc_error(lambda: traced.CreateInvoice(bad), grpc.StatusCode.INVALID_ARGUMENT)
     (span,) = wait_spans("invoices.v1.InvoiceService/CreateInvoice")
-    assert span.status.status_code == StatusCode.ERROR
     assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    # The semantic conventions for gRPC servers: a client's mistake leaves the status unset, a server's
+    # failure is an error (test_server_failures_and_cancels_mark_the_span).
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_server_failures_and_cancels_mark_the_span(traced: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """On a server of generic handlers of each kind, answering raw bytes: an unexpected exception is INTERNAL
+    and an error span, a cancelled call or stream is CANCELLED (a stream without an error logged); a client
+    stream and a server stream have their spans."""
+
+    async def broken(request: bytes, context: Any) -> bytes:
+        raise RuntimeError("boom")
+
+    async def slow(request: bytes, context: Any) -> bytes:
+        await asyncio.sleep(30)
+        return request
+
+    async def upload(requests: AsyncIterator[bytes], context: Any) -> bytes:
+        return b"".join([r async for r in requests])
+
+    async def download(request: bytes, context: Any) -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield request
+
+    async def endless(request: bytes, context: Any) -> AsyncIterator[bytes]:
+        while True:
+            yield request * 1000
+
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Endless": grpc.unary_stream_rpc_method_handler(endless),
+        "Broken": grpc.unary_unary_rpc_method_handler(broken),
+        "Slow": grpc.unary_unary_rpc_method_handler(slow),
+        "Upload": grpc.stream_unary_rpc_method_handler(upload),
+        "Download": grpc.unary_stream_rpc_method_handler(download),
+    }
+
+    async def run() -> None:
+        server = grpc.aio.server(interceptors=[*server_tracing(), ErrorMappingInterceptor()])
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Traced", handlers),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                ch: Any = channel  # untyped calls: raw bytes both ways
+                with pytest.raises(grpc.aio.AioRpcError) as failed:
+                    await ch.unary_unary("/test.Traced/Broken")(b"x")
+                assert failed.value.code() == grpc.StatusCode.INTERNAL
+                assert await ch.stream_unary("/test.Traced/Upload")(iter([b"a", b"b"])) == b"ab"
+                assert [m async for m in ch.unary_stream("/test.Traced/Download")(b"d")] == [b"d"] * 3
+                slow_call = ch.unary_unary("/test.Traced/Slow")(b"x")
+                await asyncio.sleep(0.3)
+                slow_call.cancel()
+                stream = ch.unary_stream("/test.Traced/Endless")(b"e")
+                assert [await stream.read() for _ in range(3)] == [b"e" * 1000] * 3
+                stream.cancel()
+                await asyncio.sleep(0.3)
+                gc.collect()  # gRPC leaves the stream's generator to the collector, which closes it in a new task
+                await asyncio.sleep(0.3)
+        finally:
+            await server.stop(None)
+
+    EXPORTER.clear()
+    quiet_cancelled_writes()  # as the service's server does
+    asyncio.run(run())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name != __name__] == [
+        "unexpected error"  # Broken's, logged by the error map with its traceback
+    ]
+    (span,) = wait_spans("test.Traced/Broken")
+    assert span.status.status_code == StatusCode.ERROR
+    assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INTERNAL.value[0]
+    for name in ("test.Traced/Slow", "test.Traced/Endless"):
+        (span,) = wait_spans(name)
+        assert dict(span.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+    for name in ("test.Traced/Upload", "test.Traced/Download"):
+        (span,) = wait_spans(name)
+        assert dict(span.attributes or {})["rpc.grpc.status_code"] == 0 and span.status.status_code == StatusCode.UNSET
 
 
 def test_a_streaming_span_covers_the_whole_stream(traced: Any) -> None:

@@ -19,10 +19,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -43,7 +42,7 @@ from service.domain.errors import (
     Unavailable,
 )
 from service.handlers.auth import PermissionDenied, Unauthenticated
-from service.transport.interceptors import Behaviour, WrappingInterceptor
+from service.transport.interceptors import Call, WrappingInterceptor
 
 log = logging.getLogger(__name__)
 DOMAIN = "invoices.v1"
@@ -171,42 +170,20 @@ def to_status(exc: BaseException) -> status_pb2.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
-    await context.abort_with_status(rpc_status.to_status(to_status(exc)))
+    """Ends the call with `exc`'s rich status. Through `abort` (what abort_with_status does inside grpc), so a
+    context wrapper that watches it (the tracing interceptor's) sees the code."""
+    status = rpc_status.to_status(to_status(exc))
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 class ErrorMappingInterceptor(WrappingInterceptor):
     """Wraps every handler of every service so no exception leaks as UNKNOWN or a traceback."""
 
-    def wrap(self, behaviour: Behaviour, kind: str, method: str) -> Behaviour:
-        return _wrap_stream(behaviour) if kind.endswith("stream") else _wrap_unary(behaviour)
-
-
-def _wrap_unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    @contextlib.asynccontextmanager
+    async def around(self, call: Call) -> AsyncIterator[None]:
         try:
-            return await fn(request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+            yield
+        except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await abort(context, exc)
-
-    return wrapper
-
-
-def _wrap_stream(fn: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
-    """Streaming handlers are async generators, or coroutines that call context.write (health Watch)."""
-
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        try:
-            result = fn(request, context)
-            if inspect.isawaitable(result):
-                await result
-                return
-            async for item in result:
-                yield item
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:
-            await abort(context, exc)
-
-    return wrapper
+            await abort(call.context, exc)

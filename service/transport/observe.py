@@ -8,7 +8,7 @@ message sizes; never a key, a header value or any message content.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import contextlib
 import logging
 import random
 import time
@@ -20,7 +20,7 @@ import grpc
 from opentelemetry import propagate, trace
 
 from service.metrics import Instruments
-from service.transport.interceptors import Behaviour, WrappingInterceptor
+from service.transport.interceptors import Call, WrappingInterceptor
 
 access_log = logging.getLogger("invoices.access")
 QUIET = ("/grpc.health.v1.", "/grpc.reflection.")  # probes and tooling: counted, not logged
@@ -68,7 +68,7 @@ def _trace_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     return f"{span.trace_id:032x}" if span.is_valid else ""
 
 
-class _Call:
+class _Measured:
     """What one call measured; finished once, whatever way the call ends."""
 
     __slots__ = ("peer", "received", "request", "sent", "start", "trace_id")
@@ -82,89 +82,79 @@ class _Call:
         self.peer = (context.peer() or "") if logged else ""
         self.trace_id = _trace_id(context) if logged else ""
 
+    async def requests(self, incoming: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for message in incoming:
+            if self.request is None:
+                self.request = message
+            self.received += _size(message)
+            yield message
+
+    async def responses(self, outgoing: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for message in outgoing:
+            self.sent += _size(message)
+            yield message
+
 
 class CallObserver(WrappingInterceptor):
     def __init__(self, instruments: Instruments | None, access: AccessLog | None) -> None:
         self.instruments = instruments
         self.access = access
 
-    def wrap(self, behaviour: Behaviour, kind: str, method: str) -> Behaviour:
-        name = method.lstrip("/")
-        logged = self.access is not None and not method.startswith(QUIET)
-        client_streaming = kind.startswith("stream")
+    @contextlib.asynccontextmanager
+    async def around(self, call: Call) -> AsyncIterator[None]:
+        name = call.method.lstrip("/")
+        streaming = call.kind.endswith("stream")
+        logged = self.access is not None and not call.method.startswith(QUIET)
+        measured, error = _Measured(call.context, logged), None
+        if call.client_streaming:
+            call.request = measured.requests(call.request)
+        else:
+            measured.request, measured.received = call.request, _size(call.request)
+        if streaming:
+            call.responses = measured.responses
         if self.instruments is not None:
             self.instruments.started.add(1, {"grpc.method": name})
+            if streaming:
+                self.instruments.streams.add(1, {"grpc.method": name})
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if not streaming:
+                measured.sent = _size(call.response)
+            if self.instruments is not None and streaming:
+                self.instruments.streams.add(-1, {"grpc.method": name})
+            self._finish(name, logged, measured, call.context, error)
 
-        def finish(call: _Call, context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> None:
-            status = _status(context, error)
-            elapsed = time.perf_counter() - call.start
-            if self.instruments is not None:
-                attributes = {"grpc.method": name, "grpc.status": status.name}
-                self.instruments.duration.record(elapsed, attributes)
-                self.instruments.sent.record(call.sent, attributes)
-                self.instruments.received.record(call.received, attributes)
-            if logged and self.access is not None:
-                ok = status is grpc.StatusCode.OK
-                if ok and (self.access.level == "errors" or random.random() >= self.access.sample):
-                    return
-                access_log.info("rpc", extra={"fields": {
-                    "method": name, "status": status.name, "duration_ms": round(elapsed * 1000, 3),
-                    "company": _company(call.request), "peer": call.peer, "trace_id": call.trace_id,
-                    "request_bytes": call.received, "response_bytes": call.sent,
-                }})  # fmt: skip
-
-        def requests(call: _Call, incoming: Any) -> Any:
-            async def counted() -> AsyncIterator[Any]:
-                async for message in incoming:
-                    if call.request is None:
-                        call.request = message
-                    call.received += _size(message)
-                    yield message
-
-            return counted()
-
-        if kind.endswith("stream"):
-
-            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                call, error = _Call(context, logged), None
-                if client_streaming:
-                    request = requests(call, request)
-                else:
-                    call.request, call.received = request, _size(request)
-                if self.instruments is not None:
-                    self.instruments.streams.add(1, {"grpc.method": name})
-                try:
-                    result = behaviour(request, context)
-                    if inspect.isawaitable(result):
-                        await result
-                    else:
-                        async for item in result:
-                            call.sent += _size(item)
-                            yield item
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    if self.instruments is not None:
-                        self.instruments.streams.add(-1, {"grpc.method": name})
-                    finish(call, context, error)
-
-            return stream
-
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            call, error = _Call(context, logged), None
-            if client_streaming:
-                request = requests(call, request)
-            else:
-                call.request, call.received = request, _size(request)
-            try:
-                response = await behaviour(request, context)
-                call.sent = _size(response)
-                return response
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                finish(call, context, error)
-
-        return unary
+    def _finish(
+        self,
+        name: str,
+        logged: bool,
+        measured: _Measured,
+        context: grpc.aio.ServicerContext[Any, Any],
+        error: BaseException | None,
+    ) -> None:
+        status = _status(context, error)
+        elapsed = time.perf_counter() - measured.start
+        if self.instruments is not None:
+            attributes = {"grpc.method": name, "grpc.status": status.name}
+            self.instruments.duration.record(elapsed, attributes)
+            self.instruments.sent.record(measured.sent, attributes)
+            self.instruments.received.record(measured.received, attributes)
+        if not logged or self.access is None:
+            return
+        if status is grpc.StatusCode.OK and (self.access.level == "errors" or random.random() >= self.access.sample):
+            return
+        fields = {
+            "method": name,
+            "status": status.name,
+            "duration_ms": round(elapsed * 1000, 3),
+            "company": _company(measured.request),
+            "peer": measured.peer,
+            "trace_id": measured.trace_id,
+            "request_bytes": measured.received,
+            "response_bytes": measured.sent,
+        }
+        access_log.info("rpc", extra={"fields": fields})

@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import grpc
@@ -44,12 +44,12 @@ from service.transport.auth import AuthInterceptor, write_methods
 from service.transport.errors import ErrorMappingInterceptor
 from service.transport.guard import WriteServices
 from service.transport.health import DatabaseHealth
-from service.transport.interceptors import Behaviour, WrappingInterceptor
+from service.transport.interceptors import Call, WrappingInterceptor
 from service.transport.observe import AccessLog, CallObserver
 from service.transport.push_servicer import PushOperationServicer
 from service.transport.reflection import enable_reflection
 from service.transport.servicer import InvoiceServicer, render
-from service.transport.tracing import TracingInterceptor
+from service.transport.tracing import server_tracing
 from service.transport.wire import add_service, dispatcher
 
 log = logging.getLogger(__name__)
@@ -100,14 +100,14 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     if settings.reuse_port:
         interceptors.insert(0, ServedByInterceptor())
     if settings.tracing:
-        interceptors.insert(0, TracingInterceptor())  # outermost: it sees the final status code
+        interceptors[:0] = server_tracing()  # outermost: the span sees the final status code
     if settings.auth_required:
         interceptors.append(AuthInterceptor(keys, write_methods(wire.SERVICE)))
     metrics = start_metrics(settings, pool)
     access = AccessLog(settings.access_log, settings.access_log_sample) if settings.access_log != "off" else None
     if metrics is not None or access is not None:  # inside tracing (its span is current), outside the rest
         interceptors.insert(
-            1 if settings.tracing else 0, CallObserver(metrics.instruments if metrics else None, access)
+            2 if settings.tracing else 0, CallObserver(metrics.instruments if metrics else None, access)
         )
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -222,15 +222,12 @@ def _bind(server: grpc.aio.Server, settings: Settings) -> int:
 class ServedByInterceptor(WrappingInterceptor):
     """With several serving processes, unary answers carry `x-served-by-pid`, to see who answered."""
 
-    def wrap(self, behaviour: Behaviour, kind: str, method: str) -> Behaviour | None:
-        if kind != "unary_unary":
-            return None
+    kinds = frozenset({"unary_unary"})
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            context.set_trailing_metadata((("x-served-by-pid", str(os.getpid())),))
-            return await behaviour(request, context)
-
-        return unary
+    @contextlib.asynccontextmanager
+    async def around(self, call: Call) -> AsyncIterator[None]:
+        call.context.set_trailing_metadata((("x-served-by-pid", str(os.getpid())),))
+        yield
 
 
 def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
