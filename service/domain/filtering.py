@@ -108,13 +108,22 @@ def _camel(path: str) -> str:
 FIELDS: dict[str, FieldSpec] = {}
 for _spec in _SPECS:
     FIELDS[_spec.name] = FIELDS[_camel(_spec.name)] = _spec
-for _alias, _target in {
-    "customer_id": "customer_ref.id", "customerId": "customer_ref.id", "invoice_status": "status",
-    "invoiceStatus": "status", "number": "invoice_number", "total": "total_amount",
-    "amount_remaining": "amount_due", "amountRemaining": "amount_due", "subtotal": "sub_total",
-    "created_at": "create_time", "updated_at": "modified_date", "finalized_at": "finalize_time",
+_ALIASES = {
+    "customer_id": "customer_ref.id",
+    "customerId": "customer_ref.id",
+    "invoice_status": "status",
+    "invoiceStatus": "status",
+    "number": "invoice_number",
+    "total": "total_amount",
+    "amount_remaining": "amount_due",
+    "amountRemaining": "amount_due",
+    "subtotal": "sub_total",
+    "created_at": "create_time",
+    "updated_at": "modified_date",
+    "finalized_at": "finalize_time",
     "voided_at": "void_time",
-}.items():  # fmt: skip
+}
+for _alias, _target in _ALIASES.items():
     FIELDS[_alias] = FIELDS[_target]
 
 
@@ -342,8 +351,9 @@ class _Parser:
             return node
         if tok.kind == "IDENT":
             return self.comparison(tok)
-        raise FilterError(tok.pos, tok.text, "expected a comparison such as amount_due > 0" if tok.kind != "END" else
-                          "the filter ends where a comparison was expected")  # fmt: skip
+        if tok.kind == "END":
+            raise FilterError(tok.pos, tok.text, "the filter ends where a comparison was expected")
+        raise FilterError(tok.pos, tok.text, "expected a comparison such as amount_due > 0")
 
     def comparison(self, ident: Token) -> Comparison:
         self.comparisons += 1
@@ -443,8 +453,9 @@ def _timestamp(tok: Token) -> datetime | DayRange:
 def parse_filter(text: str, fields: dict[str, FieldSpec] = FIELDS) -> Node | None:
     """The typed tree of a filter; None for an empty filter. Raises FilterError."""
     if len(text) > MAX_FILTER_LENGTH:
-        raise FilterError(MAX_FILTER_LENGTH + 1, text[MAX_FILTER_LENGTH : MAX_FILTER_LENGTH + 10],
-                          f"filters are at most {MAX_FILTER_LENGTH} characters; this one has {len(text)}")  # fmt: skip
+        excess = text[MAX_FILTER_LENGTH : MAX_FILTER_LENGTH + 10]
+        why = f"filters are at most {MAX_FILTER_LENGTH} characters; this one has {len(text)}"
+        raise FilterError(MAX_FILTER_LENGTH + 1, excess, why)
     if not text.strip():
         return None
     return _Parser(text, fields).parse()
