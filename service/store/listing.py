@@ -14,44 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.filtering import And, Comparison, DayRange, FieldSpec, Kind, Node, Not, Or
+from service.domain.filtering import FIELDS, And, Comparison, DayRange, FieldSpec, Kind, Node, Not, Or
 
-# Filterable fields stored in the column of the same name, then those stored under another name.
-_SAME_NAME = [
-    "id",
-    "invoice_number",
-    "currency",
-    "note",
-    "subscription_id",
-    "vendor_status",
-    "status",
-    "payment_status",
-    "void_reason",
-    "invoice_type",
-    "billing_reason",
-    "total_amount",
-    "amount_due",
-    "sub_total",
-    "total_tax_amount",
-    "total_discount",
-    "amount_paid",
-    "amount_credited",
-    "currency_rate",
-    "issue_date",
-    "due_date",
-    "paid_on_date",
-    "modified_date",
-    "source_modified_date",
-    "create_time",
-    "finalize_time",
-    "void_time",
-    "period_start",
-    "period_end",
-]
-COLUMNS = {name: name for name in _SAME_NAME} | {
-    "customer_ref.id": "customer_id",
-    "customer_ref.company_name": "customer_name",
-}
+# Every filterable field is stored in the column of its own name, but for the customer reference.
+_RENAMED = {"customer_ref.id": "customer_id", "customer_ref.company_name": "customer_name"}
+COLUMNS = {spec.name: _RENAMED.get(spec.name, spec.name) for spec in FIELDS.values()}
 _OPS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 Order = tuple[tuple[FieldSpec, bool], ...]
 

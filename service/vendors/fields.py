@@ -26,6 +26,7 @@ from service.domain.values import (
     parse_datetime,
     parse_decimal,
     shown,
+    start_of_day,
 )
 from service.vendors.json_payload import join, json_type
 
@@ -188,7 +189,7 @@ def _parse(fm: FieldMap, v: Violations, path: str, raw: Any) -> Any:
         return parse_date(v, path, raw)
     if kind is Kind.DAY:
         day = parse_date(v, path, raw)
-        return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return None if day is None else start_of_day(day)
     if kind is Kind.CURRENCY:
         return parse_currency(v, path, raw, required=False)
     if kind is Kind.ENUM:
