@@ -41,7 +41,9 @@ from service.domain.money import Rounding, TaxMode, quantum
 from service.domain.totals import price_invoice
 from service.domain.values import fmt_datetime, fmt_decimal
 from service.vendors import VENDORS, dumps, export_invoice, import_invoice
-from service.vendors.core import DECIMAL_TAG, VERBATIM, decode, encode, line_gross, same
+from service.vendors.import_export import VERBATIM
+from service.vendors.json_payload import DECIMAL_TAG, decode, encode, same
+from service.vendors.rules import line_gross
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vendors"
 D = Decimal

@@ -270,10 +270,20 @@ def tax_breakdown(inv: Invoice) -> list[TaxBreakdown]:
     return [TaxBreakdown(cat, rate, taxable, tax) for (cat, rate), (taxable, tax) in sums.items()]
 
 
+_INVOICE_AMOUNTS = (
+    "sub_total",
+    "additional_tax_amount",
+    "total_tax_amount",
+    "total_discount",
+    "total_amount",
+    "amount_due",
+    "cash_rounding_amount",
+)
+
+
 def amounts(inv: Invoice) -> Iterable[tuple[str, Decimal | None]]:
     """Every amount of an invoice with its path (what must sit at the currency's exponent)."""
-    for name in ("sub_total", "additional_tax_amount", "total_tax_amount", "total_discount", "total_amount",
-                 "amount_due", "cash_rounding_amount"):  # fmt: skip
+    for name in _INVOICE_AMOUNTS:
         yield name, getattr(inv, name)
     yield "amount_paid", inv.amount_paid
     yield "amount_credited", inv.amount_credited

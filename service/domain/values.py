@@ -17,7 +17,7 @@ decimal.getcontext().prec = MONEY_PRECISION
 
 MAX_INT_DIGITS = 20
 MAX_SCALE = 9
-_DECIMAL_RE = re.compile(rf"^-?[0-9]{{1,{MAX_INT_DIGITS}}}(\.[0-9]{{1,{MAX_SCALE}}})?$")  # ASCII digits only
+DECIMAL_TEXT = re.compile(rf"^-?[0-9]{{1,{MAX_INT_DIGITS}}}(\.[0-9]{{1,{MAX_SCALE}}})?$")  # ASCII digits only
 _COMPANY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 SHORT_TEXT = 255
@@ -237,7 +237,7 @@ def parse_decimal(
         if required:
             v.add(path, "is required")
         return None
-    if not _DECIMAL_RE.fullmatch(raw):  # fullmatch: "$" alone would let "1\n" through
+    if not DECIMAL_TEXT.fullmatch(raw):  # fullmatch: "$" alone would let "1\n" through
         v.add(
             path,
             f'must be a decimal string such as "1234.56" (at most {MAX_INT_DIGITS} integer digits and '
@@ -279,13 +279,22 @@ def parse_datetime(v: Violations, path: str, raw: str, *, required: bool = False
         v.add(path, f"must be an ISO 8601 date such as 2023-04-18T11:09:01Z; got {shown(raw)}")
         return None
     try:
-        parsed = datetime.fromisoformat(raw)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return as_utc(datetime.fromisoformat(raw))
     except (ValueError, OverflowError):  # OverflowError: an offset pushing year 1 or 9999 out of range
         v.add(
             path, f"must be an ISO 8601 date between years 1 and 9999, such as 2023-04-18T11:09:01Z; got {shown(raw)}"
         )
         return None
+
+
+def as_utc(value: datetime) -> datetime:
+    """A time in UTC; an unqualified time is taken as UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def start_of_day(day: date) -> datetime:
+    """00:00 UTC of a calendar day."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def fmt_datetime(value: datetime | None) -> str:

@@ -37,8 +37,15 @@ async def insert(
     await conn.execute(
         "INSERT INTO api_keys (id, company_id, key_hash, prefix, description, create_time, expire_time, read_only) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        key_id, company_id, digest(key), key[:12], description, now, expire_time, read_only,
-    )  # fmt: skip
+        key_id,
+        company_id,
+        digest(key),
+        key[:12],
+        description,
+        now,
+        expire_time,
+        read_only,
+    )
 
 
 _VALID = "revoke_time IS NULL AND (expire_time IS NULL OR expire_time > now())"

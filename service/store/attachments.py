@@ -25,9 +25,18 @@ async def stage(conn: asyncpg.Connection, company_id: str, a: Attachment, until:
     await conn.execute(
         "INSERT INTO attachments (id, invoice_id, company_id, name, content_type, include_when_sent, file_size, "
         "sha256, date_created, modified_date, staged_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        a.id, a.invoice_id, company_id, a.name, a.content_type, a.include_when_sent, a.file_size, a.sha256,
-        a.date_created, a.modified_date, until,
-    )  # fmt: skip
+        a.id,
+        a.invoice_id,
+        company_id,
+        a.name,
+        a.content_type,
+        a.include_when_sent,
+        a.file_size,
+        a.sha256,
+        a.date_created,
+        a.modified_date,
+        until,
+    )
 
 
 async def put_chunk(
@@ -44,8 +53,13 @@ async def put_chunk(
         "AND staged_until IS NOT NULL RETURNING company_id, id) "
         "INSERT INTO attachment_chunks (company_id, attachment_id, seq, start, data) "
         "SELECT company_id, id, $2, $3, $4 FROM staged, quick",
-        attachment_id, seq, start, data, until, company_id,
-    )  # fmt: skip
+        attachment_id,
+        seq,
+        start,
+        data,
+        until,
+        company_id,
+    )
     return bool(result == "INSERT 0 1")
 
 
@@ -54,8 +68,12 @@ async def commit(conn: asyncpg.Connection, company_id: str, a: Attachment) -> bo
     result = await conn.execute(
         "UPDATE attachments SET file_size = $2, sha256 = $3, date_created = $4, modified_date = $4, "
         "staged_until = NULL WHERE company_id = $5 AND id = $1 AND staged_until IS NOT NULL",
-        a.id, a.file_size, a.sha256, a.date_created, company_id,
-    )  # fmt: skip
+        a.id,
+        a.file_size,
+        a.sha256,
+        a.date_created,
+        company_id,
+    )
     return bool(result == "UPDATE 1")
 
 
@@ -107,8 +125,10 @@ async def first_seq(conn: asyncpg.Connection, company_id: str, attachment_id: st
     value = await conn.fetchval(
         "SELECT seq FROM attachment_chunks WHERE company_id = $1 AND attachment_id = $2 AND start <= $3 "
         "ORDER BY seq DESC LIMIT 1",
-        company_id, attachment_id, offset,
-    )  # fmt: skip
+        company_id,
+        attachment_id,
+        offset,
+    )
     return int(value) if value is not None else 0
 
 
@@ -119,8 +139,11 @@ async def chunks(
     rows = await conn.fetch(
         "SELECT start, data FROM attachment_chunks WHERE company_id = $1 AND attachment_id = $2 AND seq >= $3 "
         "ORDER BY seq LIMIT $4",
-        company_id, attachment_id, seq, count,
-    )  # fmt: skip
+        company_id,
+        attachment_id,
+        seq,
+        count,
+    )
     return [(int(r["start"]), r["data"]) for r in rows]
 
 

@@ -61,9 +61,13 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10, statement
     round trip per call): PostgreSQL cancels a statement that runs, or waits for locks, longer."""
     server_settings = {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_no_session_reset,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        reset=_no_session_reset,
         server_settings=server_settings,
-    )  # fmt: skip
+    )
 
 
 def _where(url: str) -> str:

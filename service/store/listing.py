@@ -14,21 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.filtering import And, Comparison, DayRange, FieldSpec, Kind, Node, Not, Or
+from service.domain.filtering import FIELDS, And, Comparison, DayRange, FieldSpec, Kind, Node, Not, Or
 
-COLUMNS = {
-    "id": "id", "invoice_number": "invoice_number", "customer_ref.id": "customer_id",
-    "customer_ref.company_name": "customer_name", "currency": "currency", "note": "note",
-    "subscription_id": "subscription_id", "vendor_status": "vendor_status", "status": "status",
-    "payment_status": "payment_status", "void_reason": "void_reason", "invoice_type": "invoice_type",
-    "billing_reason": "billing_reason", "total_amount": "total_amount", "amount_due": "amount_due",
-    "sub_total": "sub_total", "total_tax_amount": "total_tax_amount", "total_discount": "total_discount",
-    "amount_paid": "amount_paid", "amount_credited": "amount_credited", "currency_rate": "currency_rate",
-    "issue_date": "issue_date", "due_date": "due_date", "paid_on_date": "paid_on_date",
-    "modified_date": "modified_date", "source_modified_date": "source_modified_date",
-    "create_time": "create_time", "finalize_time": "finalize_time", "void_time": "void_time",
-    "period_start": "period_start", "period_end": "period_end",
-}  # fmt: skip
+# Every filterable field is stored in the column of its own name, but for the customer reference.
+_RENAMED = {"customer_ref.id": "customer_id", "customer_ref.company_name": "customer_name"}
+COLUMNS = {spec.name: _RENAMED.get(spec.name, spec.name) for spec in FIELDS.values()}
 _OPS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 Order = tuple[tuple[FieldSpec, bool], ...]
 

@@ -45,9 +45,18 @@ async def insert(conn: asyncpg.Connection, e: Entry) -> None:
     await conn.execute(
         "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, request_id, message_id, recipients, "
         "subject, body, status, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        e.id, e.company_id, e.invoice_id, e.push_operation_key, e.request_id, e.message_id, e.recipients, e.subject,
-        e.body, e.status, e.create_time,
-    )  # fmt: skip
+        e.id,
+        e.company_id,
+        e.invoice_id,
+        e.push_operation_key,
+        e.request_id,
+        e.message_id,
+        e.recipients,
+        e.subject,
+        e.body,
+        e.status,
+        e.create_time,
+    )
 
 
 async def get(conn: asyncpg.Connection, company_id: str, entry_id: str) -> Entry | None:
@@ -93,8 +102,11 @@ async def interrupted(conn: asyncpg.Connection, company_id: str, entry_id: str, 
     result = await conn.execute(
         "UPDATE mail_outbox SET status = 'FAILED', error = $3 WHERE company_id = $4 AND id = $1 "
         "AND status = 'SENDING' AND claimed_until < $2",
-        entry_id, now, error, company_id,
-    )  # fmt: skip
+        entry_id,
+        now,
+        error,
+        company_id,
+    )
     return bool(result == "UPDATE 1")
 
 
@@ -104,8 +116,12 @@ async def record(
     await conn.execute(
         "UPDATE mail_outbox SET status = $2, error = $3, sent_time = $4, claimed_until = NULL "
         "WHERE company_id = $5 AND id = $1",
-        entry_id, status, error, sent_time, company_id,
-    )  # fmt: skip
+        entry_id,
+        status,
+        error,
+        sent_time,
+        company_id,
+    )
 
 
 async def hold_operation(conn: asyncpg.Connection, company_id: str, key: str, owner: str, until: datetime) -> bool:
@@ -114,8 +130,11 @@ async def hold_operation(conn: asyncpg.Connection, company_id: str, key: str, ow
     result = await conn.execute(
         "UPDATE push_operations SET lease_owner = $2, lease_until = $3 WHERE company_id = $4 "
         "AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $2",
-        key, owner, until, company_id,
-    )  # fmt: skip
+        key,
+        owner,
+        until,
+        company_id,
+    )
     return bool(result == "UPDATE 1")
 
 
@@ -138,8 +157,12 @@ async def complete_operation(conn: asyncpg.Connection, op: PushOperation) -> boo
         "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, changes = $5, "
         "completed_on_utc = $6, request = NULL, lease_owner = NULL, lease_until = NULL "
         "WHERE company_id = $7 AND push_operation_key = $1 AND status = 'PENDING'",
-        op.key, op.status.value, op.status_code, op.error_message,
+        op.key,
+        op.status.value,
+        op.status_code,
+        op.error_message,
         push_store._changes(op),  # the same JSON shape as every completion
-        op.completed_on_utc, op.company_id,
-    )  # fmt: skip
+        op.completed_on_utc,
+        op.company_id,
+    )
     return bool(result == "UPDATE 1")

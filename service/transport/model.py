@@ -17,8 +17,9 @@ from invoices.v1 import invoice_pb2
 from invoices.v1 import invoice_service_pb2 as svc
 
 from service.vendors.codat import CODAT
-from service.vendors.core import Kind, ListMap, Shape
+from service.vendors.fields import Kind
 from service.vendors.flexprice import FLEXPRICE
+from service.vendors.shapes import ListMap, Shape
 from service.vendors.zuora import ZUORA
 
 VENDOR_TABLES = {v.name: v for v in (CODAT, FLEXPRICE, ZUORA)}

@@ -12,10 +12,11 @@ from typing import Any
 
 from service.domain.errors import FieldViolation, InvalidArgument
 from service.domain.models import Invoice
-from service.vendors import core
+from service.vendors import import_export
 from service.vendors.codat import CODAT
-from service.vendors.core import dumps, json_decimal
 from service.vendors.flexprice import FLEXPRICE
+from service.vendors.json_payload import dumps, json_decimal
+from service.vendors.shapes import Vendor
 from service.vendors.zuora import ZUORA
 
 __all__ = ["VENDORS", "dumps", "export_invoice", "import_invoice", "json_decimal"]
@@ -25,7 +26,7 @@ VENDORS = ("codat", "flexprice", "zuora")
 assert tuple(_BY_NAME) == VENDORS
 
 
-def _vendor(name: str) -> core.Vendor:
+def _vendor(name: str) -> Vendor:
     vendor = _BY_NAME.get(name)
     if vendor is None:
         raise InvalidArgument([FieldViolation("vendor", f"must be one of {', '.join(VENDORS)}; got {name!r}")])
@@ -35,9 +36,9 @@ def _vendor(name: str) -> core.Vendor:
 def import_invoice(vendor: str, payload: dict[str, Any]) -> Invoice:
     """A vendor invoice as a client-side canonical invoice (id and company_id empty), ready for the create
     path. Raises InvalidArgument with every violation, each naming the vendor field."""
-    return core.import_invoice(_vendor(vendor), payload)
+    return import_export.import_invoice(_vendor(vendor), payload)
 
 
 def export_invoice(vendor: str, inv: Invoice) -> dict[str, Any]:
     """The invoice in the vendor's JSON shape (numbers as int or Decimal), with its kept fields restored."""
-    return core.export_invoice(_vendor(vendor), inv)
+    return import_export.export_invoice(_vendor(vendor), inv)

@@ -10,9 +10,11 @@ from typing import Any
 
 from service.domain.errors import Violations
 from service.domain.models import Invoice, LineItem, PaymentAllocation, Status, VoidReason
+from service.domain.money import HUNDRED
 from service.domain.totals import rules_of
 from service.domain.values import LONG_TEXT, ZERO
-from service.vendors.core import HUNDRED, FieldMap, Kind, ListMap, Shape, Vendor
+from service.vendors.fields import FieldMap, Kind
+from service.vendors.shapes import ListMap, Shape, Vendor
 
 N, T = Kind.NUMBER, Kind.TEXT
 

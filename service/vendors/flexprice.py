@@ -25,22 +25,10 @@ from service.domain.models import (
     VoidReason,
 )
 from service.domain.values import LONG_TEXT, ZERO
-from service.vendors.core import (
-    ONE,
-    FieldMap,
-    Kind,
-    ListMap,
-    Shape,
-    Vendor,
-    by_amounts,
-    join,
-    line_gross,
-    paid_allocations,
-    read_value,
-    reported_paid,
-    unit_from,
-    write_value,
-)
+from service.vendors.fields import FieldMap, Kind, read_value, write_value
+from service.vendors.json_payload import join
+from service.vendors.rules import ONE, by_amounts, line_gross, paid_allocations, reported_paid, unit_from
+from service.vendors.shapes import ListMap, Shape, Vendor
 
 D, T = Kind.DECIMAL_STRING, Kind.TEXT
 

@@ -1,4 +1,4 @@
-"""Every rule of service/domain/lifecycle.py as a table: each transition from every state, allowed or refused,
+"""Every rule of service/domain/lifecycle/ as a table: each transition from every state, allowed or refused,
 and the preconditions, edits, payments and invariants (PRODUCT section 5). Pure: no I/O.
 
 Rounding, exponents, tax modes, FX conversion and write-off/reversal amounts per currency are in

@@ -22,10 +22,12 @@ def upgrade() -> None:
     op.add_column(
         "invoices",
         sa.Column(
-            "write_xact", sa.BigInteger(), server_default=sa.text("(pg_current_xact_id()::text::bigint)"),
+            "write_xact",
+            sa.BigInteger(),
+            server_default=sa.text("(pg_current_xact_id()::text::bigint)"),
             nullable=False,
         ),
-    )  # fmt: skip
+    )
     op.create_index(
         "ix_push_operations_completed",
         "push_operations",

@@ -1,185 +1,22 @@
-"""The filter and order language of ListInvoices (PRODUCT section 7). Pure: text in, typed tree out.
-
-One grammar for Google AIP-160 and Codat's query spelling:
-
-    expr       := term ( binop term | term )*          juxtaposition is AND (AIP-160)
-    binop      := '||' | '&&' | 'AND' | 'OR'
-    term       := ('NOT' | '!') term | '(' expr ')' | '{' expr '}' | field comparator value
-    comparator := '=' | '==' | '!=' | '<' | '<=' | '>' | '>=' | ':' | '~'
-    value      := "quoted" | 'quoted' | bare-word | null
-
-Precedence, loosest first: `||`, `&&`, `AND`, `OR`, `NOT`. So the keyword spelling keeps AIP-160's rule
-(OR binds tighter than AND) and the symbol spelling keeps the usual one (&& binds tighter than ||).
-Field names are snake_case or camelCase paths (`customer_ref.id`, `customerRef.id`); enum values are
-case-insensitive (`paid`, `PartiallyPaid`, `INVOICE_STATUS_PAID`); `:` and `~` mean "contains" on text
-and "equals" elsewhere; a calendar date compared with a timestamp field covers that whole UTC day.
+"""Filter text to its typed tree: a lexer, a precedence-climbing parser, and the typing of each comparison's
+value against its field. The grammar is in the package docstring. Pure.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
-from typing import Union
 
-from service.domain import models as m
+from service.domain.filtering.fields import FIELDS, METADATA_KEY, METADATA_PREFIX, FieldSpec, Kind
+from service.domain.filtering.tree import And, Comparison, DayRange, FilterError, Node, Not, Or
 from service.domain.ids import parse_id
+from service.domain.values import DECIMAL_TEXT, as_utc, start_of_day
 
 MAX_FILTER_LENGTH = 2048
 MAX_COMPARISONS = 64
 MAX_DEPTH = 16
-MAX_ORDER_KEYS = 4
-
-
-class Kind(StrEnum):
-    TEXT = "text"
-    DECIMAL = "decimal"
-    TIMESTAMP = "timestamp"
-    ENUM = "enum"
-    ID = "id"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    name: str  # canonical snake_case path
-    kind: Kind
-    nullable: bool = False
-    enum: tuple[str, ...] = ()
-
-
-def _enum(name: str, values: type[StrEnum], nullable: bool = True) -> FieldSpec:
-    return FieldSpec(name, Kind.ENUM, nullable, tuple(v.value for v in values))
-
-
-_SPECS = [
-    FieldSpec("id", Kind.ID),
-    FieldSpec("invoice_number", Kind.TEXT, nullable=True),
-    FieldSpec("customer_ref.id", Kind.TEXT),
-    FieldSpec("customer_ref.company_name", Kind.TEXT),
-    FieldSpec("currency", Kind.TEXT),
-    FieldSpec("note", Kind.TEXT),
-    FieldSpec("subscription_id", Kind.TEXT),
-    FieldSpec("vendor_status", Kind.TEXT),
-    _enum("status", m.Status, nullable=False),
-    _enum("payment_status", m.PaymentStatus),
-    _enum("void_reason", m.VoidReason),
-    _enum("invoice_type", m.InvoiceType),
-    _enum("billing_reason", m.BillingReason),
-    *(
-        FieldSpec(n, Kind.DECIMAL, nullable=n in ("currency_rate",))
-        for n in (
-            "total_amount",
-            "amount_due",
-            "sub_total",
-            "total_tax_amount",
-            "total_discount",
-            "amount_paid",
-            "amount_credited",
-            "currency_rate",
-        )
-    ),
-    *(
-        FieldSpec(n, Kind.TIMESTAMP, nullable=n not in ("create_time", "modified_date"))
-        for n in (
-            "issue_date",
-            "due_date",
-            "paid_on_date",
-            "modified_date",
-            "source_modified_date",
-            "create_time",
-            "finalize_time",
-            "void_time",
-            "period_start",
-            "period_end",
-        )
-    ),
-]
-METADATA_PREFIX = "metadata."
-_METADATA_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
-
-
-def _camel(path: str) -> str:
-    return ".".join(re.sub(r"_([a-z0-9])", lambda g: g.group(1).upper(), part) for part in path.split("."))
-
-
-# Every spelling a client may use: snake_case, camelCase, and the FlexPrice names.
-FIELDS: dict[str, FieldSpec] = {}
-for _spec in _SPECS:
-    FIELDS[_spec.name] = FIELDS[_camel(_spec.name)] = _spec
-for _alias, _target in {
-    "customer_id": "customer_ref.id", "customerId": "customer_ref.id", "invoice_status": "status",
-    "invoiceStatus": "status", "number": "invoice_number", "total": "total_amount",
-    "amount_remaining": "amount_due", "amountRemaining": "amount_due", "subtotal": "sub_total",
-    "created_at": "create_time", "updated_at": "modified_date", "finalized_at": "finalize_time",
-    "voided_at": "void_time",
-}.items():  # fmt: skip
-    FIELDS[_alias] = FIELDS[_target]
-
-
-def _catalog(specs: list[FieldSpec]) -> dict[str, FieldSpec]:
-    return {name: spec for spec in specs for name in (spec.name, _camel(spec.name))}
-
-
-# ListPushOperations: the same language over push operation fields.
-PUSH_FIELDS: dict[str, FieldSpec] = _catalog(
-    [
-        FieldSpec("push_operation_key", Kind.ID),
-        FieldSpec("status", Kind.ENUM, enum=("PENDING", "SUCCESS", "FAILED", "TIMED_OUT")),
-        FieldSpec("operation", Kind.TEXT),
-        FieldSpec("data_type", Kind.TEXT),
-        FieldSpec("status_code", Kind.DECIMAL),
-        FieldSpec("error_message", Kind.TEXT),
-        FieldSpec("requested_on_utc", Kind.TIMESTAMP),
-        FieldSpec("completed_on_utc", Kind.TIMESTAMP, nullable=True),
-    ]
-)
-
-
-class FilterError(ValueError):
-    """Refused text; `position` is 1-based, `token` the offending text."""
-
-    def __init__(self, position: int, token: str, message: str) -> None:
-        self.position, self.token, self.message = position, token, message
-        super().__init__(f"at position {position} ({token!r}): {message}")
-
-
-@dataclass(frozen=True, slots=True)
-class DayRange:
-    """A calendar date compared with a timestamp: [start, end) in UTC."""
-
-    start: datetime
-    end: datetime
-
-
-Value = Union[str, Decimal, datetime, DayRange, None]  # noqa: UP007 - used at runtime
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    field: FieldSpec
-    op: str  # one of = != < <= > >= ~   (':' is normalised to '~' on text, '=' elsewhere)
-    value: Value
-    metadata_key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    item: Node
-
-
-Node = Union[Comparison, And, Or, Not]  # noqa: UP007 - used at runtime
 
 
 # -- lexer ----------------------------------------------------------------------------------------
@@ -342,8 +179,9 @@ class _Parser:
             return node
         if tok.kind == "IDENT":
             return self.comparison(tok)
-        raise FilterError(tok.pos, tok.text, "expected a comparison such as amount_due > 0" if tok.kind != "END" else
-                          "the filter ends where a comparison was expected")  # fmt: skip
+        if tok.kind == "END":
+            raise FilterError(tok.pos, tok.text, "the filter ends where a comparison was expected")
+        raise FilterError(tok.pos, tok.text, "expected a comparison such as amount_due > 0")
 
     def comparison(self, ident: Token) -> Comparison:
         self.comparisons += 1
@@ -368,7 +206,7 @@ def resolve_field(tok: Token, fields: dict[str, FieldSpec]) -> tuple[FieldSpec, 
     name = tok.text
     if name.startswith(METADATA_PREFIX) and fields is FIELDS:
         key = name[len(METADATA_PREFIX) :]
-        if not _METADATA_KEY.match(key):
+        if not METADATA_KEY.match(key):
             raise FilterError(tok.pos, name, "metadata keys are 1-40 letters, digits, '_' or '-'")
         return FieldSpec(name, Kind.TEXT, nullable=True), key
     spec = fields.get(name)
@@ -416,7 +254,7 @@ def _typed(spec: FieldSpec, key: str, op: str, tok: Token) -> Comparison:
             raise FilterError(tok.pos, raw, "id needs a UUID")
         return Comparison(spec, op, canonical, key)
     if spec.kind is Kind.DECIMAL:
-        if not re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]{1,9})?", raw):
+        if not DECIMAL_TEXT.fullmatch(raw):
             raise FilterError(tok.pos, raw, f"{spec.name} needs a decimal number such as 100.50")
         try:
             return Comparison(spec, op, Decimal(raw), key)
@@ -429,11 +267,9 @@ def _timestamp(tok: Token) -> datetime | DayRange:
     raw = tok.text
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            day = date.fromisoformat(raw)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            start = start_of_day(date.fromisoformat(raw))
             return DayRange(start, start + timedelta(days=1))
-        parsed = datetime.fromisoformat(raw)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return as_utc(datetime.fromisoformat(raw))
     except (ValueError, OverflowError) as exc:  # OverflowError: an offset moving year 1 or 9999 out of range
         raise FilterError(
             tok.pos, raw, "needs a date (2021-01-28) or a timestamp (2021-01-28T10:00:00Z) between years 1 and 9999"
@@ -443,46 +279,9 @@ def _timestamp(tok: Token) -> datetime | DayRange:
 def parse_filter(text: str, fields: dict[str, FieldSpec] = FIELDS) -> Node | None:
     """The typed tree of a filter; None for an empty filter. Raises FilterError."""
     if len(text) > MAX_FILTER_LENGTH:
-        raise FilterError(MAX_FILTER_LENGTH + 1, text[MAX_FILTER_LENGTH : MAX_FILTER_LENGTH + 10],
-                          f"filters are at most {MAX_FILTER_LENGTH} characters; this one has {len(text)}")  # fmt: skip
+        excess = text[MAX_FILTER_LENGTH : MAX_FILTER_LENGTH + 10]
+        why = f"filters are at most {MAX_FILTER_LENGTH} characters; this one has {len(text)}"
+        raise FilterError(MAX_FILTER_LENGTH + 1, excess, why)
     if not text.strip():
         return None
     return _Parser(text, fields).parse()
-
-
-# -- order_by -------------------------------------------------------------------------------------
-
-DEFAULT_ORDER: tuple[tuple[FieldSpec, bool], ...] = ((FIELDS["create_time"], True),)
-
-
-def parse_order_by(
-    text: str, fields: dict[str, FieldSpec] = FIELDS, default: tuple[tuple[FieldSpec, bool], ...] = DEFAULT_ORDER
-) -> tuple[tuple[FieldSpec, bool], ...]:
-    """`due_date desc, total_amount` or Codat's `-modifiedDate`: (field, descending) pairs."""
-    if not text.strip():
-        return default
-    keys: list[tuple[FieldSpec, bool]] = []
-    offset = 0
-    for part in text.split(","):
-        pos = offset + len(part) - len(part.lstrip()) + 1
-        offset += len(part) + 1
-        words = part.split()
-        if not words:
-            raise FilterError(pos, part, "empty sort key")
-        desc = False
-        name = words[0]
-        if name.startswith("-"):
-            desc, name = True, name[1:]
-        if len(words) == 2 and words[1].lower() in ("asc", "desc") and not desc:
-            desc = words[1].lower() == "desc"
-        elif len(words) != 1:
-            raise FilterError(pos, part.strip(), "a sort key is `field`, `field desc`, `field asc` or `-field`")
-        spec = fields.get(name)
-        if spec is None or spec.kind is Kind.ID:
-            raise FilterError(pos, name, "unknown or unsortable field")
-        if any(s.name == spec.name for s, _ in keys):
-            raise FilterError(pos, name, "the same field twice")
-        keys.append((spec, desc))
-    if len(keys) > MAX_ORDER_KEYS:
-        raise FilterError(1, text, f"at most {MAX_ORDER_KEYS} sort keys")
-    return tuple(keys)

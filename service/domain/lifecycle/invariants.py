@@ -1,0 +1,41 @@
+"""The invoice invariants (PRODUCT section 5), checked on every invoice a write is about to store. Pure."""
+
+from __future__ import annotations
+
+from service.domain.errors import InvariantBreach
+from service.domain.lifecycle.status import derive_status
+from service.domain.models import FINALIZED, Invoice, Status
+from service.domain.totals import amounts, rules_of
+
+
+def invariant_breaches(inv: Invoice) -> list[str]:
+    """PRODUCT section 5 invariants; an empty list means the invoice is sound."""
+    out: list[str] = []
+    due, total = inv.amount_due, inv.total_amount
+    if due is None or total is None:
+        return ["amount_due and total_amount must be set"]
+    if inv.status is Status.VOID:
+        if due != 0:
+            out.append(f"void invoice has amount_due {due}")
+        return out
+    payable = inv.payable_amount
+    if due != payable - inv.amount_paid - inv.amount_credited:
+        out.append(f"amount_due {due} != payable {payable} - paid {inv.amount_paid} - credited {inv.amount_credited}")
+    if not 0 <= due <= payable:
+        out.append(f"amount_due {due} outside [0, {payable}]")
+    r = rules_of(inv)
+    for path, value in amounts(inv):
+        if value is not None and value != r.round(value):
+            out.append(f"{path} {value} is not at the {inv.currency} exponent")
+    if inv.status in FINALIZED and inv.status is not derive_status(inv):
+        out.append(f"status {inv.status.value} disagrees with amounts (due {due}, total {total})")
+    if inv.status is Status.DRAFT and inv.allocations:
+        out.append("draft with payments")
+    return out
+
+
+def check_invariants(inv: Invoice) -> None:
+    """Raises InvariantBreach when `inv` is unsound; every write calls it on the invoice it is about to store."""
+    breaches = invariant_breaches(inv)
+    if breaches:
+        raise InvariantBreach(inv.id, breaches)
