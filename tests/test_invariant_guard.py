@@ -1,15 +1,14 @@
 """The domain's invariants guard every write (issue 15, item 6): an invoice breaking one is never stored.
 
-InvoiceHandlers._document, which every write storing an invoice goes through, calls
-lifecycle.check_invariants; a breach is a bug in a rule, so the transaction rolls back and the client gets
-INTERNAL without details (the error map's answer to anything unexpected). The invariants themselves are
+The unit of work, which every write storing an invoice goes through, calls lifecycle.check_invariants on
+each invoice it stores before it commits; a breach is a bug in a rule, so the transaction rolls back and
+the client gets INTERNAL without details (the error map's answer to anything unexpected). The invariants themselves are
 tabled in tests/domain/test_lifecycle_rules.py::test_invariant_breaches.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -17,8 +16,9 @@ from google.rpc import code_pb2
 
 from service.config import Settings
 from service.domain.errors import InvariantBreach
-from service.domain.models import Invoice, PaymentAllocation
+from service.domain.models import PaymentAllocation
 from service.handlers.invoices import InvoiceHandlers
+from service.handlers.unit_of_work import Numbering, UnitOfWorkFactory
 from service.store import invoices as store
 from service.store.db import create_pool
 from service.transport.errors import to_status
@@ -38,13 +38,13 @@ async def _with_handlers(url: str, company: str, step: str, invoice_id: str = ""
             inv, _ = await h.finalize(company, inv.id)
             return inv.id
 
-        async def buggy_payment(conn: store.Conn, inv: Invoice, now: datetime) -> None:
-            """A rule with a bug: it stores a payment but forgets to settle amount_due."""
-            alloc = PaymentAllocation(amount=D("10.00"), currency="USD", applied_amount=D("10.00"), create_time=now)
+        async with h.uow(company, "RecordPayment") as uow:
+            inv = await uow.invoices.get_for_update(invoice_id)
+            # A rule with a bug: it adds a payment but forgets to settle amount_due.
+            alloc = PaymentAllocation(amount=D("10.00"), currency="USD", applied_amount=D("10.00"), create_time=uow.now)
             inv.allocations.append(alloc)
-            await store.insert_allocation(conn, inv, alloc)
-
-        await h._mutate(company, "RecordPayment", invoice_id, "", buggy_payment)
+            h._save(uow, inv)
+            await uow.commit()
         return invoice_id
     finally:
         await pool.close()
@@ -66,16 +66,21 @@ def test_a_breach_stops_the_write_and_nothing_is_committed(database_url: str, db
     assert (row["amount_due"], row["version"]) == (D("100.00"), 2)
 
 
-def test_every_stored_form_is_checked() -> None:
-    """The create paths (one statement or a transaction) and _save all make their document here."""
-    handlers = InvoiceHandlers.__new__(InvoiceHandlers)
-    handlers.render, handlers.max_document = render, 10**9
-    sound = submitted()
-    assert handlers._document(sound, "invoice")
+@pytest.mark.parametrize("how", ["add", "save"])
+def test_every_stored_form_is_checked(how: str) -> None:
+    """New invoices (one statement or a transaction) and saved ones alike: the commit checks them before it
+    touches the database (this unit of work has no pool: reaching it would fail otherwise)."""
+    factory = UnitOfWorkFactory(None, Numbering("INV-", 6))
     broken = submitted()
     broken.amount_due = D("1.00")
+    store.assign_ids(broken)
+    uow = factory("co", "CreateInvoice")
+    if how == "add":
+        uow.invoices.add(broken, b"")
+    else:
+        uow.invoices.save(broken, b"")
     with pytest.raises(InvariantBreach):
-        handlers._document(broken, "invoice")
+        asyncio.run(uow.commit())
 
 
 def test_a_breach_reaches_the_client_as_internal_without_details() -> None:

@@ -23,13 +23,15 @@ from service.domain.errors import (
     Violations,
 )
 from service.domain.models import Invoice, Status
-from service.domain.push import Change, ChangeType, PushOperation
+from service.domain.push import AsyncRun, Change, ChangeType, PushOperation
 from service.handlers.sending import Outbox
 from service.handlers.streams import StreamQuota
-from service.handlers.writes import Conn, Writer, require_company, utcnow
+from service.handlers.unit_of_work import UnitOfWorkFactory
+from service.handlers.writes import require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as store
 from service.store import invoices as invoice_store
+from service.store.db import connection
 
 PDF_CHUNK = 64 * 1024
 READ_PIECES = 8  # stored pieces per query when downloading
@@ -63,7 +65,7 @@ class AttachmentHandlers:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        writer: Writer,
+        uow: UnitOfWorkFactory,
         limits: Limits,
         smtp: mail.SmtpSettings | None,
         seller: str,
@@ -78,7 +80,7 @@ class AttachmentHandlers:
         self.upload_idle_seconds = upload_idle_seconds
         self.upload_slots = asyncio.Semaphore(max(1, upload_connections))
         self._staged: dict[str, str] = {}  # uploads of this process under way: attachment id -> company
-        self.writer = writer
+        self.uow = uow
         self.limits = limits
         self.smtp = smtp
         self.seller = seller
@@ -86,8 +88,8 @@ class AttachmentHandlers:
         self.max_mail_bytes = max_mail_bytes
         self.outbox = Outbox(pool, smtp, seller, render, max_mail_bytes)
 
-    async def _invoice(self, conn: Conn, company_id: str, invoice_key: str, lock: bool = False) -> Invoice:
-        inv = await invoice_store.load_invoice(conn, company_id, invoice_key, lock=lock)
+    async def _invoice(self, conn: asyncpg.Connection, company_id: str, invoice_key: str) -> Invoice:
+        inv = await invoice_store.load_invoice(conn, company_id, invoice_key)
         if inv is None:
             raise NotFound("invoice", invoice_key)
         return inv
@@ -118,13 +120,13 @@ class AttachmentHandlers:
             await self._discard(company_id, attachment_id)
 
     async def _refusing(self, company_id: str, step: Awaitable[T]) -> T:
-        """Leaves a FAILED push operation for a refusal outside writer.run, as every refused write does."""
+        """Leaves a FAILED push operation for a refusal outside the unit of work, as every refused write does."""
         try:
             return await step
         except NotFound:
             raise
         except DomainError as exc:
-            await self.writer.record_refusal(company_id, "UploadAttachment", "invoices", exc)
+            await self.uow.record_refusal(company_id, "UploadAttachment", "invoices", exc)
             raise
 
     async def _stage(self, meta: UploadMeta) -> Attachment:
@@ -135,7 +137,7 @@ class AttachmentHandlers:
         content_type = rules.check_upload(v, meta.name, meta.content_type, self.limits)
         v.raise_if_any()
         now = utcnow()
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             await store.sweep(conn, now)
             inv = await self._invoice(conn, meta.company_id, meta.invoice_id)
             if inv.status is Status.VOID:
@@ -151,13 +153,13 @@ class AttachmentHandlers:
         return utcnow() + timedelta(seconds=max(4 * self.upload_idle_seconds, 600))
 
     async def _discard(self, company_id: str, attachment_id: str) -> None:
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             await store.discard(conn, company_id, attachment_id)
         self._staged.pop(attachment_id, None)
 
     async def _put_piece(self, company_id: str, attachment_id: str, seq: int, start: int, data: bytes) -> None:
         # A bounded share of the pool, held only for one INSERT: uploads never starve other RPCs.
-        async with self.upload_slots, self.pool.acquire() as conn:
+        async with self.upload_slots, connection(self.pool) as conn:
             if not await store.put_chunk(conn, company_id, attachment_id, seq, start, data, self._staged_until()):
                 raise Aborted(f"the upload of attachment {attachment_id} expired; upload the file again")
 
@@ -211,48 +213,51 @@ class AttachmentHandlers:
         await self._refusing(meta.company_id, receive())
         att.sha256 = digest.hexdigest()
 
-        async def work(conn: Conn, now: datetime) -> tuple[Attachment, list[Change]]:
+        async with self.uow(meta.company_id, "UploadAttachment") as uow:
             # Under the invoice's row lock: an upload that began before a void cannot land on the VOID
             # invoice, and concurrent uploads queue here for the count limit (the loser stores nothing).
-            inv = await self._invoice(conn, meta.company_id, att.invoice_id, lock=True)
+            inv = await uow.invoices.get_for_update(att.invoice_id)
             if inv.status is Status.VOID:
                 raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
+            conn = await uow.connection()
             rules.check_count(await store.count(conn, inv.company_id, inv.id) + 1, self.limits, inv.id)
-            att.date_created = att.modified_date = now
+            att.date_created = att.modified_date = uow.now
             if not await store.commit(conn, inv.company_id, att):
                 raise Aborted(f"the upload of attachment {att.id} expired; upload the file again")
-            return att, [Change(ChangeType.ATTACHMENT_UPLOADED, inv.id, attachment_id=att.id)]
-
-        return await self.writer.run(meta.company_id, "UploadAttachment", work)
+            uow.record(Change(ChangeType.ATTACHMENT_UPLOADED, inv.id, attachment_id=att.id))
+            await uow.commit()
+        return att, uow.operation
 
     # -- metadata ---------------------------------------------------------------------------
 
     async def list_for(self, company_id: str, invoice_key: str) -> list[Attachment]:
         require_company(company_id)
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
             return await store.list_for(conn, inv.company_id, inv.id)
 
     async def get(self, company_id: str, invoice_key: str, attachment_id: str) -> Attachment:
         require_company(company_id)
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
             att = await store.get(conn, inv.company_id, inv.id, attachment_id)
         if att is None:
             raise NotFound("attachment", attachment_id)
         return att
 
-    async def delete(self, company_id: str, invoice_key: str, attachment_id: str) -> PushOperation:
-        async def work(conn: Conn, now: datetime) -> tuple[None, list[Change]]:
-            inv = await self._invoice(conn, company_id, invoice_key, lock=True)
+    async def delete(
+        self, company_id: str, invoice_key: str, attachment_id: str, *, run: AsyncRun | None = None
+    ) -> PushOperation:
+        async with self.uow(company_id, "DeleteAttachment", run=run) as uow:
+            inv = await uow.invoices.get_for_update(invoice_key)
+            conn = await uow.connection()
             att = await store.get(conn, inv.company_id, inv.id, attachment_id)
             if att is None:
                 raise NotFound("attachment", attachment_id)
             await store.delete(conn, inv.company_id, att.id)
-            return None, [Change(ChangeType.DELETED, att.id, "attachments")]
-
-        _, op = await self.writer.run(company_id, "DeleteAttachment", work)
-        return op
+            uow.record(Change(ChangeType.DELETED, att.id, "attachments"))
+            await uow.commit()
+        return uow.operation
 
     # -- download ---------------------------------------------------------------------------
 
@@ -266,10 +271,10 @@ class AttachmentHandlers:
             raise InvalidArgument([FieldViolation("offset", f"must be between 0 and the file size {att.file_size}")])
 
         async def read(seq: int) -> list[tuple[int, bytes]]:
-            async with self.pool.acquire() as conn:
+            async with connection(self.pool) as conn:
                 return await store.chunks(conn, company_id, att.id, seq, READ_PIECES)
 
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             seq = await store.first_seq(conn, company_id, att.id, offset)
         first: Attachment | None = att
         position = offset
@@ -303,12 +308,21 @@ class AttachmentHandlers:
 
     async def pdf(self, company_id: str, invoice_key: str) -> tuple[str, bytes]:
         require_company(company_id)
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
         data = await asyncio.to_thread(pdf.render, inv, self.seller)  # CPU work off the event loop
         return pdf.file_name(inv), data
 
     async def send(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
+        self,
+        company_id: str,
+        invoice_key: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        request: bytes,
+        request_id: str,
+        *,
+        run: AsyncRun | None = None,
     ) -> tuple[Invoice, PushOperation]:
-        return await self.outbox.send(company_id, invoice_key, to, subject, body, request, request_id)
+        return await self.outbox.send(company_id, invoice_key, to, subject, body, request, request_id, run=run)

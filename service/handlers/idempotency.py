@@ -12,6 +12,7 @@ import asyncpg
 from service.domain.errors import Aborted, FieldViolation, InvalidArgument
 from service.handlers.writes import utcnow
 from service.store import idempotency as store
+from service.store.db import connection
 
 MAX_KEY = 128
 
@@ -36,7 +37,7 @@ class Idempotency:
         """None: this call owns the key and should run. A Replay: answer with it instead."""
         self.check_key(key)
         digest = hashlib.sha256(body).hexdigest()
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             claim = await store.claim(conn, company_id, key, method, digest, utcnow(), self.ttl)
         if claim.first:
             return None
@@ -47,9 +48,9 @@ class Idempotency:
         return Replay(claim.response, claim.status)
 
     async def finish(self, company_id: str, key: str, response: bytes | None, status: bytes | None) -> None:
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             await store.finish(conn, company_id, key, response, status)
 
     async def release(self, company_id: str, key: str) -> None:
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             await store.release(conn, company_id, key)

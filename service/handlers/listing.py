@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -22,6 +23,7 @@ from service.domain.models import Invoice
 from service.handlers.writes import require_company
 from service.store import invoices as store
 from service.store import listing
+from service.store.db import connection
 from service.store.listing import Order, Page, Position
 
 DEFAULT_PAGE = 100
@@ -93,27 +95,24 @@ class PageTokens:
         """The same secret for another listing: its tokens are refused here and ours there."""
         return PageTokens(self.secret, resource)
 
-    def _binding(self, q: ListQuery) -> str:
-        text = f"{self.resource}\0{q.company_id}\0{q.filter}\0{q.order_by}"
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    def _bound(self, scope: str) -> str:
+        return hashlib.sha256(f"{self.resource}\0{scope}".encode()).hexdigest()[:16]
 
-    def encode(self, q: ListQuery, pos: Position, snapshot: str = "") -> str:
-        data = {"b": self._binding(q), "k": [listing.json_key(k) for k in pos.keys], "i": pos.id}
-        if snapshot:
-            data["s"] = snapshot
-        body = json.dumps(data)
-        raw = body.encode()
+    def _binding(self, q: ListQuery) -> str:
+        return self._bound(self._scope(q))
+
+    def sign(self, scope: str, data: dict[str, Any]) -> str:
+        """A token carrying `data`, valid for this listing and `scope` (what the listing is of) only."""
+        raw = json.dumps({"b": self._bound(scope), **data}).encode()
         mac = hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
 
-    def decode(self, q: ListQuery, order: Order) -> tuple[Position | None, str]:
-        """Where the previous page ended, and the snapshot the listing keeps to ("" when none)."""
-        if not q.page_token:
-            return None, ""
+    def verify(self, scope: str, token: str) -> dict[str, Any]:
+        """The data of a token this service signed for this listing and scope; INVALID_ARGUMENT otherwise."""
         try:
-            if len(q.page_token) > self.MAX_LENGTH:
+            if len(token) > self.MAX_LENGTH:
                 raise ValueError("too long")
-            blob = base64.urlsafe_b64decode(q.page_token + "=" * (-len(q.page_token) % 4))
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             mac, raw = blob[:16], blob[16:]
             if not hmac.compare_digest(mac, hmac.new(self.secret, raw, hashlib.sha256).digest()[:16]):
                 raise ValueError("signature")
@@ -122,11 +121,28 @@ class PageTokens:
                 raise ValueError("not an object")
         except (ValueError, TypeError, RecursionError) as exc:
             raise _bad("page_token", "is not a token this service issued") from exc
-        if data.get("b") != self._binding(q):
+        if data.get("b") != self._bound(scope):
             raise _bad(
                 "page_token",
                 f"was issued for another company, filter or order_by, or another listing than {self.resource}",
             )
+        return data
+
+    @staticmethod
+    def _scope(q: ListQuery) -> str:
+        return f"{q.company_id}\0{q.filter}\0{q.order_by}"
+
+    def encode(self, q: ListQuery, pos: Position, snapshot: str = "") -> str:
+        data: dict[str, Any] = {"k": [listing.json_key(k) for k in pos.keys], "i": pos.id}
+        if snapshot:
+            data["s"] = snapshot
+        return self.sign(self._scope(q), data)
+
+    def decode(self, q: ListQuery, order: Order) -> tuple[Position | None, str]:
+        """Where the previous page ended, and the snapshot the listing keeps to ("" when none)."""
+        if not q.page_token:
+            return None, ""
+        data = self.verify(self._scope(q), q.page_token)
         try:
             keys = tuple(listing.from_json_key(k, spec) for k, (spec, _) in zip(data["k"], order, strict=True))
             position_id = parse_id(str(data["i"]))
@@ -175,7 +191,7 @@ class ListingHandlers:
         self, q: ListQuery, node: Node | None, order: Order, after: Position | None, limit: int, snapshot: str | None
     ) -> Page:
         # The connection is held for one statement only: a reader that stalls or leaves holds none.
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             fold = await self._fold(conn)
             page = await listing.fetch_page(conn, q.company_id, node, order, after, limit, self.budget, fold, snapshot)
             if page.missing:  # rows written before documents existed: store theirs once, then read again
@@ -192,7 +208,7 @@ class ListingHandlers:
         node, order, after, snapshot, size = self._parse(q)
         total = None
         if q.include_total:
-            async with self.pool.acquire() as conn:
+            async with connection(self.pool) as conn:
                 total = await listing.count(conn, q.company_id, node, await self._fold(conn))
         remaining = q.max_results or None
         pending = asyncio.ensure_future(self._fetch(q, node, order, after, min(size, remaining or size), snapshot))
@@ -222,7 +238,7 @@ class ListingHandlers:
         require_company(company_id)
         now = datetime.now(UTC)
         today = datetime(now.year, now.month, now.day, tzinfo=UTC)
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             rows = await listing.customer_summary(conn, company_id, customer_id, today)
         return [
             CurrencySummary(

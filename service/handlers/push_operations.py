@@ -11,6 +11,7 @@ from service.handlers.listing import DEFAULT_PAGE, MAX_PAGE, ListQuery, PageToke
 from service.handlers.writes import require_company
 from service.store import listing
 from service.store import push_operations as store
+from service.store.db import connection
 
 DEFAULT_ORDER: tuple[tuple[FieldSpec, bool], ...] = ((PUSH_FIELDS["requested_on_utc"], True),)
 # Bytes of operations in one ListPushOperations answer: under the 4 MB any client accepts by default.
@@ -26,7 +27,7 @@ class PushOperationHandlers:
 
     async def get(self, company_id: str, key: str) -> PushOperation:
         require_company(company_id)
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             op = await store.get(conn, company_id, key)
         if op is None:
             raise NotFound("push operation", key)
@@ -54,7 +55,7 @@ class PushOperationHandlers:
         size = q.page_size or DEFAULT_PAGE
         # First the keys and an upper bound of each operation's size (its JSON is longer than its protobuf),
         # to cut the page under the message budget; then only the operations kept are read whole.
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             if self.fold is None:
                 self.fold = await listing.fold_collation(conn)
             sql, params = listing.keyset_query(

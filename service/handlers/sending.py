@@ -27,6 +27,7 @@ import asyncpg
 
 from service.domain.errors import (
     Aborted,
+    AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -36,14 +37,16 @@ from service.domain.errors import (
 )
 from service.domain.models import Invoice, Status
 from service.domain.money import display
-from service.domain.push import Change, ChangeType, PushOperation, PushStatus
-from service.handlers.writes import CURRENT_RUN, LeaseLost, feed, require_company, utcnow
+from service.domain.push import AsyncRun, Change, ChangeType, PushOperation, PushStatus
+from service.handlers.unit_of_work import LeaseLost, feed
+from service.handlers.writes import require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as attachment_store
-from service.store import events
+from service.store import events, statement
 from service.store import invoices as invoice_store
 from service.store import mail_outbox as store
 from service.store import push_operations as push_store
+from service.store.db import connection, driver_errors
 
 log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 20
@@ -103,6 +106,8 @@ class Outbox:
         body: str,
         request: bytes,
         request_id: str = "",
+        *,
+        run: AsyncRun | None = None,
     ) -> tuple[Invoice, PushOperation]:
         """Queues the send and waits for its delivery (the caller may go away: delivery goes on).
         `request` is the serialized call, kept on the PENDING operation so that a worker can finish the
@@ -119,13 +124,12 @@ class Outbox:
             v.add("subject", "must not contain line breaks or control characters, also not RFC 2047-encoded ones")
         require_company(company_id)
         v.raise_if_any()
-        run = CURRENT_RUN.get()
         entry = None
         if run is not None:  # a worker applying an asynchronous send, maybe again after a lost lease
-            async with self.pool.acquire() as conn:
+            async with connection(self.pool) as conn:
                 entry = await store.for_operation(conn, company_id, run.key)
         if entry is None and request_id:
-            async with self.pool.acquire() as conn:
+            async with connection(self.pool) as conn:
                 entry = await store.for_request(conn, company_id, request_id)
                 if entry is not None and entry.status == store.FAILED:  # not sent: a retry tries again
                     await store.forget_request(conn, company_id, entry.id)
@@ -137,14 +141,14 @@ class Outbox:
                     [FieldViolation("request_id", "was already used by another SendInvoice call of this company")]
                 )
         if entry is None:
-            entry = await self._intent(company_id, invoice_key, to, subject, body, request, request_id)
+            entry = await self._intent(company_id, invoice_key, to, subject, body, request, request_id, run)
         delivery = self._delivery(company_id, entry.id)
         if run is None:  # a live call waits for the result (shielded: a caller going away stops nothing)
             outcome = await asyncio.shield(delivery)
             if not outcome.sent:
                 raise Unavailable(f"the mail server did not take the message: {outcome.error}")
         # A worker does not wait: the delivery completes the operation, which stays leased to it meanwhile.
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             inv = await invoice_store.load_invoice(conn, company_id, entry.invoice_id)
             op = await push_store.get(conn, company_id, entry.push_operation_key)
         if inv is None or op is None:
@@ -152,20 +156,36 @@ class Outbox:
         return inv, op
 
     async def _intent(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
+        self,
+        company_id: str,
+        invoice_key: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        request: bytes,
+        request_id: str,
+        run: AsyncRun | None,
     ) -> store.Entry:
         try:
-            return await self._commit_intent(company_id, invoice_key, to, subject, body, request, request_id)
-        except asyncpg.UniqueViolationError as exc:  # the same request_id, concurrently
+            with driver_errors():
+                return await self._commit_intent(company_id, invoice_key, to, subject, body, request, request_id, run)
+        except AlreadyExists as exc:  # the same request_id, concurrently
             raise Aborted(f"a send with request_id {request_id!r} is already under way") from exc
 
     async def _commit_intent(
-        self, company_id: str, invoice_key: str, to: list[str], subject: str, body: str, request: bytes, request_id: str
+        self,
+        company_id: str,
+        invoice_key: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        request: bytes,
+        request_id: str,
+        run: AsyncRun | None,
     ) -> store.Entry:
-        run = CURRENT_RUN.get()
         now = utcnow()
         smtp = self.smtp
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with connection(self.pool) as conn, conn.transaction():
             inv = await invoice_store.load_invoice(conn, company_id, invoice_key, lock=True)
             if inv is None:
                 raise NotFound("invoice", invoice_key)
@@ -207,7 +227,7 @@ class Outbox:
                 )  # fmt: skip
                 await push_store.insert(conn, op, request)
                 await store.lease_operation(conn, company_id, op.key, f"outbox-{entry_id}", hold_until)
-                await events.append(conn, feed(op), now)
+                await events.append(conn, feed(op, []), now)
         return entry
 
     async def drain(self) -> None:
@@ -227,7 +247,7 @@ class Outbox:
 
     async def _deliver(self, company_id: str, entry_id: str) -> Outcome:
         now = utcnow()
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             entry = await store.claim(conn, company_id, entry_id, now + self._claim_span)
         if entry is None:
             return await self._settled(company_id, entry_id)
@@ -256,7 +276,7 @@ class Outbox:
         """A send claimed before: its result, or (once its claim ran out unrecorded) FAILED; or, while
         its delivery may still be in flight elsewhere, wait for it (holding no connection meanwhile)."""
         while True:
-            async with self.pool.acquire() as conn:
+            async with connection(self.pool) as conn:
                 entry = await store.get(conn, company_id, entry_id)
                 if entry is None:
                     return Outcome(False, "the send no longer exists")
@@ -275,7 +295,7 @@ class Outbox:
 
     async def _message(self, entry: store.Entry) -> EmailMessage:
         """The mail from one consistent snapshot of the invoice and its attachments."""
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with connection(self.pool) as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             inv = await invoice_store.load_invoice(conn, entry.company_id, entry.invoice_id)
             if inv is None:
                 raise NotFound("invoice", entry.invoice_id)
@@ -298,7 +318,7 @@ class Outbox:
             status_code=200 if outcome.sent else 503, requested_on_utc=entry.create_time, completed_on_utc=now,
             error_message=outcome.error[:2000],
         )  # fmt: skip
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with connection(self.pool) as conn, conn.transaction():
             await store.record(
                 conn,
                 entry.company_id,
@@ -313,9 +333,10 @@ class Outbox:
                     inv.sent_time = now
                     inv.modified_date = now
                     inv.version += 1
-                    await invoice_store.update_header(conn, inv, self.render(inv))
+                    failed = await statement.execute(conn, [invoice_store.update_piece(inv, self.render(inv))], "1")
+                    assert not failed, "the invoice changed under its row lock"
                     op.changes = [Change(ChangeType.MODIFIED, inv.id)]  # sent: INVOICE_MODIFIED
             if await store.complete_operation(conn, op):
-                await events.append(conn, feed(op), now)
+                await events.append(conn, feed(op, op.changes), now)
         if not outcome.sent:
             log.warning("send %s (%s) failed: %s", entry.id, entry.message_id, outcome.error)

@@ -20,23 +20,21 @@ import asyncpg
 
 from service.domain.push import AsyncRun, EventType, PushOperation, PushStatus
 from service.handlers.events import EventHub
-from service.handlers.writes import CURRENT_RUN, LeaseLost, utcnow
+from service.handlers.unit_of_work import LeaseLost, store_operation
+from service.handlers.writes import utcnow
 from service.store import events
 from service.store import push_operations as store
 
 log = logging.getLogger(__name__)
 PENDING = "push_operations_pending"  # NOTIFY channel
 MAX_ATTEMPTS = 5
-Dispatch = Callable[[str, bytes], Awaitable[None]]
+# Applies a stored request as the worker holding `run` (the operation's key, lease owner, request time).
+Dispatch = Callable[[str, bytes, AsyncRun], Awaitable[None]]
 
 
 async def enqueue(pool: asyncpg.Pool, op: PushOperation, request: bytes) -> None:
-    """Stores a PENDING operation with its request, in one transaction with its event, and wakes workers."""
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert(conn, op, request)
-        feed = events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key)
-        await events.append(conn, [feed], op.requested_on_utc)
-        await conn.execute(f"NOTIFY {PENDING}")
+    """Stores a PENDING operation with its request and its event, and wakes workers: one statement."""
+    await store_operation(pool, op, None, request, notify=PENDING)
 
 
 class Workers:
@@ -88,18 +86,15 @@ class Workers:
             return False
         key = row["push_operation_key"]
         run = AsyncRun(key, owner, row["requested_on_utc"])
-        token = CURRENT_RUN.set(run)
         try:
             if row["attempts"] > MAX_ATTEMPTS:
                 await self._give_up(run, row["company_id"], row["operation"])
             else:
-                await self.dispatch(row["operation"], bytes(row["request"]))
+                await self.dispatch(row["operation"], bytes(row["request"]), run)
         except LeaseLost:
             log.warning("push operation %s was taken over by another worker", key)
         except Exception:  # not the client's doing: leave it PENDING for a later attempt
             log.exception("push operation %s failed to apply; it will be retried", key)
-        finally:
-            CURRENT_RUN.reset(token)
         return True
 
     async def _give_up(self, run: AsyncRun, company_id: str, operation: str) -> None:
@@ -108,7 +103,4 @@ class Workers:
             requested_on_utc=run.requested_on_utc, completed_on_utc=utcnow(),
             error_message=f"not applied after {MAX_ATTEMPTS} attempts",
         )  # fmt: skip
-        async with self.pool.acquire() as conn, conn.transaction():
-            if await store.complete(conn, op, run.owner):
-                feed = events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, company_id, push_operation_key=run.key)
-                await events.append(conn, [feed], op.completed_on_utc or utcnow())
+        await store_operation(self.pool, op, run)

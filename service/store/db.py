@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +14,14 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from service.config import StartupError
+from service.domain.errors import (
+    AlreadyExists,
+    Contention,
+    DeadlineExceeded,
+    FieldViolation,
+    InvalidArgument,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -131,3 +141,53 @@ async def applied_migrations(conn: asyncpg.Connection) -> tuple[str, ...]:
     if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
         return ()
     return tuple(str(r["version_num"]) for r in await conn.fetch("SELECT version_num FROM alembic_version"))
+
+
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+def domain_error(exc: BaseException) -> Exception | None:
+    """The domain's name for a driver error (None: not one the store knows, a bug). The one place that
+    reads asyncpg's exceptions: nothing above the store sees them."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return AlreadyExists(f"a record with these values already exists ({exc.constraint_name})")
+    if isinstance(exc, asyncpg.DataError):  # a value PostgreSQL cannot hold that the checks let through
+        log.warning("data error: %s", exc)
+        return InvalidArgument([FieldViolation("request", f"a value cannot be stored: {type(exc).__name__}")])
+    if isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+        return Contention("concurrent update conflict; retry the call")
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return DeadlineExceeded(
+            "the database work ran over its time limit (DB_STATEMENT_TIMEOUT_MS or DB_WRITE_STATEMENT_TIMEOUT_MS); "
+            "nothing was changed"
+        )
+    if isinstance(exc, _UNAVAILABLE):
+        return Unavailable("the database is unavailable; retry later")
+    return None
+
+
+@contextlib.contextmanager
+def driver_errors() -> Iterator[None]:
+    """Raises the domain error for a driver error inside (see domain_error)."""
+    try:
+        yield
+    except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+        mapped = domain_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+@contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for reads, with driver errors as domain errors."""
+    with driver_errors():
+        async with pool.acquire() as conn:
+            yield conn

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import asyncpg
 
-from service.store.statement import Piece, unnest_insert
+from service.store.statement import Piece, execute, insert
 
 NEW = "invoice_events_new"  # NOTIFY channel: rows were appended (sent at the writer's commit)
 # NOTIFY channel: positions were given; one notification per company, the payload "<position> <company_id>"
@@ -25,25 +25,20 @@ class Event:
     invoice: bytes | None = None
 
 
-_COLUMNS = ("company_id", "type", "invoice_id", "push_operation_key", "attachment_id", "invoice")
-_APPEND = unnest_insert("invoice_events", _COLUMNS, constant=("create_time",))
-# The last part of a one-statement write: its events' NOTIFY, delivered when the statement commits.
-NOTIFY_NEW = f"SELECT pg_notify('{NEW}', '')"
+_FIELDS = tuple(f.name for f in fields(Event))  # each a column of invoice_events
+# The select-list part of a one-statement write that announces its events: delivered at commit.
+NOTIFY_NEW = f"pg_notify('{NEW}', '')"
 
 
 def append_piece(events: list[Event], now: datetime) -> Piece:
     """Events as a statement piece, in order (ids, hence sequencing within a commit, follow it)."""
-    columns = tuple(
-        [getattr(e, c) for e in events] for c in _COLUMNS
-    )  # fmt: skip
-    return Piece(_APPEND, (*columns, now))
+    rows = [{**{name: getattr(e, name) for name in _FIELDS}, "create_time": now} for e in events]
+    return insert("invoice_events", rows)
 
 
 async def append(conn: asyncpg.Connection, events: list[Event], now: datetime) -> None:
     """Appends events in the caller's transaction; the NOTIFY goes out when it commits."""
-    piece = append_piece(events, now)
-    await conn.execute(piece.sql, *piece.args)
-    await conn.execute(f"NOTIFY {NEW}")
+    await execute(conn, [append_piece(events, now)], NOTIFY_NEW)
 
 
 def parse_head(payload: str) -> tuple[str, int]:

@@ -1,15 +1,18 @@
-"""Invoice queries. Every statement is parameterised; column lists are constants of this module."""
+"""Invoice queries. Every statement is parameterised; column lists come from the schema."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, TypeAlias
 
 import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from service.domain.ids import parse_id
 from service.domain.models import (
@@ -28,8 +31,9 @@ from service.domain.models import (
     VoidReason,
 )
 from service.domain.money import Rounding, TaxMode
+from service.store import schema
 from service.store.schema import WRITE_XACT
-from service.store.statement import Piece, unnest_insert
+from service.store.statement import Piece, columns, insert
 
 Conn: TypeAlias = asyncpg.Connection
 
@@ -43,65 +47,63 @@ _ENUMS: dict[str, Any] = {
     "tax_mode": TaxMode,
 }
 _DEFAULTS = {"rounding_mode": Rounding.HALF_UP.value, "tax_mode": TaxMode.LINE.value}
-_HEADER = (
-    "id", "company_id", "invoice_number", "customer_id", "customer_name", "status", "void_reason",
-    "payment_status", "vendor_status", "currency", "currency_rate", "issue_date", "due_date", "paid_on_date",
-    "source_modified_date", "period_start", "period_end", "sub_total", "additional_tax_amount",
-    "additional_tax_percentage", "total_tax_amount", "discount_percentage", "total_discount", "total_amount",
-    "amount_due", "amount_paid", "amount_credited", "rounding_mode", "tax_mode", "cash_rounding_increment",
-    "cash_rounding_amount", "note", "invoice_type", "billing_reason", "subscription_id",
-    "metadata", "supplemental_data", "withholding_tax", "sales_order_refs", "version", "create_time",
-    "modified_date", "finalize_time", "void_time", "sent_time",
-)  # fmt: skip
-_WRITTEN = (*_HEADER, "document")
-# Child rows carry their invoice's company_id (the distribution column, docs/citus.md).
-_LINE = (
-    "id", "company_id", "invoice_id", "position", "description", "quantity", "unit_amount", "discount_amount",
-    "discount_percentage", "sub_total", "tax_amount", "total_amount", "service_start_date", "service_end_date",
-    "sku", "unit_of_measure", "price_id", "is_direct_income", "refs", "metadata",
-)  # fmt: skip
-_TAX = (
-    "id", "company_id", "line_item_id", "invoice_id", "position", "name", "tax_rate", "tax_amount", "tax_rate_type",
-    "exempt_amount", "tax_code", "tax_code_description", "tax_rate_description", "jurisdiction",
-    "location_code", "tax_date", "create_time",
-)  # fmt: skip
-_ALLOC = (
-    "id", "company_id", "invoice_id", "amount", "currency", "currency_rate", "applied_amount", "allocated_on_date",
-    "payment", "source", "create_time",
-)  # fmt: skip
-_MEMO = (
-    "id",
-    "company_id",
-    "invoice_id",
-    "reason",
-    "total_amount",
-    "currency",
-    "comment",
-    "reason_code",
-    "create_time",
-)
-
-
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - constant names
-
-
-_INSERT_INVOICE = _insert_sql("invoices", _WRITTEN)
-_INSERT_LINE = _insert_sql("line_items", _LINE)
-_INSERT_TAX = _insert_sql("taxation_items", _TAX)
-_INSERT_ALLOC = _insert_sql("payment_allocations", _ALLOC)
-_INSERT_MEMO = _insert_sql("credit_memos", _MEMO)
+_WRITTEN = columns("invoices")
+_HEADER = tuple(c for c in _WRITTEN if c != "document")
 _UPDATABLE = [c for c in _WRITTEN if c not in ("id", "company_id", "create_time")]
+INVOICE = "invoice"  # the check of update_piece: the locked row was written
 _UPDATE_INVOICE = (
     "UPDATE invoices SET "  # noqa: S608 - constant names
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(_UPDATABLE, start=3))
     + f", write_xact = {WRITE_XACT}"
-    + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3}"
+    + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3} RETURNING 1"
 )
-_SELECT_INVOICE = f"SELECT {', '.join(_HEADER)} FROM invoices"  # noqa: S608 - constant names
-_UNNEST_LINES = unnest_insert("line_items", _LINE)
-_UNNEST_TAXES = unnest_insert("taxation_items", _TAX)
+# The children of an invoice, each as one JSON array in the invoice's row (one statement reads it all).
+_CHILDREN = {
+    "lines": "SELECT coalesce(json_agg(c ORDER BY c.position), '[]') FROM line_items c",
+    "taxes": "SELECT coalesce(json_agg(c ORDER BY c.position), '[]') FROM taxation_items c",
+    "allocations": "SELECT coalesce(json_agg(c ORDER BY c.create_time, c.id), '[]') FROM payment_allocations c",
+    "memos": "SELECT coalesce(json_agg(c ORDER BY c.create_time, c.id), '[]') FROM credit_memos c",
+}
+_CHILD_SELECT = ", ".join(
+    f"({sql} WHERE c.company_id = inv.company_id AND c.invoice_id = inv.id) AS {name}"
+    for name, sql in _CHILDREN.items()
+)
+
+
+def _draw(source: str) -> str:
+    """The next value of a company's gapless number sequence, for the company `source` selects."""
+    return (
+        f"INSERT INTO invoice_number_sequences AS s (company_id, last_value) {source} "
+        "ON CONFLICT (company_id) DO UPDATE SET last_value = s.last_value + 1 RETURNING last_value"
+    )
+
+
+_DRAFT_WITHOUT_NUMBER = "SELECT company_id, 1 FROM inv WHERE status = 'DRAFT' AND invoice_number IS NULL"
+_NEXT_NUMBER = _draw("VALUES ($1, 1)")
+
+
+def _load_sql(by: str, lock: bool, draw: bool) -> str:
+    """The whole aggregate in one statement. Locked: the row lock waits for a concurrent writer and then
+    returns the row as it committed, while the children come from the statement's snapshot, taken before;
+    `seen_version` (the row in that snapshot) tells the caller when they may be older than the row. With
+    `draw`, the company's next invoice number is drawn in the same statement (for a DRAFT without one)."""
+    lock_clause = " FOR NO KEY UPDATE" if lock else ""
+    num = f", num AS ({_draw(_DRAFT_WITHOUT_NUMBER)})"
+    return (
+        f"WITH inv AS (SELECT {', '.join(_HEADER)} FROM invoices "  # noqa: S608 - constant names
+        f"WHERE company_id = $1 AND {by} = $2{lock_clause}){num if draw else ''} "
+        f"SELECT inv.*, {'(SELECT last_value FROM num)' if draw else 'NULL::bigint'} AS drawn, "
+        "(SELECT v.version FROM invoices v WHERE v.company_id = inv.company_id AND v.id = inv.id) AS seen_version, "
+        f"{_CHILD_SELECT} FROM inv"
+    )
+
+
+_LOAD = {
+    (by, lock, draw): _load_sql(by, lock, draw)
+    for by in ("id", "invoice_number")
+    for lock in (False, True)
+    for draw in (False, True)
+}
 
 
 def new_id() -> str:
@@ -129,99 +131,74 @@ def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
         if value is None and c in _DEFAULTS:
             values[c] = _DEFAULTS[c]
     values["invoice_number"] = inv.invoice_number or None
-    values["amount_paid"] = inv.amount_paid
-    values["amount_credited"] = inv.amount_credited
     return values
 
 
-def _line_rows(inv: Invoice) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    lines, taxes = [], []
-    for pos, line in enumerate(inv.lines):  # ids come from assign_ids
-        lines.append(
-            (
-                line.id, inv.company_id, inv.id, pos, line.description, line.quantity, line.unit_amount,
-                line.discount_amount, line.discount_percentage, line.sub_total, line.tax_amount, line.total_amount,
-                line.service_start_date, line.service_end_date, line.sku, line.unit_of_measure, line.price_id,
-                line.is_direct_income, line.refs, line.metadata,
-            )
-        )  # fmt: skip
-        for tpos, t in enumerate(line.taxation_items):
-            taxes.append(
-                (
-                    t.id, inv.company_id, line.id, inv.id, tpos, t.name, t.tax_rate, t.tax_amount,
-                    t.tax_rate_type.value, t.exempt_amount, t.tax_code, t.tax_code_description,
-                    t.tax_rate_description, t.jurisdiction, t.location_code, t.tax_date,
-                    t.create_time or inv.modified_date,
-                )
-            )  # fmt: skip
-    return lines, taxes
+# Children rows carry their invoice's company_id (the distribution column, docs/citus.md).
+def _line_row(inv: Invoice, pos: int, line: LineItem) -> dict[str, Any]:
+    row = dict(zip(_LINE_FIELDS, _LINE_VALUES(line), strict=True))
+    row.update(company_id=inv.company_id, invoice_id=inv.id, position=pos)
+    return row
 
 
-async def insert_invoice(conn: Conn, inv: Invoice, document: bytes) -> None:
-    """Inserts a new aggregate (ids assigned) with its rendered document; the caller holds the transaction."""
-    values = _header_values(inv, document)
-    await conn.execute(_INSERT_INVOICE, *(values[c] for c in _WRITTEN))
-    await _insert_lines(conn, inv)
-    for alloc in inv.allocations:
-        await insert_allocation(conn, inv, alloc)
+def _tax_row(inv: Invoice, line: LineItem, pos: int, t: TaxationItem) -> dict[str, Any]:
+    row = dict(zip(_TAX_FIELDS, _TAX_VALUES(t), strict=True))
+    row.update(company_id=inv.company_id, line_item_id=line.id, invoice_id=inv.id, position=pos)
+    row.update(tax_rate_type=t.tax_rate_type.value, create_time=t.create_time or inv.modified_date)
+    return row
+
+
+def _allocation_row(inv: Invoice, a: PaymentAllocation) -> dict[str, Any]:
+    row = dict(zip(_ALLOCATION_FIELDS, _ALLOCATION_VALUES(a), strict=True))
+    row.update(company_id=inv.company_id, invoice_id=inv.id, source=a.source.value)
+    return row
+
+
+def _memo_row(inv: Invoice, m: CreditMemo) -> dict[str, Any]:
+    row = dict(zip(_MEMO_FIELDS, _MEMO_VALUES(m), strict=True))
+    row.update(company_id=inv.company_id, invoice_id=inv.id, reason=m.reason.value)
+    return row
 
 
 def insert_pieces(inv: Invoice, document: bytes) -> list[Piece]:
-    """A new aggregate without payments or memos (ids assigned) as statement pieces: header, lines, taxes."""
-    values = _header_values(inv, document)
-    lines, taxes = _line_rows(inv)
-    return [
-        Piece(_INSERT_INVOICE, tuple(values[c] for c in _WRITTEN)),
-        Piece(_UNNEST_LINES, tuple(list(column) for column in zip(*lines, strict=True)) or _empty(_LINE)),
-        Piece(_UNNEST_TAXES, tuple(list(column) for column in zip(*taxes, strict=True)) or _empty(_TAX)),
-    ]
+    """A new aggregate (ids assigned) as statement pieces: header, lines, taxes, payments, memos."""
+    return [insert("invoices", [_header_values(inv, document)]), *lines_pieces(inv), *payment_pieces(inv)]
 
 
-def _empty(columns: Sequence[str]) -> tuple[list[Any], ...]:
-    return tuple([] for _ in columns)
+def lines_pieces(inv: Invoice) -> list[Piece]:
+    lines = [_line_row(inv, pos, line) for pos, line in enumerate(inv.lines)]
+    taxes = [_tax_row(inv, line, pos, t) for line in inv.lines for pos, t in enumerate(line.taxation_items)]
+    return [insert("line_items", lines), insert("taxation_items", taxes)]
 
 
-async def _insert_lines(conn: Conn, inv: Invoice) -> None:
-    lines, taxes = _line_rows(inv)
-    if lines:
-        await conn.executemany(_INSERT_LINE, lines)
-    if taxes:
-        await conn.executemany(_INSERT_TAX, taxes)
+def payment_pieces(
+    inv: Invoice, allocations: list[PaymentAllocation] | None = None, memos: list[CreditMemo] | None = None
+) -> list[Piece]:
+    """Inserts of payments and credit memos (all the invoice's when not named); none when there are none."""
+    allocations = inv.allocations if allocations is None else allocations
+    memos = inv.credit_memos if memos is None else memos
+    pieces = []
+    if allocations:
+        pieces.append(insert("payment_allocations", [_allocation_row(inv, a) for a in allocations]))
+    if memos:
+        pieces.append(insert("credit_memos", [_memo_row(inv, m) for m in memos]))
+    return pieces
 
 
-async def replace_lines(conn: Conn, inv: Invoice) -> None:
+async def delete_lines(conn: Conn, inv: Invoice) -> None:
+    """Its own statement: the cascade to taxation items must run before the new lines go in."""
     await conn.execute("DELETE FROM line_items WHERE company_id = $1 AND invoice_id = $2", inv.company_id, inv.id)
-    await _insert_lines(conn, inv)
 
 
-async def update_header(conn: Conn, inv: Invoice, document: bytes) -> None:
-    """Writes the header (version already bumped by the caller) and the document; the row is locked."""
+def update_piece(inv: Invoice, document: bytes) -> Piece:
+    """The header (version already bumped by the caller) and the document; the row is locked. Checked as
+    INVOICE."""
     values = _header_values(inv, document)
-    status = await conn.execute(
-        _UPDATE_INVOICE, inv.id, inv.company_id, *(values[c] for c in _UPDATABLE), inv.version - 1
-    )
-    if status != "UPDATE 1":
-        raise RuntimeError(f"invoice {inv.id} changed under a row lock")
+    return Piece(_UPDATE_INVOICE, (inv.id, inv.company_id, *(values[c] for c in _UPDATABLE), inv.version - 1), INVOICE)
 
 
-async def insert_allocation(conn: Conn, inv: Invoice, a: PaymentAllocation) -> None:
-    a.id = a.id or new_id()  # inserted before the header is saved
-    await conn.execute(
-        _INSERT_ALLOC, a.id, inv.company_id, inv.id, a.amount, a.currency, a.currency_rate, a.applied_amount,
-        a.allocated_on_date, a.payment, a.source.value, a.create_time,
-    )  # fmt: skip
-
-
-async def insert_credit_memo(conn: Conn, inv: Invoice, m: CreditMemo) -> None:
-    m.id, m.invoice_id = m.id or new_id(), inv.id
-    await conn.execute(
-        _INSERT_MEMO, m.id, inv.company_id, inv.id, m.reason.value, m.total_amount, m.currency, m.comment,
-        m.reason_code, m.create_time,
-    )  # fmt: skip
-
-
-async def delete_invoice(conn: Conn, inv: Invoice) -> None:
-    await conn.execute("DELETE FROM invoices WHERE id = $1 AND company_id = $2", inv.id, inv.company_id)
+def delete_piece(inv: Invoice) -> Piece:
+    return Piece("DELETE FROM invoices WHERE id = $1 AND company_id = $2", (inv.id, inv.company_id))
 
 
 def _invoice_from_row(row: asyncpg.Record) -> Invoice:
@@ -237,30 +214,49 @@ def _invoice_from_row(row: asyncpg.Record) -> Invoice:
     return inv
 
 
-async def load_invoice(
-    conn: Conn, company_id: str, invoice_id: str = "", number: str = "", *, lock: bool = False
-) -> Invoice | None:
-    """One whole aggregate, optionally row-locked for the transaction.
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    invoice: Invoice
+    drawn: int | None  # the number drawn from the company's sequence, if asked and the invoice needs one
+    current: bool  # the children are as of the row returned (always, unless locked after a wait)
+
+
+async def load(
+    conn: Conn, company_id: str, invoice_id: str = "", number: str = "", *, lock: bool = False, draw: bool = False
+) -> Loaded | None:
+    """One whole aggregate in one statement (two when a key that parses as an id names a number).
 
     `invoice_id` is an invoice key as Zuora has it: the id, or else the invoice number. `number` looks
-    up numbers only.
+    up numbers only. `lock` takes the row for the transaction: NO KEY UPDATE serialises writers of the
+    invoice without blocking inserts that reference it (lines, payments, attachments take KEY SHARE), so a
+    long upload never stalls a payment.
     """
-    # NO KEY UPDATE: serialises writers of the invoice without blocking inserts that reference it
-    # (lines, payments, attachments take KEY SHARE), so a long upload never stalls a payment.
-    suffix = " FOR NO KEY UPDATE" if lock else ""
     row = None
     canonical = parse_id(invoice_id) if invoice_id and not number else None
     if canonical is not None:
-        row = await conn.fetchrow(f"{_SELECT_INVOICE} WHERE company_id = $1 AND id = $2{suffix}", company_id, canonical)
+        row = await conn.fetchrow(_LOAD["id", lock, draw], company_id, canonical)
     if row is None and (number or invoice_id):
-        row = await conn.fetchrow(
-            f"{_SELECT_INVOICE} WHERE company_id = $1 AND invoice_number = $2{suffix}", company_id, number or invoice_id
-        )
+        row = await conn.fetchrow(_LOAD["invoice_number", lock, draw], company_id, number or invoice_id)
     if row is None:
         return None
     inv = _invoice_from_row(row)
-    await _load_children(conn, inv)
-    return inv
+    inv.lines = [_line_from_json(r) for r in _json(row["lines"])]
+    by_line = {line.id: line for line in inv.lines}
+    for r in _json(row["taxes"]):
+        by_line[r["line_item_id"]].taxation_items.append(_tax_from_json(r))
+    inv.allocations = [_allocation_from_json(r) for r in _json(row["allocations"])]
+    inv.credit_memos = [_memo_from_json(r) for r in _json(row["memos"])]
+    return Loaded(inv, row["drawn"], row["seen_version"] == row["version"])
+
+
+async def load_invoice(
+    conn: Conn, company_id: str, invoice_id: str = "", number: str = "", *, lock: bool = False
+) -> Invoice | None:
+    """One whole aggregate, optionally row-locked for the transaction (see `load`)."""
+    loaded = await load(conn, company_id, invoice_id, number, lock=lock)
+    if loaded is not None and not loaded.current:  # locked after a concurrent write: read again, under the lock
+        loaded = await load(conn, company_id, loaded.invoice.id, lock=lock)
+    return None if loaded is None else loaded.invoice
 
 
 async def save_document(conn: Conn, inv: Invoice, document: bytes) -> None:
@@ -297,55 +293,81 @@ async def lock_invoices(conn: Conn, company_id: str, keys: list[str]) -> set[str
     return {k for k in keys if k in found or ids[k] in found}
 
 
-async def _load_children(conn: Conn, inv: Invoice) -> None:
-    line_rows = await conn.fetch(
-        f"SELECT {', '.join(_LINE)} FROM line_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
-        "ORDER BY position",
-        inv.company_id,
-        inv.id,
-    )
-    tax_rows = await conn.fetch(
-        f"SELECT {', '.join(_TAX)} FROM taxation_items WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
-        "ORDER BY position",
-        inv.company_id,
-        inv.id,
-    )
-    inv.lines = [_line_from_row(r) for r in line_rows]
-    by_line = {line.id: line for line in inv.lines}
-    for r in tax_rows:
-        by_line[r["line_item_id"]].taxation_items.append(_tax_from_row(r))
-    alloc_rows = await conn.fetch(
-        f"SELECT {', '.join(_ALLOC)} FROM payment_allocations WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
-        "ORDER BY create_time, id",
-        inv.company_id,
-        inv.id,
-    )
-    inv.allocations = [
-        PaymentAllocation(
-            id=r["id"], amount=r["amount"], currency=r["currency"], currency_rate=r["currency_rate"],
-            applied_amount=r["applied_amount"], allocated_on_date=r["allocated_on_date"], payment=r["payment"],
-            source=AllocationSource(r["source"]), create_time=r["create_time"],
-        )
-        for r in alloc_rows
-    ]  # fmt: skip
-    memo_rows = await conn.fetch(
-        f"SELECT {', '.join(_MEMO)} FROM credit_memos WHERE company_id = $1 AND invoice_id = $2 "  # noqa: S608
-        "ORDER BY create_time, id",
-        inv.company_id,
-        inv.id,
-    )
-    inv.credit_memos = [
-        CreditMemo(
-            id=r["id"], invoice_id=r["invoice_id"], reason=CreditMemoReason(r["reason"]),
-            total_amount=r["total_amount"], currency=r["currency"], comment=r["comment"],
-            reason_code=r["reason_code"], create_time=r["create_time"],
-        )
-        for r in memo_rows
-    ]  # fmt: skip
+# JSON rows (the children, read with their invoice) back to Python values, by the schema's column types:
+# numbers parse as Decimal (exact), timestamps and dates from ISO form, JSONB values as the pool decodes them.
+def _to_float(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _to_float(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_float(v) for v in value]
+    return value
 
 
-_LINE_FIELDS = {f.name for f in fields(LineItem)} - {"taxation_items"}
-_TAX_FIELDS = {f.name for f in fields(TaxationItem)}
+def _decoder(column: Any) -> Any:
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return lambda v: datetime.fromisoformat(v).astimezone(UTC)
+    if isinstance(kind, sa.Date):
+        return date.fromisoformat
+    if isinstance(kind, sa.Numeric):
+        return Decimal
+    if isinstance(kind, JSONB):
+        return _to_float
+    return None
+
+
+_DECODERS = {
+    table: {c.name: d for c in schema.metadata.tables[table].columns if (d := _decoder(c)) is not None}
+    for table in ("line_items", "taxation_items", "payment_allocations", "credit_memos")
+}
+
+
+def _json(text: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(text, parse_float=Decimal)
+    return rows
+
+
+def _decoded(table: str, row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    decoders = _DECODERS[table]
+    return {c: (decoders[c](v) if v is not None and c in decoders else v) for c, v in row.items() if c in names}
+
+
+# The fields of each child that are columns of its table, and a getter of their values (one C call).
+_LINE_FIELDS = tuple(f.name for f in fields(LineItem) if f.name != "taxation_items")
+_TAX_FIELDS = tuple(f.name for f in fields(TaxationItem))
+_ALLOCATION_FIELDS = tuple(f.name for f in fields(PaymentAllocation))
+_MEMO_FIELDS = tuple(f.name for f in fields(CreditMemo))
+_LINE_VALUES, _TAX_VALUES, _ALLOCATION_VALUES, _MEMO_VALUES = (
+    attrgetter(*names) for names in (_LINE_FIELDS, _TAX_FIELDS, _ALLOCATION_FIELDS, _MEMO_FIELDS)
+)
+
+
+def _line_from_json(r: dict[str, Any]) -> LineItem:
+    return LineItem(**_decoded("line_items", r, _LINE_FIELDS))
+
+
+def _tax_from_json(r: dict[str, Any]) -> TaxationItem:
+    item = TaxationItem(**_decoded("taxation_items", r, _TAX_FIELDS))
+    item.tax_rate_type = TaxRateType(r["tax_rate_type"])
+    return item
+
+
+def _allocation_from_json(r: dict[str, Any]) -> PaymentAllocation:
+    a = PaymentAllocation(**_decoded("payment_allocations", r, _ALLOCATION_FIELDS))
+    a.source = AllocationSource(r["source"])
+    return a
+
+
+def _memo_from_json(r: dict[str, Any]) -> CreditMemo:
+    m = CreditMemo(**_decoded("credit_memos", r, _MEMO_FIELDS))
+    m.reason = CreditMemoReason(r["reason"])
+    return m
+
+
+_LINE = columns("line_items")
+_TAX = columns("taxation_items")
 
 
 def _line_from_row(r: asyncpg.Record) -> LineItem:
@@ -384,19 +406,14 @@ async def list_lines(
     return lines
 
 
-async def next_invoice_number(conn: Conn, company_id: str, prefix: str, width: int) -> str:
-    """The next number of the company's gapless sequence, inside the caller's transaction.
+async def next_invoice_number(conn: Conn, company_id: str) -> int:
+    """The next value of the company's gapless sequence, inside the caller's transaction.
 
     The sequence row stays locked until commit, so concurrent finalizations queue and a rolled back one
-    gives its number back. Clients cannot choose numbers of this form, so none is ever taken already.
+    gives its number back. Clients cannot choose numbers of the service's form, so none is ever taken.
     """
-    value = await conn.fetchval(
-        "INSERT INTO invoice_number_sequences (company_id, last_value) VALUES ($1, 1) "
-        "ON CONFLICT (company_id) DO UPDATE SET last_value = invoice_number_sequences.last_value + 1 "
-        "RETURNING last_value",
-        company_id,
-    )
-    return f"{prefix}{value:0{width}d}"
+    value: int = await conn.fetchval(_NEXT_NUMBER, company_id)
+    return value
 
 
 async def number_taken(conn: Conn, company_id: str, number: str, exclude_id: str = "") -> bool:

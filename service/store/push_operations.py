@@ -10,7 +10,8 @@ import asyncpg
 from service.domain.errors import FieldViolation
 from service.domain.ids import parse_id
 from service.domain.push import Change, ChangeType, PushOperation, PushStatus
-from service.store.statement import Piece
+from service.store.statement import Piece, render
+from service.store.statement import insert as insert_rows
 
 COLUMNS = (
     "push_operation_key, company_id, data_type, operation, status, status_code, error_message, validation, changes, "
@@ -50,36 +51,46 @@ def _changes(op: PushOperation) -> list[dict[str, Any]]:
     ]
 
 
-_INSERT = (
-    "INSERT INTO push_operations (push_operation_key, company_id, data_type, operation, status, status_code, "
-    "error_message, validation, changes, requested_on_utc, completed_on_utc, timeout_in_minutes, request) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-)
+def _row(op: PushOperation, request: bytes | None) -> dict[str, Any]:
+    return {
+        "push_operation_key": op.key,
+        "company_id": op.company_id,
+        "data_type": op.data_type,
+        "operation": op.operation,
+        "status": op.status.value,
+        "status_code": op.status_code,
+        "error_message": op.error_message,
+        "validation": _validation(op),
+        "changes": _changes(op),
+        "requested_on_utc": op.requested_on_utc,
+        "completed_on_utc": op.completed_on_utc,
+        "timeout_in_minutes": op.timeout_in_minutes,
+        "request": request,
+    }
 
 
 def insert_piece(op: PushOperation, request: bytes | None = None) -> Piece:
-    return Piece(
-        _INSERT,
-        (
-            op.key, op.company_id, op.data_type, op.operation, op.status.value, op.status_code, op.error_message,
-            _validation(op), _changes(op), op.requested_on_utc, op.completed_on_utc, op.timeout_in_minutes, request,
-        ),
-    )  # fmt: skip
+    return insert_rows("push_operations", [_row(op, request)])
 
 
 async def insert(conn: asyncpg.Connection, op: PushOperation, request: bytes | None = None) -> None:
-    piece = insert_piece(op, request)
+    piece = render(insert_piece(op, request))
     await conn.execute(piece.sql, *piece.args)
 
 
-async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str) -> bool:
-    """Finishes a leased PENDING operation in the caller's transaction; False if the lease was lost."""
-    result = await conn.execute(
-        "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, changes = $6, "
-        "completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
-        # A failed asynchronous write keeps its request, so an operator can requeue it.
-        "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END "
-        "WHERE company_id = $9 AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8",
+LEASE = "lease"  # the check of complete_piece: the worker still held the operation's lease
+_COMPLETE = (
+    "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, changes = $6, "
+    "completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
+    # A failed asynchronous write keeps its request, so an operator can requeue it.
+    "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END "
+    "WHERE company_id = $9 AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8 RETURNING 1"
+)
+
+
+def complete_piece(op: PushOperation, lease_owner: str) -> Piece:
+    """Finishes a leased PENDING operation; checked as LEASE (no row: the lease was lost)."""
+    args = (
         op.key,
         op.status.value,
         op.status_code,
@@ -90,7 +101,7 @@ async def complete(conn: asyncpg.Connection, op: PushOperation, lease_owner: str
         lease_owner,
         op.company_id,
     )
-    return bool(result == "UPDATE 1")
+    return Piece(_COMPLETE, args, LEASE)
 
 
 async def claim(conn: asyncpg.Connection, owner: str, lease: timedelta, now: datetime) -> asyncpg.Record | None:

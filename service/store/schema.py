@@ -47,6 +47,8 @@ ROUNDING_MODES = "('HALF_UP','HALF_EVEN','UP','DOWN')"
 TAX_MODES = "('LINE','DOCUMENT_PER_RATE')"
 
 WRITE_XACT = "(pg_current_xact_id()::text::bigint)"  # the writing transaction, as a number
+# A column the database fills (its default, a sequencer, a worker lease): inserts leave it out.
+SERVER_SET = {"set_by": "server"}
 
 invoices = sa.Table(
     "invoices",
@@ -101,7 +103,7 @@ invoices = sa.Table(
     sa.Column("document", sa.LargeBinary),
     # The transaction (xid8) that last wrote the row: ListInvoices pages by a key that can change keep to
     # the rows unchanged since their first page's snapshot (pg_visible_in_snapshot).
-    sa.Column("write_xact", sa.BigInteger, nullable=False, server_default=sa.text(WRITE_XACT)),
+    sa.Column("write_xact", sa.BigInteger, nullable=False, server_default=sa.text(WRITE_XACT), info=SERVER_SET),
     sa.PrimaryKeyConstraint("company_id", "id"),
     sa.UniqueConstraint("company_id", "invoice_number"),
     sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
@@ -312,9 +314,9 @@ push_operations = sa.Table(
     sa.Column("timeout_in_minutes", sa.Integer, nullable=False, server_default="0"),
     # Asynchronous writes: the request to apply, and the worker lease that makes it applied once.
     sa.Column("request", sa.LargeBinary),
-    sa.Column("lease_owner", sa.Text),
-    _ts("lease_until"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.Text, info=SERVER_SET),
+    sa.Column("lease_until", sa.DateTime(timezone=True), info=SERVER_SET),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0", info=SERVER_SET),
     sa.PrimaryKeyConstraint("company_id", "push_operation_key"),
     sa.CheckConstraint("status IN ('PENDING','SUCCESS','FAILED','TIMED_OUT')", name="status"),
 )
@@ -338,7 +340,7 @@ invoice_events = sa.Table(
     "invoice_events",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
-    sa.Column("position", sa.BigInteger),
+    sa.Column("position", sa.BigInteger, info=SERVER_SET),  # given by the sequencer
     sa.Column("company_id", sa.Text, nullable=False),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("invoice_id", sa.Text, nullable=False, server_default=""),

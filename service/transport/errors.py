@@ -24,7 +24,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -34,6 +33,8 @@ from service.domain.attachments import LimitExceeded
 from service.domain.errors import (
     Aborted,
     AlreadyExists,
+    Contention,
+    DeadlineExceeded,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
@@ -141,28 +142,11 @@ def to_status(exc: BaseException) -> status_pb2.Status:
         return status_pb2.Status(
             code=code_pb2.ABORTED, message=exc.message[:MAX_MESSAGE], details=_pack(_info("ETAG_MISMATCH", exc))
         )
-    if isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
-        return status_pb2.Status(code=code_pb2.ABORTED, message="concurrent update conflict; retry the call")
-    if isinstance(exc, asyncpg.DataError):  # a value the checks let through but PostgreSQL refuses
-        log.warning("data error: %s", exc)
-        return status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT, message=f"a value cannot be used: {type(exc).__name__}"
-        )
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        return status_pb2.Status(
-            code=code_pb2.DEADLINE_EXCEEDED,
-            message="the database work ran over its time limit (DB_STATEMENT_TIMEOUT_MS or "
-            "DB_WRITE_STATEMENT_TIMEOUT_MS); nothing was changed",
-        )
-    if isinstance(
-        exc,
-        OSError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.ConnectionDoesNotExistError
-        | asyncpg.InterfaceError
-        | asyncpg.TooManyConnectionsError
-        | asyncpg.AdminShutdownError,
-    ):
+    if isinstance(exc, Contention):
+        return status_pb2.Status(code=code_pb2.ABORTED, message=str(exc)[:MAX_MESSAGE])
+    if isinstance(exc, DeadlineExceeded):
+        return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message=str(exc)[:MAX_MESSAGE])
+    if isinstance(exc, OSError):  # a connection lost outside the store's mapping
         log.warning("database unavailable: %s", exc)
         return status_pb2.Status(code=code_pb2.UNAVAILABLE, message="the database is unavailable; retry later")
     log.error("unexpected error", exc_info=exc)

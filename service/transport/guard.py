@@ -16,25 +16,30 @@ import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound, Violations
-from service.domain.push import PushOperation, PushStatus
+from service.domain.push import AsyncRun, PushOperation, PushStatus
 from service.handlers.auth import check_company
 from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import MAX_BATCH, MAX_BATCH_ITEMS
 from service.handlers.streams import StreamQuota
-from service.handlers.writes import CURRENT_RUN, require_company, utcnow
+from service.handlers.writes import require_company, utcnow
 from service.store.invoices import new_id
 from service.transport.convert import push_out
 from service.transport.errors import to_status
 
 MAX_VIOLATIONS = 50
-RecordRefusal = Callable[[str, str, str, DomainError], Awaitable[None]]
+
+
+class RecordRefusal(Protocol):
+    async def __call__(
+        self, company_id: str, operation: str, data_type: str, exc: DomainError, *, run: AsyncRun | None = None
+    ) -> None: ...
 
 
 class Undecodable:
@@ -120,8 +125,8 @@ def _metadata(context: Any, key: str) -> str:
     return ""
 
 
-def _wants_async(method: MethodDescriptor, request: Any, context: Any, threshold: int) -> bool:
-    if CURRENT_RUN.get() is not None:
+def _wants_async(method: MethodDescriptor, request: Any, context: Any, threshold: int, run: AsyncRun | None) -> bool:
+    if run is not None:
         return False  # a worker is applying it now
     if "respond-async" in _metadata(context, "prefer"):
         return True
@@ -153,14 +158,15 @@ def guarded(
         if violations:
             raise InvalidArgument(violations)
 
-    async def refuse(request: Any, exc: DomainError) -> None:
+    async def refuse(request: Any, exc: DomainError, run: AsyncRun | None) -> None:
         if (
             write
             and not exc.push_operation_key
             and not isinstance(exc, NotFound)
             and not isinstance(request, Undecodable)
         ):
-            await services.record_refusal(getattr(request, "company_id", ""), method.name, data_type, exc)
+            company = getattr(request, "company_id", "")
+            await services.record_refusal(company, method.name, data_type, exc, run=run)
 
     async def submit(request: Any) -> Any:
         """Accepts the write as a PENDING operation; a worker applies it. Batch limits are checked now,
@@ -197,25 +203,25 @@ def guarded(
 
         return stream
 
-    async def plain(request: Any, context: Any) -> Any:
+    async def plain(request: Any, context: Any, run: AsyncRun | None = None) -> Any:
         try:
             check(request)
-            if write and _wants_async(method, request, context, services.async_batch_threshold):
+            if write and _wants_async(method, request, context, services.async_batch_threshold, run):
                 return await submit(request)
-            return await fn(request, context)
+            return await (fn(request, context, run=run) if write else fn(request, context))
         except DomainError as exc:
-            await refuse(request, exc)
+            await refuse(request, exc, run)
             raise
 
     if not write:
         return plain
 
-    async def idempotent(request: Any, context: Any) -> Any:
-        key = "" if isinstance(request, Undecodable) or CURRENT_RUN.get() else (
+    async def idempotent(request: Any, context: Any, run: AsyncRun | None = None) -> Any:
+        key = "" if isinstance(request, Undecodable) or run else (
             request.request_id or _metadata(context, "idempotency-key")
         )  # fmt: skip
         if not key:
-            return await plain(request, context)
+            return await plain(request, context, run)
         try:
             # The key space is the caller's company: resolve it (the API key's, or NOT_FOUND for another
             # company's) before any key is read or written.
@@ -223,7 +229,7 @@ def guarded(
             company = request.company_id
             require_company(company)
         except DomainError as exc:
-            await refuse(request, exc)
+            await refuse(request, exc, run)
             raise
         body = type(request)()
         body.CopyFrom(request)
@@ -233,7 +239,7 @@ def guarded(
                 company, key, method.name, body.SerializeToString(deterministic=True)
             )
         except DomainError as exc:
-            await refuse(request, exc)
+            await refuse(request, exc, run)
             raise
         if replay is not None:
             if replay.response is not None:

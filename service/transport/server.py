@@ -141,14 +141,14 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     )  # fmt: skip
     streams = StreamQuota(settings.company_max_streams)
     attachments = AttachmentHandlers(
-        pool, handlers.writer, limits, smtp, settings.seller_name, render, settings.mail_max_bytes, streams,
+        pool, handlers.uow, limits, smtp, settings.seller_name, render, settings.mail_max_bytes, streams,
         upload_idle_seconds=settings.upload_idle_seconds,
         upload_connections=max(1, settings.pool_max // 2),  # pieces are written through half the pool at most
     )  # fmt: skip
     idempotency = Idempotency(pool, timedelta(seconds=settings.idempotency_ttl_seconds))
     servicer = InvoiceServicer(handlers, listing, attachments, idempotency)
     services = WriteServices(
-        record_refusal=handlers.writer.record_refusal,
+        record_refusal=handlers.uow.record_refusal,
         idempotency=idempotency,
         enqueue=partial(enqueue, pool),
         async_batch_threshold=settings.async_batch_threshold,

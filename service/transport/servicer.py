@@ -17,7 +17,7 @@ from service import vendors
 from service.domain import models as m
 from service.domain import money
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, Violations
-from service.domain.push import PushOperation
+from service.domain.push import AsyncRun, PushOperation
 from service.domain.values import ZERO, check_text, parse_currency, parse_datetime, parse_decimal
 from service.handlers.attachments import PDF_CHUNK, AttachmentHandlers, UploadMeta
 from service.handlers.auth import check_company
@@ -181,11 +181,13 @@ class InvoiceServicer:
         self.attachments = attachments
         self.idempotency = idempotency  # UploadAttachment's own: client streams do not pass through the guard
 
-    async def CreateInvoice(self, req: svc.CreateInvoiceRequest, ctx: Ctx) -> bytes:
-        inv, op = await self.h.create(req.company_id, _invoice_input(req))
+    async def CreateInvoice(self, req: svc.CreateInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None) -> bytes:
+        inv, op = await self.h.create(req.company_id, _invoice_input(req), run=run)
         return _answer(_document(inv), op, inv.id)
 
-    async def BatchCreateInvoices(self, req: svc.BatchCreateInvoicesRequest, ctx: Ctx) -> bytes:
+    async def BatchCreateInvoices(
+        self, req: svc.BatchCreateInvoicesRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> bytes:
         v = Violations()
         invoices = []
         for i, r in enumerate(req.requests):
@@ -194,7 +196,7 @@ class InvoiceServicer:
                 v.add(f"requests[{i}].invoice", "is required")
             invoices.append(c.invoice_in(r.invoice, v, f"requests[{i}].invoice"))
         v.raise_if_any()
-        created, op = await self.h.batch_create(req.company_id, invoices)
+        created, op = await self.h.batch_create(req.company_id, invoices, run=run)
         return _answer(b"".join(_document(i) for i in created), op)
 
     async def GetInvoice(self, req: svc.GetInvoiceRequest, ctx: Ctx) -> bytes:
@@ -227,15 +229,17 @@ class InvoiceServicer:
             )  # fmt: skip
         return out
 
-    async def UpdateInvoice(self, req: svc.UpdateInvoiceRequest, ctx: Ctx) -> svc.UpdateInvoiceResponse:
+    async def UpdateInvoice(
+        self, req: svc.UpdateInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.UpdateInvoiceResponse:
         v = Violations()
         spec = _update_spec(req, v, "invoice")
         v.raise_if_any()
-        inv, op = await self.h.update(req.company_id, spec)
+        inv, op = await self.h.update(req.company_id, spec, run=run)
         return svc.UpdateInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
 
     async def BatchUpdateInvoices(
-        self, req: svc.BatchUpdateInvoicesRequest, ctx: Ctx
+        self, req: svc.BatchUpdateInvoicesRequest, ctx: Ctx, *, run: AsyncRun | None = None
     ) -> svc.BatchUpdateInvoicesResponse:
         v = Violations()
         specs = []
@@ -243,12 +247,14 @@ class InvoiceServicer:
             _same_company(v, i, req.company_id, r.company_id)
             specs.append(_update_spec(r, v, f"requests[{i}].invoice"))
         v.raise_if_any()
-        out, op = await self.h.batch_update(req.company_id, specs)
+        out, op = await self.h.batch_update(req.company_id, specs, run=run)
         return svc.BatchUpdateInvoicesResponse(invoices=[c.invoice_out(i) for i in out], push_operation=c.push_out(op))
 
-    async def DeleteInvoice(self, req: svc.DeleteInvoiceRequest, ctx: Ctx) -> svc.DeleteInvoiceResponse:
+    async def DeleteInvoice(
+        self, req: svc.DeleteInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.DeleteInvoiceResponse:
         _ids(req.invoice_id)
-        op = await self.h.delete(req.company_id, req.invoice_id, req.etag)
+        op = await self.h.delete(req.company_id, req.invoice_id, req.etag, run=run)
         return svc.DeleteInvoiceResponse(push_operation=c.push_out(op))
 
     async def PreviewInvoice(self, req: svc.PreviewInvoiceRequest, ctx: Ctx) -> svc.PreviewInvoiceResponse:
@@ -262,7 +268,9 @@ class InvoiceServicer:
         v.raise_if_any()
         return svc.GetInvoiceModelResponse(model=vendor_model(vendor) if vendor else invoice_model())
 
-    async def ImportInvoice(self, req: svc.ImportInvoiceRequest, ctx: Ctx) -> svc.ImportInvoiceResponse:
+    async def ImportInvoice(
+        self, req: svc.ImportInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.ImportInvoiceResponse:
         v = Violations()
         vendor = _vendor(v, req.vendor)
         payload: Any = None
@@ -272,7 +280,7 @@ class InvoiceServicer:
             v.add("invoice_json", f"is not JSON: {str(exc)[:200]}")
         v.raise_if_any()
         inv = vendors.import_invoice(vendor, payload)
-        created, op = await self.h.create(req.company_id, inv, "ImportInvoice")
+        created, op = await self.h.create(req.company_id, inv, "ImportInvoice", run=run)
         return svc.ImportInvoiceResponse(invoice=c.invoice_out(created), push_operation=c.push_out(op))
 
     async def ExportInvoice(self, req: svc.ExportInvoiceRequest, ctx: Ctx) -> svc.ExportInvoiceResponse:
@@ -283,16 +291,16 @@ class InvoiceServicer:
         inv = await self.h.get(req.company_id, req.invoice_id)
         return svc.ExportInvoiceResponse(invoice_json=vendors.dumps(vendors.export_invoice(vendor, inv)))
 
-    async def FinalizeInvoice(self, req: svc.FinalizeInvoiceRequest, ctx: Ctx) -> bytes:
+    async def FinalizeInvoice(self, req: svc.FinalizeInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None) -> bytes:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
         issue_date = _opt_date(v, "issue_date", req.issue_date)
         v.raise_if_any()
-        inv, op = await self.h.finalize(req.company_id, req.invoice_id, req.etag, issue_date)
+        inv, op = await self.h.finalize(req.company_id, req.invoice_id, req.etag, issue_date, run=run)
         return _answer(_document(inv), op, inv.id)
 
     async def BatchFinalizeInvoices(
-        self, req: svc.BatchFinalizeInvoicesRequest, ctx: Ctx
+        self, req: svc.BatchFinalizeInvoicesRequest, ctx: Ctx, *, run: AsyncRun | None = None
     ) -> svc.BatchFinalizeInvoicesResponse:
         v = Violations()
         items = []
@@ -301,21 +309,25 @@ class InvoiceServicer:
             _require(v, f"requests[{i}].invoice_id", r.invoice_id)
             items.append((r.invoice_id, r.etag, _opt_date(v, f"requests[{i}].issue_date", r.issue_date)))
         v.raise_if_any()
-        out, op = await self.h.batch_finalize(req.company_id, items)
+        out, op = await self.h.batch_finalize(req.company_id, items, run=run)
         return svc.BatchFinalizeInvoicesResponse(
             invoices=[c.invoice_out(i) for i in out], push_operation=c.push_out(op)
         )
 
-    async def VoidInvoice(self, req: svc.VoidInvoiceRequest, ctx: Ctx) -> svc.VoidInvoiceResponse:
+    async def VoidInvoice(
+        self, req: svc.VoidInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.VoidInvoiceResponse:
         _ids(req.invoice_id)
-        inv, op, credited = await self.h.void(req.company_id, req.invoice_id, req.etag)
+        inv, op, credited = await self.h.void(req.company_id, req.invoice_id, req.etag, run=run)
         return svc.VoidInvoiceResponse(
             invoice=c.invoice_out(inv), push_operation=c.push_out(op), credited_amount=money.fmt(credited, inv.currency)
         )
 
-    async def CancelInvoice(self, req: svc.CancelInvoiceRequest, ctx: Ctx) -> svc.CancelInvoiceResponse:
+    async def CancelInvoice(
+        self, req: svc.CancelInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.CancelInvoiceResponse:
         _ids(req.invoice_id)
-        inv, op = await self.h.cancel(req.company_id, req.invoice_id, req.etag)
+        inv, op = await self.h.cancel(req.company_id, req.invoice_id, req.etag, run=run)
         return svc.CancelInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
 
     def _memo_args(self, req: svc.ReverseInvoiceRequest | svc.WriteOffInvoiceRequest) -> None:
@@ -325,32 +337,40 @@ class InvoiceServicer:
         check_text(v, "reason_code", req.reason_code)
         v.raise_if_any()
 
-    async def ReverseInvoice(self, req: svc.ReverseInvoiceRequest, ctx: Ctx) -> svc.ReverseInvoiceResponse:
+    async def ReverseInvoice(
+        self, req: svc.ReverseInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.ReverseInvoiceResponse:
         self._memo_args(req)
-        inv, op, memo = await self.h.reverse(req.company_id, req.invoice_id, req.etag, req.comment, req.reason_code)
+        inv, op, memo = await self.h.reverse(
+            req.company_id, req.invoice_id, req.etag, req.comment, req.reason_code, run=run
+        )
         return svc.ReverseInvoiceResponse(
             invoice=c.invoice_out(inv), push_operation=c.push_out(op), credit_memo=c.memo_out(memo)
         )
 
-    async def WriteOffInvoice(self, req: svc.WriteOffInvoiceRequest, ctx: Ctx) -> svc.WriteOffInvoiceResponse:
+    async def WriteOffInvoice(
+        self, req: svc.WriteOffInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.WriteOffInvoiceResponse:
         self._memo_args(req)
-        inv, op, memo = await self.h.write_off(req.company_id, req.invoice_id, req.etag, req.comment, req.reason_code)
+        inv, op, memo = await self.h.write_off(
+            req.company_id, req.invoice_id, req.etag, req.comment, req.reason_code, run=run
+        )
         return svc.WriteOffInvoiceResponse(
             invoice=c.invoice_out(inv), push_operation=c.push_out(op), credit_memo=c.memo_out(memo)
         )
 
-    async def RecordPayment(self, req: svc.RecordPaymentRequest, ctx: Ctx) -> bytes:
+    async def RecordPayment(self, req: svc.RecordPaymentRequest, ctx: Ctx, *, run: AsyncRun | None = None) -> bytes:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
         if not req.HasField("payment_allocation"):
             v.add("payment_allocation", "is required")
         alloc = c.allocation_in(req.payment_allocation, v, "payment_allocation")
         v.raise_if_any()
-        inv, op = await self.h.record_payment(req.company_id, req.invoice_id, alloc)
+        inv, op = await self.h.record_payment(req.company_id, req.invoice_id, alloc, run=run)
         return _answer(_document(inv), op, inv.id)
 
     async def UpdatePaymentStatus(
-        self, req: svc.UpdatePaymentStatusRequest, ctx: Ctx
+        self, req: svc.UpdatePaymentStatusRequest, ctx: Ctx, *, run: AsyncRun | None = None
     ) -> svc.UpdatePaymentStatusResponse:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
@@ -360,18 +380,22 @@ class InvoiceServicer:
         amount = parse_decimal(v, "amount", req.amount, positive=True)
         v.raise_if_any()
         assert status is not None
-        inv, op = await self.h.update_payment_status(req.company_id, req.invoice_id, status, amount)
+        inv, op = await self.h.update_payment_status(req.company_id, req.invoice_id, status, amount, run=run)
         return svc.UpdatePaymentStatusResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
 
-    async def AttemptPayment(self, req: svc.AttemptPaymentRequest, ctx: Ctx) -> svc.AttemptPaymentResponse:
+    async def AttemptPayment(
+        self, req: svc.AttemptPaymentRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.AttemptPaymentResponse:
         _ids(req.invoice_id)
-        inv, op, applied, balance = await self.h.attempt_payment(req.company_id, req.invoice_id)
+        inv, op, applied, balance = await self.h.attempt_payment(req.company_id, req.invoice_id, run=run)
         return svc.AttemptPaymentResponse(
             invoice=c.invoice_out(inv), push_operation=c.push_out(op), amount_applied=money.fmt(applied, inv.currency),
             credit_balance=_balance_out(balance),
         )  # fmt: skip
 
-    async def AddCustomerCredit(self, req: svc.AddCustomerCreditRequest, ctx: Ctx) -> svc.AddCustomerCreditResponse:
+    async def AddCustomerCredit(
+        self, req: svc.AddCustomerCreditRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.AddCustomerCreditResponse:
         v = Violations()
         _require(v, "customer_id", req.customer_id)
         currency = parse_currency(v, "currency", req.currency)
@@ -380,7 +404,9 @@ class InvoiceServicer:
             v.add("amount", f"has more decimals than {currency} allows ({money.exponent(currency)}); got {amount:f}")
         check_text(v, "note", req.note)
         v.raise_if_any()
-        balance, op = await self.h.add_credit(req.company_id, req.customer_id, currency or "", amount or ZERO, req.note)
+        balance, op = await self.h.add_credit(
+            req.company_id, req.customer_id, currency or "", amount or ZERO, req.note, run=run
+        )
         return svc.AddCustomerCreditResponse(credit_balance=_balance_out(balance), push_operation=c.push_out(op))
 
     async def GetCustomerCreditBalance(
@@ -392,9 +418,11 @@ class InvoiceServicer:
         balances = await self.h.credit_balances(req.company_id, req.customer_id)
         return svc.GetCustomerCreditBalanceResponse(credit_balances=[_balance_out(b) for b in balances])
 
-    async def RecalculateInvoice(self, req: svc.RecalculateInvoiceRequest, ctx: Ctx) -> svc.RecalculateInvoiceResponse:
+    async def RecalculateInvoice(
+        self, req: svc.RecalculateInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.RecalculateInvoiceResponse:
         _ids(req.invoice_id)
-        inv, op = await self.h.recalculate(req.company_id, req.invoice_id, req.finalize)
+        inv, op = await self.h.recalculate(req.company_id, req.invoice_id, req.finalize, run=run)
         return svc.RecalculateInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
 
     async def ListInvoiceItems(self, req: svc.ListInvoiceItemsRequest, ctx: Ctx) -> svc.ListInvoiceItemsResponse:
@@ -403,7 +431,7 @@ class InvoiceServicer:
         return svc.ListInvoiceItemsResponse(line_items=[c.line_out(x) for x in lines], next_page_token=token)
 
     async def CreateTaxationItems(
-        self, req: svc.CreateTaxationItemsRequest, ctx: Ctx
+        self, req: svc.CreateTaxationItemsRequest, ctx: Ctx, *, run: AsyncRun | None = None
     ) -> svc.CreateTaxationItemsResponse:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
@@ -414,7 +442,7 @@ class InvoiceServicer:
             _require(v, f"taxation_items[{i}].line_item_id", t.line_item_id)
             items.append(c.taxation_in(t, v, f"taxation_items[{i}]"))
         v.raise_if_any()
-        created, inv, op = await self.h.create_taxation_items(req.company_id, req.invoice_id, items)
+        created, inv, op = await self.h.create_taxation_items(req.company_id, req.invoice_id, items, run=run)
         return svc.CreateTaxationItemsResponse(
             taxation_items=[c.taxation_out(t, inv.currency) for t in created],
             invoice=c.invoice_out(inv),
@@ -520,9 +548,11 @@ class InvoiceServicer:
         att = await self.attachments.get(req.company_id, req.invoice_id, req.attachment_id)
         return svc.GetAttachmentResponse(attachment=c.attachment_out(att))
 
-    async def DeleteAttachment(self, req: svc.DeleteAttachmentRequest, ctx: Ctx) -> svc.DeleteAttachmentResponse:
+    async def DeleteAttachment(
+        self, req: svc.DeleteAttachmentRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.DeleteAttachmentResponse:
         self._attachment_ids(req)
-        op = await self.attachments.delete(req.company_id, req.invoice_id, req.attachment_id)
+        op = await self.attachments.delete(req.company_id, req.invoice_id, req.attachment_id, run=run)
         return svc.DeleteAttachmentResponse(push_operation=c.push_out(op))
 
     async def DownloadAttachment(self, req: svc.DownloadAttachmentRequest, ctx: Ctx) -> AsyncIterator[bytes]:
@@ -548,13 +578,15 @@ class InvoiceServicer:
             yield out
 
     async def TriggerInvoiceCommunication(
-        self, req: svc.TriggerInvoiceCommunicationRequest, ctx: Ctx
+        self, req: svc.TriggerInvoiceCommunicationRequest, ctx: Ctx, *, run: AsyncRun | None = None
     ) -> svc.TriggerInvoiceCommunicationResponse:
         _ids(req.invoice_id)
-        op = await self.h.trigger_communication(req.company_id, req.invoice_id)
+        op = await self.h.trigger_communication(req.company_id, req.invoice_id, run=run)
         return svc.TriggerInvoiceCommunicationResponse(push_operation=c.push_out(op))
 
-    async def SendInvoice(self, req: svc.SendInvoiceRequest, ctx: Ctx) -> svc.SendInvoiceResponse:
+    async def SendInvoice(
+        self, req: svc.SendInvoiceRequest, ctx: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.SendInvoiceResponse:
         v = Violations()
         _require(v, "invoice_id", req.invoice_id)
         check_text(v, "subject", req.subject)
@@ -562,6 +594,6 @@ class InvoiceServicer:
         v.raise_if_any()
         inv, op = await self.attachments.send(
             req.company_id, req.invoice_id, list(req.email_addresses), req.subject, req.message,
-            req.SerializeToString(), req.request_id or _metadata_value(ctx, "idempotency-key"),
+            req.SerializeToString(), req.request_id or _metadata_value(ctx, "idempotency-key"), run=run
         )  # fmt: skip
         return svc.SendInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))

@@ -16,6 +16,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from invoices.v1 import invoice_service_pb2
 
 from service.domain.errors import DomainError
+from service.domain.push import AsyncRun
 from service.transport.guard import WriteServices, deserializer, guarded
 
 SERVICE = invoice_service_pb2.DESCRIPTOR.services_by_name["InvoiceService"]
@@ -84,14 +85,15 @@ def add_service(server: grpc.aio.Server, service: ServiceDescriptor, servicer: o
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
 
 
-def dispatcher(servicer: object, services: WriteServices) -> Callable[[str, bytes], Awaitable[None]]:
-    """How a worker applies a stored request: the same guard and servicer path as a live call."""
+def dispatcher(servicer: object, services: WriteServices) -> Callable[[str, bytes, AsyncRun], Awaitable[None]]:
+    """How a worker applies a stored request: the same guard and servicer path as a live call, with the
+    worker's `run` passed down to the use case."""
 
-    async def dispatch(operation: str, payload: bytes) -> None:
+    async def dispatch(operation: str, payload: bytes, run: AsyncRun) -> None:
         method = SERVICE.methods_by_name[operation]
         request = deserializer(message_factory.GetMessageClass(method.input_type))(payload)
         with contextlib.suppress(DomainError):  # recorded on the operation as FAILED
             preserialized = method.full_name in PRESERIALIZED
-            await guarded(method, getattr(servicer, operation), services, preserialized)(request, None)
+            await guarded(method, getattr(servicer, operation), services, preserialized)(request, None, run)
 
     return dispatch

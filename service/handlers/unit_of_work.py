@@ -1,0 +1,315 @@
+"""The one write path: every write is one unit of work (the pattern of Cosmic Python's unit_of_work.py).
+
+    async with uow_factory(company_id, "VoidInvoice", run=run) as uow:
+        inv = await uow.invoices.get_for_update(invoice_id, etag)   # BEGIN, then one locking read
+        lifecycle.void(inv, uow.now)
+        uow.invoices.save(inv, document)
+        uow.record(Change(ChangeType.MODIFIED, inv.id, event=EventType.INVOICE_VOIDED))
+        await uow.commit()                                          # one write statement, COMMIT
+
+The commit checks the domain's invariants of every invoice it stores, then writes the aggregate's changes,
+the push operation (SUCCESS; or the leased PENDING one completed, when a worker applies it) and the events
+as one statement: inside the transaction when something was read, or on its own, with no BEGIN and COMMIT
+round trips, when nothing was (a draft create). A refused write (a DomainError, or a driver error meaning
+one: a unique violation is ALREADY_EXISTS, a value PostgreSQL cannot hold INVALID_ARGUMENT) leaves a FAILED
+push operation instead, and the client gets the domain error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+
+from service.domain import lifecycle
+from service.domain.errors import DomainError, InvalidArgument, InvariantBreach, NotFound, Violations
+from service.domain.models import Invoice
+from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation, PushStatus
+from service.domain.values import check_company_id
+from service.handlers.writes import require_company, utcnow
+from service.store import events, statement
+from service.store import invoices as store
+from service.store import push_operations as push_store
+from service.store.db import connection, domain_error
+from service.store.statement import Piece
+
+log = logging.getLogger(__name__)
+MAX_STORED_VIOLATIONS = 1000
+_DEFAULT_EVENTS = {
+    ChangeType.CREATED: EventType.INVOICE_CREATED,
+    ChangeType.MODIFIED: EventType.INVOICE_MODIFIED,
+    ChangeType.DELETED: EventType.INVOICE_DELETED,
+    ChangeType.ATTACHMENT_UPLOADED: EventType.ATTACHMENT_UPLOADED,
+}
+
+
+class LeaseLost(Exception):
+    """Another worker took the operation over; this attempt rolls back so it is applied once."""
+
+
+def feed(op: PushOperation, changes: list[Change]) -> list[events.Event]:
+    """What a write appends to the change feed: one event per change (recorded on the operation or not),
+    and the operation's status."""
+    out = []
+    for c in changes:
+        kind = c.event or (_DEFAULT_EVENTS[c.type] if c.data_type == "invoices" else "")
+        if c.type is ChangeType.DELETED and c.data_type == "attachments":
+            kind = EventType.INVOICE_MODIFIED
+        if kind:
+            invoice_id = c.record_id if c.data_type == "invoices" else ""
+            out.append(events.Event(kind, op.company_id, invoice_id, op.key, c.attachment_id, c.payload))
+    out.append(events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key))
+    return out
+
+
+def _operation(company_id: str, operation: str, data_type: str, run: AsyncRun | None, now: datetime) -> PushOperation:
+    """A write's push operation (SUCCESS until refused): the leased one's key and time when a worker runs it."""
+    return PushOperation(
+        key=run.key if run else store.new_id(),
+        company_id=company_id,
+        operation=operation,
+        status=PushStatus.SUCCESS,
+        status_code=200,
+        requested_on_utc=run.requested_on_utc if run else now,
+        data_type=data_type,
+    )
+
+
+def _operation_piece(op: PushOperation, run: AsyncRun | None) -> Piece:
+    return push_store.insert_piece(op) if run is None else push_store.complete_piece(op, run.owner)
+
+
+@dataclass(frozen=True, slots=True)
+class Numbering:
+    """The gapless invoice numbers the service gives: prefix and zero-padded width."""
+
+    prefix: str
+    width: int
+
+    def format(self, value: int) -> str:
+        return f"{self.prefix}{value:0{self.width}d}"
+
+
+class Invoices:
+    """The invoices of one unit of work: read (locked) through it, and stored by its commit."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._drawn: dict[str, int] = {}  # invoice id -> number drawn with its locking read
+        self._loaded: dict[str, set[str]] = {}  # invoice id -> ids of its payments and memos as read
+        self.stored: list[Invoice] = []
+
+    async def get_for_update(self, key: str, etag: str = "", *, draw_number: bool = False) -> Invoice:
+        """The invoice (by id or number) locked for this unit of work, in one statement; `draw_number`
+        also draws the company's next number in it, for a DRAFT that has none (see `number`)."""
+        conn = await self._uow.connection()
+        loaded = await store.load(conn, self._uow.company_id, key, lock=True, draw=draw_number)
+        if loaded is None:
+            raise NotFound("invoice", key)
+        if loaded.drawn is not None:
+            self._drawn[loaded.invoice.id] = loaded.drawn
+        if not loaded.current:  # a concurrent writer committed while we waited: read it again, under our lock
+            loaded = await store.load(conn, self._uow.company_id, loaded.invoice.id, lock=True)
+            assert loaded is not None  # locked: it cannot have gone
+        inv = loaded.invoice
+        self._loaded[inv.id] = {a.id for a in inv.allocations} | {m.id for m in inv.credit_memos}
+        lifecycle.check_etag(inv, etag)
+        return inv
+
+    async def get(self, key: str) -> Invoice:
+        """The invoice as of this unit of work's transaction, not locked."""
+        inv = await store.load_invoice(await self._uow.connection(), self._uow.company_id, key)
+        if inv is None:
+            raise NotFound("invoice", key)
+        return inv
+
+    async def lock_all(self, keys: list[str]) -> None:
+        """Batches lock all their rows up front, in id order, so two batches never deadlock."""
+        found = await store.lock_invoices(await self._uow.connection(), self._uow.company_id, keys)
+        for key in keys:
+            if key not in found:
+                raise NotFound("invoice", key)
+
+    async def number(self, inv: Invoice) -> str:
+        """The invoice's number, or the next of the company's sequence (the sequence row stays locked until
+        commit, so concurrent finalizations queue and a rolled back one gives its number back)."""
+        if inv.invoice_number:
+            return inv.invoice_number
+        value = self._drawn.pop(inv.id, None)
+        if value is None:
+            value = await store.next_invoice_number(await self._uow.connection(), inv.company_id)
+        return self._uow.numbering.format(value)
+
+    async def number_taken(self, number: str, exclude_id: str = "") -> bool:
+        return await store.number_taken(await self._uow.connection(), self._uow.company_id, number, exclude_id)
+
+    def add(self, inv: Invoice, document: bytes) -> None:
+        """A new invoice (ids assigned) with its payments and memos, and its stored document."""
+        self.stored.append(inv)
+        self._uow.pieces.extend(store.insert_pieces(inv, document))
+
+    def save(self, inv: Invoice, document: bytes, *, lines: bool = False) -> None:
+        """A read invoice's new state (version bumped, ids assigned): the header, the payments and memos it
+        gained, and with `lines` its lines and taxes (replaced)."""
+        self.stored.append(inv)
+        known = self._loaded.get(inv.id, set())
+        new_allocations = [a for a in inv.allocations if a.id not in known]
+        new_memos = [m for m in inv.credit_memos if m.id not in known]
+        pieces = self._uow.pieces
+        pieces.append(store.update_piece(inv, document))
+        pieces.extend(store.payment_pieces(inv, new_allocations, new_memos))
+        if lines:
+            self._uow.replaced_lines.append(inv)
+            pieces.extend(store.lines_pieces(inv))
+
+    def delete(self, inv: Invoice) -> None:
+        self._uow.pieces.append(store.delete_piece(inv))
+
+
+class UnitOfWork:
+    def __init__(
+        self, factory: UnitOfWorkFactory, company_id: str, operation: str, run: AsyncRun | None, data_type: str
+    ) -> None:
+        require_company(company_id)
+        self.pool = factory.pool
+        self.numbering = factory.numbering
+        self._begin = factory.begin
+        self.company_id = company_id
+        self.run = run
+        self.now = utcnow()
+        self.operation = _operation(company_id, operation, data_type, run, self.now)
+        self.invoices = Invoices(self)
+        self.pieces: list[Piece] = []  # the write statement, built as the use case goes
+        self.replaced_lines: list[Invoice] = []
+        self.changes: list[Change] = []  # every change: the feed gets them all, the operation the recorded
+        self._conn: asyncpg.Connection | None = None
+        self._committed = False
+
+    def record(self, *changes: Change) -> None:
+        self.changes.extend(changes)
+
+    async def connection(self) -> asyncpg.Connection:
+        """The unit of work's connection, in its transaction (begun on first use, with the write's
+        statement time limit in the same round trip)."""
+        if self._conn is None:
+            conn = await self.pool.acquire()
+            try:
+                await conn.execute(self._begin)
+            except BaseException:
+                await self.pool.release(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def commit(self) -> None:
+        for inv in self.invoices.stored:
+            lifecycle.check_invariants(inv)  # a breach is a bug: InvariantBreach, nothing is written
+        op = self.operation
+        op.changes = [c for c in self.changes if c.recorded]
+        op.completed_on_utc = utcnow()
+        pieces = [*self.pieces, _operation_piece(op, self.run), events.append_piece(feed(op, self.changes), self.now)]
+        if self._conn is None and self.run is None:  # nothing read: one statement, its own transaction
+            async with self.pool.acquire() as conn:
+                await statement.execute(conn, pieces, events.NOTIFY_NEW)
+        else:
+            conn = await self.connection()
+            for inv in self.replaced_lines:
+                await store.delete_lines(conn, inv)
+            failed = await statement.execute(conn, pieces, events.NOTIFY_NEW)
+            if push_store.LEASE in failed:
+                raise LeaseLost(op.key)
+            if store.INVOICE in failed:
+                raise RuntimeError(f"an invoice of {op.key} changed under its row lock")
+            await conn.execute("COMMIT")
+        self._committed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            if not self._committed:
+                with contextlib.suppress(Exception):  # a broken connection: the pool discards it
+                    await conn.execute("ROLLBACK")
+            await self.pool.release(conn)
+        if exc is None or isinstance(exc, LeaseLost | InvariantBreach) or not isinstance(exc, Exception):
+            return
+        error = exc if isinstance(exc, DomainError) else domain_error(exc)
+        if isinstance(error, NotFound):
+            if self.run is not None:  # the asynchronous operation still ends, FAILED
+                await _record_failure(self.pool, self.operation, NotFound("record", ""), self.run, quiet=True)
+        elif isinstance(error, DomainError):
+            await _record_failure(self.pool, self.operation, error, self.run)
+        if error is not None and error is not exc:
+            raise error from exc
+
+
+async def store_operation(
+    pool: asyncpg.Pool, op: PushOperation, run: AsyncRun | None, request: bytes | None = None, notify: str = ""
+) -> None:
+    """A push operation that changes nothing else (a refusal, a queued write, one given up on) with its
+    status event, in one statement: inserted, or completing the leased one while the lease holds (else
+    LeaseLost). `notify` names one more channel to wake at commit."""
+    pieces = [
+        push_store.insert_piece(op, request) if run is None else push_store.complete_piece(op, run.owner),
+        events.append_piece(feed(op, []), op.completed_on_utc or op.requested_on_utc),
+    ]
+    final = f"{events.NOTIFY_NEW}, pg_notify('{notify}', '')" if notify else events.NOTIFY_NEW
+    async with connection(pool) as conn:
+        if run is None:
+            await statement.execute(conn, pieces, final)
+            return
+        async with conn.transaction():
+            if push_store.LEASE in await statement.execute(conn, pieces, final):
+                raise LeaseLost(op.key)
+
+
+async def _record_failure(
+    pool: asyncpg.Pool, op: PushOperation, exc: DomainError, run: AsyncRun | None, quiet: bool = False
+) -> None:
+    """What a refused write leaves: a FAILED operation with the reason (and its event), in one statement."""
+    op.status, op.status_code, op.error_message = PushStatus.FAILED, exc.status_code, exc.message[:2000]
+    op.errors = exc.violations[:MAX_STORED_VIOLATIONS] if isinstance(exc, InvalidArgument) else []
+    op.changes, op.completed_on_utc = [], utcnow()
+    try:
+        await store_operation(pool, op, run)
+    except Exception as error:  # the client still gets its real error
+        log.error("could not record failed push operation %s: %r", op.key, error)
+        return
+    if not quiet:
+        exc.push_operation_key = op.key
+
+
+class UnitOfWorkFactory:
+    """Makes the unit of work of each write: `factory(company_id, operation, run=run)`."""
+
+    def __init__(self, pool: asyncpg.Pool, numbering: Numbering, statement_timeout_ms: int = 0) -> None:
+        self.pool = pool
+        self.numbering = numbering
+        # Write transactions hold row locks: their statements get their own, shorter limit (0: the
+        # connection's). SET LOCAL ends with the transaction; it goes with BEGIN, in one round trip.
+        limit = f"; SET LOCAL statement_timeout = {int(statement_timeout_ms)}" if statement_timeout_ms else ""
+        self.begin = f"BEGIN{limit}"
+
+    def __call__(
+        self, company_id: str, operation: str, *, run: AsyncRun | None = None, data_type: str = "invoices"
+    ) -> UnitOfWork:
+        return UnitOfWork(self, company_id, operation, run, data_type)
+
+    async def record_refusal(
+        self, company_id: str, operation: str, data_type: str, exc: DomainError, *, run: AsyncRun | None = None
+    ) -> None:
+        """A FAILED operation for a write refused outside its unit of work, e.g. while reading the request."""
+        v = Violations()
+        check_company_id(v, "company_id", company_id)
+        if v and run is None:
+            return  # no company to file it under
+        await _record_failure(self.pool, _operation(company_id, operation, data_type, run, utcnow()), exc, run)

@@ -1,0 +1,124 @@
+"""The one write path (issue 15, items 1 and "the write path becomes the fast path").
+
+Every write is a unit of work: a draft create is one statement with no transaction around it; a
+FinalizeInvoice or a RecordPayment is BEGIN, one locking read (the whole invoice, and for a finalization
+its number), one write statement (header, payment, push operation, events, NOTIFY) and COMMIT. The counts
+are of the statements the connection sends, read from asyncpg's query log; BEGIN and COMMIT are counted
+apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import asyncpg
+from asyncpg.connection import LoggedQuery
+
+from service.config import Settings
+from service.domain.models import PaymentAllocation, Status
+from service.handlers.invoices import InvoiceHandlers
+from service.store.db import create_pool
+from service.transport.servicer import render
+from tests.conftest import Database
+from tests.domain.builders import line, new
+
+D = Decimal
+TRANSACTION = ("BEGIN", "COMMIT")
+
+
+@asynccontextmanager
+async def _handlers(url: str, size: int = 1) -> AsyncIterator[tuple[InvoiceHandlers, asyncpg.Pool]]:
+    pool = await create_pool(url, size, size)
+    try:
+        settings = Settings.from_env().model_copy(update={"database_url": url, "write_statement_timeout_ms": 5000})
+        yield InvoiceHandlers(pool, settings, render), pool
+    finally:
+        await pool.close()
+
+
+async def _logged(pool: asyncpg.Pool, sent: list[str]) -> None:
+    """Logs every statement of the pool's one connection into `sent`."""
+
+    def log(query: LoggedQuery) -> None:
+        sent.append(query.query)
+
+    async with pool.acquire() as conn:
+        conn.add_query_logger(log)
+
+
+def _split(sent: list[str]) -> tuple[list[str], list[str]]:
+    control = [q for q in sent if q.split(";")[0].strip().upper() in TRANSACTION]
+    return control, [q for q in sent if q not in control]
+
+
+async def _cycle(h: InvoiceHandlers, company: str, sent: list[str]) -> dict[str, tuple[int, int]]:
+    """(BEGIN/COMMIT, other statements) of a draft create, its finalization and a payment."""
+    out = {}
+    sent.clear()
+    inv, _ = await h.create(company, new(id="", lines=[line(), line("2", "5")]))
+    out["create"] = tuple(map(len, _split(sent)))
+    sent.clear()
+    inv, _ = await h.finalize(company, inv.id)
+    assert inv.invoice_number and inv.status is Status.SUBMITTED
+    out["finalize"] = tuple(map(len, _split(sent)))
+    sent.clear()
+    inv, op = await h.record_payment(company, inv.id, _paying("10.00"))
+    assert inv.amount_paid == D("10.00") and op.status.value == "SUCCESS"
+    out["payment"] = tuple(map(len, _split(sent)))
+    return out  # type: ignore[return-value]
+
+
+async def _count(url: str, company: str) -> dict[str, tuple[int, int]]:
+    async with _handlers(url) as (h, pool):
+        await h.load_money_defaults()  # fresh: no refresh in the background meanwhile
+        sent: list[str] = []
+        await _logged(pool, sent)
+        await _cycle(h, company, sent)  # the connection learns the types (asyncpg's introspection) once
+        return await _cycle(h, company, sent)
+
+
+def test_the_write_path_takes_the_fewest_round_trips(database_url: str, company: str) -> None:
+    counts = asyncio.run(_count(database_url, company))
+    assert counts["create"] == (0, 1)  # a draft: one statement, committing on its own
+    assert counts["finalize"] == (2, 2)  # BEGIN, lock-read-and-number, write, COMMIT
+    assert counts["payment"] == (2, 2)  # BEGIN, lock-and-read, write, COMMIT
+
+
+def _paying(amount: str) -> PaymentAllocation:
+    return PaymentAllocation(amount=D(amount), currency="USD", applied_amount=D(amount))
+
+
+async def _race(url: str, company: str) -> list[str]:
+    """Two payments queue on the invoice's row lock; the second reads after the first committed."""
+    async with _handlers(url, 3) as (h, pool):
+        inv, _ = await h.create(company, new(id="", lines=[line()]))
+        inv, _ = await h.finalize(company, inv.id)
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("SELECT 1 FROM invoices WHERE id = $1 FOR UPDATE", inv.id)
+            payments = [
+                asyncio.ensure_future(
+                    h.record_payment(
+                        company, inv.id, PaymentAllocation(amount=D(a), currency="USD", applied_amount=D(a))
+                    )
+                )
+                for a in ("10.00", "15.00")
+            ]
+            await asyncio.sleep(0.5)  # both statements have taken their snapshot and wait for the lock
+        await asyncio.gather(*payments)
+        final = await h.get(company, inv.id)
+        assert final.amount_paid == D("25.00") and final.amount_due == D("75.00")
+        return sorted(str(a.applied_amount) for a in final.allocations)
+
+
+def test_a_write_that_waited_for_the_lock_sees_what_the_other_wrote(
+    database_url: str, company: str, db: Database
+) -> None:
+    """The locking read returns the row as the other writer committed it; the children it read in the same
+    statement come from an older snapshot, so the unit of work reads them again under its lock: no payment
+    is lost and the invariants hold (a stale read would fail them)."""
+    assert asyncio.run(_race(database_url, company)) == ["10.00", "15.00"]
+    rows = db.fetch("SELECT count(*) AS n FROM payment_allocations WHERE company_id = $1", company)
+    assert rows[0]["n"] == 2
