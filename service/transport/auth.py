@@ -1,37 +1,34 @@
-"""Authentication for every RPC but health and reflection: the API key's company becomes the caller's."""
+"""Authentication for every RPC but health and reflection: the API key's company becomes the caller's.
+
+The interceptor refuses calls without a valid key (and writes with a read-only one) and ends the
+streams of a revoked key; the guard asks `Callers` for the company a call may act on."""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
-from google.protobuf.descriptor import ServiceDescriptor
-
-from service.handlers.auth import CALLER_COMPANY, Grant, Keys, PermissionDenied, until_revoked
-from service.transport.guard import is_write
+from service.handlers.auth import Grant, Keys, PermissionDenied, check_company, until_revoked
 from service.transport.interceptors import Behaviour, WrappingInterceptor
+from service.transport.requests import Ctx, metadata
 
 OPEN = ("/grpc.health.v1.", "/grpc.reflection.")  # probes and tooling work without a key
 
 
-def _authorization(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return str(value)
-    return ""
+class Callers:
+    """The company a call acts on. With keys: the key's (the company a request names must be it, else
+    NOT_FOUND). Without (authentication off), or for a stored request a worker applies (no context,
+    checked when it was accepted): the company the request names."""
 
+    def __init__(self, keys: Keys | None) -> None:
+        self.keys = keys
 
-def write_methods(service: ServiceDescriptor) -> frozenset[str]:
-    """The methods of `service` that change data, from its descriptors: the AIP-155 writes (guard.is_write),
-    and every other method answering with the push operation it left (UploadAttachment)."""
-    return frozenset(
-        f"/{service.full_name}/{m.name}"
-        for m in service.methods
-        if is_write(m) or "push_operation" in m.output_type.fields_by_name
-    )
+    async def company(self, context: Ctx | None, requested: str) -> str:
+        if self.keys is None or context is None:
+            return requested
+        grant = await self.keys.grant(metadata(context, "authorization"))  # cached since the interceptor's
+        return check_company(grant.company_id, requested)
 
 
 class AuthInterceptor(WrappingInterceptor):
@@ -53,49 +50,34 @@ class AuthInterceptor(WrappingInterceptor):
                 raise PermissionDenied("this API key is read-only: it may not change data")
             return found
 
-        # The caller's company is set inside the handler's own task, so every layer below can read it.
         if kind.endswith("stream"):
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                authorization = _authorization(context)
+            async def stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
+                authorization = metadata(context, "authorization")
                 found = await grant(authorization)
-                token = CALLER_COMPANY.set(found.company_id)
-                try:
-                    # A revoked (or expiring) key ends the stream at once.
-                    with keys.stream_guard(authorization, found.expire_time) as revoked:
-                        result = behaviour(request, context)
-                        if inspect.isawaitable(result):
-                            await result
-                            return
-                        async for item in until_revoked(result, revoked):
-                            yield item
-                finally:
-                    # A stream the client cancelled is closed by grpc from another task, whose context
-                    # never held the variable: nothing to restore there.
-                    with contextlib.suppress(ValueError):
-                        CALLER_COMPANY.reset(token)
+                # A revoked (or expiring) key ends the stream at once.
+                with keys.stream_guard(authorization, found.expire_time) as revoked:
+                    result = behaviour(request, context)
+                    if inspect.isawaitable(result):
+                        await result
+                        return
+                    async for item in until_revoked(result, revoked):
+                        yield item
 
             return stream
 
         if kind == "stream_unary":  # an upload: a revoked key ends it while it waits for the client
 
-            async def client_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                authorization = _authorization(context)
+            async def client_stream(requests: AsyncIterator[Any], context: Ctx) -> Any:
+                authorization = metadata(context, "authorization")
                 found = await grant(authorization)  # a read-only key may not upload
-                token = CALLER_COMPANY.set(found.company_id)
-                try:
-                    with keys.stream_guard(authorization, found.expire_time) as revoked:
-                        return await behaviour(until_revoked(requests, revoked), context)
-                finally:
-                    CALLER_COMPANY.reset(token)
+                with keys.stream_guard(authorization, found.expire_time) as revoked:
+                    return await behaviour(until_revoked(requests, revoked), context)
 
             return client_stream
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            token = CALLER_COMPANY.set((await grant(_authorization(context))).company_id)
-            try:
-                return await behaviour(request, context)
-            finally:
-                CALLER_COMPANY.reset(token)
+        async def unary(request: Any, context: Ctx) -> Any:
+            await grant(metadata(context, "authorization"))
+            return await behaviour(request, context)
 
         return unary
