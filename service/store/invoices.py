@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from service.domain.ids import parse_id
+from service.domain.ids import new_id, parse_id
 from service.domain.models import (
     AllocationSource,
     BillingReason,
@@ -28,7 +27,7 @@ from service.domain.models import (
     VoidReason,
 )
 from service.domain.money import Rounding, TaxMode
-from service.store.schema import WRITE_XACT
+from service.store.schema import CURRENT_DOCUMENT, DOCUMENT_VERSION, WRITE_XACT
 from service.store.statement import Piece, unnest_insert
 
 Conn: TypeAlias = asyncpg.Connection
@@ -53,7 +52,7 @@ _HEADER = (
     "metadata", "supplemental_data", "withholding_tax", "sales_order_refs", "version", "create_time",
     "modified_date", "finalize_time", "void_time", "sent_time",
 )  # fmt: skip
-_WRITTEN = (*_HEADER, "document")
+_WRITTEN = (*_HEADER, "document", "document_version")
 # Child rows carry their invoice's company_id (the distribution column, docs/citus.md).
 _LINE = (
     "id", "company_id", "invoice_id", "position", "description", "quantity", "unit_amount", "discount_amount",
@@ -104,10 +103,6 @@ _UNNEST_LINES = unnest_insert("line_items", _LINE)
 _UNNEST_TAXES = unnest_insert("taxation_items", _TAX)
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
 def assign_ids(inv: Invoice) -> None:
     """Gives every new part of the aggregate its id, so the document can be rendered before writing."""
     inv.id = inv.id or new_id()
@@ -122,7 +117,7 @@ def assign_ids(inv: Invoice) -> None:
 
 
 def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
-    values: dict[str, Any] = {"document": document}
+    values: dict[str, Any] = {"document": document, "document_version": DOCUMENT_VERSION}
     for c in _HEADER:
         value = getattr(inv, c)
         values[c] = value.value if c in _ENUMS and value is not None else value
@@ -265,23 +260,27 @@ async def load_invoice(
 
 async def save_document(conn: Conn, inv: Invoice, document: bytes) -> None:
     await conn.execute(
-        "UPDATE invoices SET document = $3 WHERE id = $1 AND company_id = $2", inv.id, inv.company_id, document
+        "UPDATE invoices SET document = $3, document_version = $4 WHERE id = $1 AND company_id = $2",
+        inv.id,
+        inv.company_id,
+        document,
+        DOCUMENT_VERSION,
     )
 
 
+_DOCUMENT_BY_ID = f"SELECT {CURRENT_DOCUMENT} FROM invoices WHERE company_id = $1 AND id = $2"  # noqa: S608
+_DOCUMENT_BY_NUMBER = f"SELECT {CURRENT_DOCUMENT} FROM invoices WHERE company_id = $1 AND invoice_number = $2"  # noqa: S608
+
+
 async def load_document(conn: Conn, company_id: str, key: str, *, number_only: bool = False) -> bytes | None:
-    """The stored document by id or number (by number only with `number_only`); b"" when the row
-    predates documents, None when absent."""
+    """The stored document by id or number (by number only with `number_only`); b"" when the row has
+    none of the current version (DOCUMENT_VERSION), None when absent."""
     row = None
     canonical = None if number_only else parse_id(key)
     if canonical is not None:
-        row = await conn.fetchrow(
-            "SELECT document FROM invoices WHERE company_id = $1 AND id = $2", company_id, canonical
-        )
+        row = await conn.fetchrow(_DOCUMENT_BY_ID, company_id, canonical)
     if row is None:
-        row = await conn.fetchrow(
-            "SELECT document FROM invoices WHERE company_id = $1 AND invoice_number = $2", company_id, key
-        )
+        row = await conn.fetchrow(_DOCUMENT_BY_NUMBER, company_id, key)
     return None if row is None else (row["document"] or b"")
 
 
