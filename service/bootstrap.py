@@ -23,6 +23,7 @@ from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings
 from service.domain.attachments import Limits
 from service.handlers.attachments import AttachmentHandlers
 from service.handlers.auth import Keys
+from service.handlers.documents import DocumentRefresh
 from service.handlers.events import EventHub
 from service.handlers.idempotency import Idempotency
 from service.handlers.invoices import InvoiceHandlers
@@ -62,10 +63,13 @@ class Running:
     attachments: AttachmentHandlers | None = None
     metrics: Metrics | None = None
     invoices: InvoiceHandlers | None = None
+    documents: DocumentRefresh | None = None
 
     async def stop(self, grace: float) -> None:
         """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
         await self.monitor.stop()
+        if self.documents is not None:
+            await self.documents.stop()
         await self.health.enter_graceful_shutdown()
         if self.retention is not None:
             await self.retention.stop()
@@ -159,10 +163,14 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     workers.start()
     retention = Retention(pool, policy_of(settings))
     retention.start()
+    documents = DocumentRefresh(pool, render)  # documents of an older format, if any
+    documents.start()
     # SERVING while the database answers, NOT_SERVING while it does not (and back).
     monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
     await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments, metrics, handlers)
+    return Running(
+        server, health_servicer, port, hub, workers, monitor, retention, attachments, metrics, handlers, documents
+    )
 
 
 def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:

@@ -10,7 +10,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from service.domain.ids import new_id, parse_id
+from service.domain.ids import new_id as new_id  # callers outside the store take ids from here too
+from service.domain.ids import parse_id
 from service.domain.models import (
     AllocationSource,
     BillingReason,
@@ -259,13 +260,25 @@ async def load_invoice(
 
 
 async def save_document(conn: Conn, inv: Invoice, document: bytes) -> None:
+    """Stores the document rendered from `inv` as read, unless a write changed the row since."""
     await conn.execute(
-        "UPDATE invoices SET document = $3, document_version = $4 WHERE id = $1 AND company_id = $2",
+        "UPDATE invoices SET document = $3, document_version = $4 WHERE id = $1 AND company_id = $2 AND version = $5",
         inv.id,
         inv.company_id,
         document,
         DOCUMENT_VERSION,
+        inv.version,
     )
+
+
+async def stale_documents(conn: Conn, limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` invoices (company_id, id) without a document of the current version."""
+    rows = await conn.fetch(
+        "SELECT company_id, id FROM invoices WHERE document_version IS DISTINCT FROM $1 LIMIT $2",
+        DOCUMENT_VERSION,
+        limit,
+    )
+    return [(r["company_id"], r["id"]) for r in rows]
 
 
 _DOCUMENT_BY_ID = f"SELECT {CURRENT_DOCUMENT} FROM invoices WHERE company_id = $1 AND id = $2"  # noqa: S608
