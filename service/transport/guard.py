@@ -122,7 +122,7 @@ def _wants_async(policy: Policy, request: Any, context: Any, threshold: int) -> 
 def guarded(method: MethodDescriptor, fn: Callable[..., Any], services: GuardServices) -> Callable[..., Any]:
     """Wraps a unary-request servicer method (unary or server-streaming response)."""
     policy = policy_of(method)
-    write = policy.idempotent
+    write = policy.idempotent  # the writes the guard sees (an upload, client-streamed, has its own path)
     response_class = message_factory.GetMessageClass(method.output_type)
 
     async def check(request: Any, context: Any) -> None:
