@@ -3,17 +3,17 @@ answered; reading it renders it again from the invoice's rows."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import time
 from typing import Any
 
+import grpc
 from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
 
-from service.handlers.documents import DocumentRefresh
-from service.store.db import create_pool
 from service.store.schema import DOCUMENT_VERSION
 from service.transport.document import render
-from tests.conftest import Database
+from tests.conftest import Database, ServerThread, sibling_database
 from tests.domain.builders import partially_paid
 from tests.helpers import invoice
 
@@ -52,25 +52,32 @@ def test_a_document_of_another_version_is_never_answered_and_is_rendered_again(
     assert svc.GetInvoiceResponse.FromString(row["document"]).invoice == created
 
 
-def test_the_background_job_renders_stale_documents_again(
-    stub: Any, company: str, database_url: str, db: Database
-) -> None:
-    ids = [
-        stub.CreateInvoice(svc.CreateInvoiceRequest(company_id=company, invoice=invoice())).invoice.id for _ in range(3)
-    ]
-    db.fetch("UPDATE invoices SET document_version = $2 WHERE company_id = $1", company, DOCUMENT_VERSION - 1)
-
-    async def refresh() -> int:
-        pool = await create_pool(database_url, 1, 2)
-        try:
-            return await DocumentRefresh(pool, render, batch=2).run()
-        finally:
-            await pool.close()
-
-    assert asyncio.run(refresh()) >= 3  # two batches at least; other tests' rows may be stale too
-    rows = db.fetch("SELECT id, document, document_version FROM invoices WHERE company_id = $1", company)
-    assert {r["id"] for r in rows} == set(ids)
-    for row in rows:
-        assert row["document_version"] == DOCUMENT_VERSION
-        got = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=row["id"]))
-        assert svc.GetInvoiceResponse.FromString(row["document"]) == got
+def test_a_starting_service_renders_stale_documents_again_in_the_background(database_url: str) -> None:
+    """In a database of its own: the job renders every stale document of the database, whoever's."""
+    url = sibling_database(database_url)
+    db = Database(url)
+    server = ServerThread(url).start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = svc_grpc.InvoiceServiceStub(channel)
+            created = [
+                stub.CreateInvoice(svc.CreateInvoiceRequest(company_id="acme", invoice=invoice())).invoice
+                for _ in range(5)
+            ]
+    finally:
+        server.stop()
+    # Documents of an older format are there when the next process starts.
+    db.fetch("UPDATE invoices SET document = '\\x00'::bytea, document_version = $1", DOCUMENT_VERSION - 1)
+    server = ServerThread(url).start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rows = db.fetch("SELECT id, document, document_version FROM invoices")
+            if all(r["document_version"] == DOCUMENT_VERSION for r in rows):
+                break
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    assert {r["id"]: svc.GetInvoiceResponse.FromString(r["document"]).invoice for r in rows} == {
+        c.id: c for c in created
+    }

@@ -1,6 +1,7 @@
 """Stored documents of another format version (after DOCUMENT_VERSION changes) rendered again in the
-background, a batch at a time, so reads go back to sending them as stored. Until then a read renders
-such an invoice from its rows: a stale document is never answered."""
+background at start, a batch at a time, so reads go back to sending them as stored. Until then a read
+renders such an invoice from its rows: a stale document is never answered. (Rows without any document
+are rendered when ListInvoices first reads them.)"""
 
 from __future__ import annotations
 

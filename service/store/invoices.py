@@ -272,9 +272,11 @@ async def save_document(conn: Conn, inv: Invoice, document: bytes) -> None:
 
 
 async def stale_documents(conn: Conn, limit: int) -> list[tuple[str, str]]:
-    """Up to `limit` invoices (company_id, id) without a document of the current version."""
+    """Up to `limit` invoices (company_id, id) with a document of another version than the current one.
+    (Rows with none at all are rendered when first listed.)"""
     rows = await conn.fetch(
-        "SELECT company_id, id FROM invoices WHERE document_version IS DISTINCT FROM $1 LIMIT $2",
+        "SELECT company_id, id FROM invoices WHERE document IS NOT NULL AND document_version IS DISTINCT FROM $1 "
+        "LIMIT $2",
         DOCUMENT_VERSION,
         limit,
     )
