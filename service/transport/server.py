@@ -95,18 +95,18 @@ def _bind(server: grpc.aio.Server, settings: Settings) -> int:
 def connection_options(settings: Settings) -> list[tuple[str, int]]:
     """Keepalive (dead peers are found, idle client pings allowed) and a connection age, after which a
     client reconnects, so load spreads over replicas that joined a load balancer after it connected."""
-    return [
+    options = [
         ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
         ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
         ("grpc.http2.min_ping_interval_without_data_ms", settings.min_ping_interval_ms),
         ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
         ("grpc.http2.max_pings_without_data", 0),  # the server's own keepalive pings on idle connections
-        *(
-            [("grpc.max_connection_age_ms", settings.max_connection_age_ms),
-             ("grpc.max_connection_age_grace_ms", settings.max_connection_age_grace_ms or 2**31 - 1)]
-            if settings.max_connection_age_ms else []
-        ),
-    ]  # fmt: skip
+    ]
+    if settings.max_connection_age_ms:
+        grace = settings.max_connection_age_grace_ms or 2**31 - 1
+        options += [("grpc.max_connection_age_ms", settings.max_connection_age_ms)]
+        options += [("grpc.max_connection_age_grace_ms", grace)]
+    return options
 
 
 class ServedByInterceptor(WrappingInterceptor):
