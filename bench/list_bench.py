@@ -39,6 +39,7 @@ from invoices.v1 import invoice_service_pb2 as svc  # noqa: E402
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc  # noqa: E402
 
 from service.store.db import EmbeddedPostgres, migrate  # noqa: E402
+from service.store.schema import DOCUMENT_VERSION  # noqa: E402
 from service.transport.wire import length_delimited  # noqa: E402
 
 COMPANY = "bench"
@@ -76,6 +77,7 @@ HEADER = (
     "create_time",
     "modified_date",
     "document",
+    "document_version",
 )
 LINE = (
     "id",
@@ -164,6 +166,7 @@ def generate(start: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
                 created,
                 created,
                 length_delimited(1, doc.SerializeToString()),
+                DOCUMENT_VERSION,
             )
         )
     return invoices, lines

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from service.bootstrap import database_url, serve, serve_processes
 from service.config import ConfigError, Settings, StartupError, effective
 from service.domain.errors import DomainError
 from service.domain.money import MoneyDefaults, Rounding, TaxMode
@@ -23,7 +24,6 @@ from service.handlers.retention import policy_of
 from service.logs import configure
 from service.store import api_keys, money_settings
 from service.store.db import applied_migrations, create_pool, migrate, migration_heads, pending_migrations
-from service.transport.server import database_url, serve, serve_processes
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 

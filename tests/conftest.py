@@ -22,9 +22,9 @@ import grpc
 import pytest
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
 
+from service.bootstrap import Running, start_server
 from service.config import Settings
 from service.store.db import EmbeddedPostgres, create_pool, init_connection, migrate
-from service.transport.server import Running, start_server
 
 TABLES = (
     "invoices", "line_items", "taxation_items", "payment_allocations", "credit_memos", "customer_credit_balances",

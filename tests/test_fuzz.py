@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import push_operation_service_pb2 as ps
 
-from service.transport.guard import is_write
+from service.transport.policy import is_write
 from tests.helpers import create, finalized, invoice
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))

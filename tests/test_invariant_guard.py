@@ -21,8 +21,8 @@ from service.handlers.invoices import InvoiceHandlers
 from service.handlers.unit_of_work import Numbering, UnitOfWorkFactory
 from service.store import invoices as store
 from service.store.db import create_pool
+from service.transport.document import render
 from service.transport.errors import to_status
-from service.transport.servicer import render
 from tests.conftest import Database
 from tests.domain.builders import line, new, submitted
 

@@ -27,7 +27,7 @@ from invoices.v1 import push_operation_service_pb2 as ps
 from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 
 from service.transport import wire
-from service.transport.auth import write_methods
+from service.transport.policy import write_paths
 from tests.conftest import ServerThread
 from tests.helpers import invoice, rpc_error
 from tests.test_security import bearer
@@ -246,7 +246,7 @@ def test_a_read_only_key_may_read_and_every_write_is_permission_denied(secured, 
     _, writer = new_key(database_url, company)
     _, reader = new_key(database_url, company, "--read-only", "--expires-in", "1h")
     assert "read-only" in cli(database_url, "keys", "list", "--company", company).stdout
-    writes = write_methods(wire.SERVICE)
+    writes = write_paths(wire.SERVICE)
     names = {path.rsplit("/", 1)[1] for path in writes}
     assert {"CreateInvoice", "UploadAttachment", "DeleteAttachment", "SendInvoice", "RecordPayment"} <= names
     assert not names & {"GetInvoice", "ListInvoices", "DownloadAttachment", "ExportInvoice", "PreviewInvoice"}

@@ -33,7 +33,7 @@ from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 
 from service.handlers.auth import create_key, revoke_key
 from service.store.db import create_pool
-from service.transport.guard import is_write
+from service.transport.policy import is_write
 from tests.conftest import ServerThread
 from tests.helpers import invoice, line, rpc_error
 

@@ -21,7 +21,7 @@ from service.config import Settings
 from service.domain.models import PaymentAllocation, Status
 from service.handlers.invoices import InvoiceHandlers
 from service.store.db import create_pool
-from service.transport.servicer import render
+from service.transport.document import render
 from tests.conftest import Database
 from tests.domain.builders import line, new
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
@@ -13,3 +14,8 @@ def parse_id(raw: str) -> str | None:
     Every lookup uses this, so single-invoice and batch RPCs, filters and push operation keys accept
     exactly the same spellings."""
     return raw.lower() if _UUID.fullmatch(raw) else None
+
+
+def new_id() -> str:
+    """A fresh id in the canonical form."""
+    return str(uuid.uuid4())

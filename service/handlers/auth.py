@@ -8,21 +8,19 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound
+from service.domain.ids import new_id
 from service.handlers.writes import require_company, utcnow
 from service.store import api_keys as store
 from service.store.api_keys import Grant
-from service.store.invoices import new_id
 
-__all__ = ["CALLER_COMPANY", "Grant", "Keys", "PermissionDenied", "Unauthenticated"]
+__all__ = ["Grant", "Keys", "PermissionDenied", "Unauthenticated"]
 
-CALLER_COMPANY: ContextVar[str | None] = ContextVar("caller_company", default=None)
 CACHE_SECONDS = 60.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -151,11 +149,9 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-def check_company(requested: str) -> str:
-    """The company a call acts on: the key's. Another company's name is NOT_FOUND, never a hint it exists."""
-    caller = CALLER_COMPANY.get()
-    if caller is None:
-        return requested
+def check_company(caller: str, requested: str) -> str:
+    """The company a call acts on: the caller's (its key's). Another company's name is NOT_FOUND, never a
+    hint it exists."""
     if requested and requested != caller:
         raise NotFound("company", requested)
     return caller

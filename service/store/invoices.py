@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,6 +13,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from service.domain.ids import new_id as new_id  # callers outside the store take ids from here too
 from service.domain.ids import parse_id
 from service.domain.models import (
     AllocationSource,
@@ -32,7 +32,7 @@ from service.domain.models import (
 )
 from service.domain.money import Rounding, TaxMode
 from service.store import schema
-from service.store.schema import WRITE_XACT
+from service.store.schema import CURRENT_DOCUMENT, DOCUMENT_VERSION, WRITE_XACT
 from service.store.statement import Piece, columns, insert
 
 Conn: TypeAlias = asyncpg.Connection
@@ -48,7 +48,7 @@ _ENUMS: dict[str, Any] = {
 }
 _DEFAULTS = {"rounding_mode": Rounding.HALF_UP.value, "tax_mode": TaxMode.LINE.value}
 _WRITTEN = columns("invoices")
-_HEADER = tuple(c for c in _WRITTEN if c != "document")
+_HEADER = tuple(c for c in _WRITTEN if c not in ("document", "document_version"))
 _UPDATABLE = [c for c in _WRITTEN if c not in ("id", "company_id", "create_time")]
 INVOICE = "invoice"  # the check of update_piece: the locked row was written
 _UPDATE_INVOICE = (
@@ -106,10 +106,6 @@ _LOAD = {
 }
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
 def assign_ids(inv: Invoice) -> None:
     """Gives every new part of the aggregate its id, so the document can be rendered before writing."""
     inv.id = inv.id or new_id()
@@ -124,7 +120,7 @@ def assign_ids(inv: Invoice) -> None:
 
 
 def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
-    values: dict[str, Any] = {"document": document}
+    values: dict[str, Any] = {"document": document, "document_version": DOCUMENT_VERSION}
     for c in _HEADER:
         value = getattr(inv, c)
         values[c] = value.value if c in _ENUMS and value is not None else value
@@ -260,24 +256,42 @@ async def load_invoice(
 
 
 async def save_document(conn: Conn, inv: Invoice, document: bytes) -> None:
+    """Stores the document rendered from `inv` as read, unless a write changed the row since."""
     await conn.execute(
-        "UPDATE invoices SET document = $3 WHERE id = $1 AND company_id = $2", inv.id, inv.company_id, document
+        "UPDATE invoices SET document = $3, document_version = $4 WHERE id = $1 AND company_id = $2 AND version = $5",
+        inv.id,
+        inv.company_id,
+        document,
+        DOCUMENT_VERSION,
+        inv.version,
     )
 
 
+async def stale_documents(conn: Conn, limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` invoices (company_id, id) with a document of another version than the current one.
+    (Rows with none at all are rendered when first listed.)"""
+    rows = await conn.fetch(
+        "SELECT company_id, id FROM invoices WHERE document IS NOT NULL AND document_version IS DISTINCT FROM $1 "
+        "LIMIT $2",
+        DOCUMENT_VERSION,
+        limit,
+    )
+    return [(r["company_id"], r["id"]) for r in rows]
+
+
+_DOCUMENT_BY_ID = f"SELECT {CURRENT_DOCUMENT} FROM invoices WHERE company_id = $1 AND id = $2"  # noqa: S608
+_DOCUMENT_BY_NUMBER = f"SELECT {CURRENT_DOCUMENT} FROM invoices WHERE company_id = $1 AND invoice_number = $2"  # noqa: S608
+
+
 async def load_document(conn: Conn, company_id: str, key: str, *, number_only: bool = False) -> bytes | None:
-    """The stored document by id or number (by number only with `number_only`); b"" when the row
-    predates documents, None when absent."""
+    """The stored document by id or number (by number only with `number_only`); b"" when the row has
+    none of the current version (DOCUMENT_VERSION), None when absent."""
     row = None
     canonical = None if number_only else parse_id(key)
     if canonical is not None:
-        row = await conn.fetchrow(
-            "SELECT document FROM invoices WHERE company_id = $1 AND id = $2", company_id, canonical
-        )
+        row = await conn.fetchrow(_DOCUMENT_BY_ID, company_id, canonical)
     if row is None:
-        row = await conn.fetchrow(
-            "SELECT document FROM invoices WHERE company_id = $1 AND invoice_number = $2", company_id, key
-        )
+        row = await conn.fetchrow(_DOCUMENT_BY_NUMBER, company_id, key)
     return None if row is None else (row["document"] or b"")
 
 

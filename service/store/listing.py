@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from service.domain.filtering import FIELDS, And, Comparison, DayRange, FieldSpec, Kind, Node, Not, Or
+from service.store.schema import CURRENT_DOCUMENT
 
 # Every filterable field is stored in the column of its own name, but for the customer reference.
 _RENAMED = {"customer_ref.id": "customer_id", "customer_ref.company_name": "customer_name"}
@@ -164,7 +165,7 @@ class Page:
     taken: int  # invoices in body
     more: bool  # whether rows follow the batch
     last: Position | None  # where the batch ends
-    missing: list[str]  # ids in the batch without a stored document (rows older than documents)
+    missing: list[str]  # ids in the batch without a stored document of the current version
     snapshot: str = ""  # the snapshot later pages keep to (orders by a key that can change), else ""
 
 
@@ -200,7 +201,7 @@ def page_query(
     keys = ", ".join(f"{COLUMNS[f.name]} AS k{i}" for i, (f, _) in enumerate(order))
     snap = ", (SELECT pg_current_snapshot()::text) AS snap" if snapshot == "" else ""  # once: an InitPlan
     sql = (
-        f"SELECT id, {keys}, document{snap} FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants
+        f"SELECT id, {keys}, {CURRENT_DOCUMENT}{snap} FROM invoices WHERE {' AND '.join(where)} "  # noqa: S608 - constants
         f"ORDER BY {order_sql(order)} LIMIT {p(limit)}"
     )
     return sql, params

@@ -9,6 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+# The format of invoices.document, as transport/document.py renders it. Bump it with any change to what
+# render produces (tests/test_document.py pins the rendering): stored documents of an older version are
+# then never answered; each is rendered again from its row the first time it is read.
+DOCUMENT_VERSION = 1
+CURRENT_DOCUMENT = f"CASE WHEN document_version = {DOCUMENT_VERSION} THEN document END AS document"
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -99,8 +105,10 @@ invoices = sa.Table(
     _ts("finalize_time"),
     _ts("void_time"),
     _ts("sent_time"),
-    # The serialized invoices.v1.Invoice, rewritten with every change: reads stream it as stored.
+    # The serialized invoices.v1.Invoice, rewritten with every change: reads stream it as stored. Its
+    # format is DOCUMENT_VERSION's: a document of another version is read as none, and rendered again.
     sa.Column("document", sa.LargeBinary),
+    sa.Column("document_version", sa.SmallInteger),
     # The transaction (xid8) that last wrote the row: ListInvoices pages by a key that can change keep to
     # the rows unchanged since their first page's snapshot (pg_visible_in_snapshot).
     sa.Column("write_xact", sa.BigInteger, nullable=False, server_default=sa.text(WRITE_XACT), info=SERVER_SET),

@@ -40,10 +40,25 @@ E = TypeVar("E", bound=StrEnum)
 MAX_JSON_BYTES = 64 * 1024
 # Output-only Invoice fields: ignored on input (AIP-203), never part of an implicit update mask.
 OUTPUT_ONLY = frozenset(
-    {"id", "company_id", "modified_date", "void_reason", "amount_paid", "amount_credited", "credit_memos",
-     "create_time", "finalize_time", "void_time", "sent_time", "etag", "is_deleted", "cash_rounding_amount",
-     "payable_amount", "tax_breakdown"}
-)  # fmt: skip
+    {
+        "id",
+        "company_id",
+        "modified_date",
+        "void_reason",
+        "amount_paid",
+        "amount_credited",
+        "credit_memos",
+        "create_time",
+        "finalize_time",
+        "void_time",
+        "sent_time",
+        "etag",
+        "is_deleted",
+        "cash_rounding_amount",
+        "payable_amount",
+        "tax_breakdown",
+    }
+)
 
 
 # -- scalars ------------------------------------------------------------------------------------
@@ -128,12 +143,20 @@ def taxation_in(msg: pb.TaxationItem, v: Violations, path: str) -> m.TaxationIte
 def taxation_out(t: m.TaxationItem, cur: str = "") -> pb.TaxationItem:
     rate = money.fmt(t.tax_rate, cur) if t.tax_rate_type is m.TaxRateType.FLAT_FEE else fmt_decimal(t.tax_rate)
     out = pb.TaxationItem(
-        id=t.id, line_item_id=t.line_item_id, name=t.name, tax_rate=rate,
-        tax_amount=money.fmt(t.tax_amount, cur), tax_code=t.tax_code, tax_code_description=t.tax_code_description,
-        jurisdiction=t.jurisdiction, location_code=t.location_code, tax_date=fmt_date(t.tax_date),
-        tax_rate_type=enum_out(pb.TaxRateType, t.tax_rate_type), exempt_amount=money.fmt(t.exempt_amount, cur),
+        id=t.id,
+        line_item_id=t.line_item_id,
+        name=t.name,
+        tax_rate=rate,
+        tax_amount=money.fmt(t.tax_amount, cur),
+        tax_code=t.tax_code,
+        tax_code_description=t.tax_code_description,
+        jurisdiction=t.jurisdiction,
+        location_code=t.location_code,
+        tax_date=fmt_date(t.tax_date),
+        tax_rate_type=enum_out(pb.TaxRateType, t.tax_rate_type),
+        exempt_amount=money.fmt(t.exempt_amount, cur),
         tax_rate_description=t.tax_rate_description,
-    )  # fmt: skip
+    )
     ts_out(out, "create_time", t.create_time)
     return out
 
@@ -145,9 +168,10 @@ def line_in(msg: pb.LineItem, v: Violations, path: str) -> m.LineItem:
     if msg.HasField("tax_rate_ref"):
         parse_decimal(v, f"{path}.tax_rate_ref.effective_tax_rate", msg.tax_rate_ref.effective_tax_rate)
     refs: dict[str, Any] = {
-        name: _to_dict(getattr(msg, name)) for name in ("item_ref", "account_ref", "tax_rate_ref", "tracking")
+        name: _to_dict(getattr(msg, name))
+        for name in ("item_ref", "account_ref", "tax_rate_ref", "tracking")
         if msg.HasField(name)
-    }  # fmt: skip
+    }
     if msg.tracking_category_refs:
         refs["tracking_category_refs"] = [_to_dict(r) for r in msg.tracking_category_refs]
     if len(msg.taxation_items) > 5:
@@ -177,15 +201,24 @@ def line_in(msg: pb.LineItem, v: Violations, path: str) -> m.LineItem:
 
 def line_out(line: m.LineItem, cur: str = "") -> pb.LineItem:
     out = pb.LineItem(
-        id=line.id, description=line.description, quantity=fmt_decimal(line.quantity),
-        unit_amount=fmt_decimal(line.unit_amount), discount_amount=money.fmt(line.discount_amount, cur),
-        discount_percentage=fmt_decimal(line.discount_percentage), sub_total=money.fmt(line.sub_total, cur),
-        tax_amount=money.fmt(line.tax_amount, cur), total_amount=money.fmt(line.total_amount, cur),
-        is_direct_income=line.is_direct_income, service_start_date=fmt_date(line.service_start_date),
-        service_end_date=fmt_date(line.service_end_date), sku=line.sku, unit_of_measure=line.unit_of_measure,
-        price_id=line.price_id, metadata=line.metadata,
+        id=line.id,
+        description=line.description,
+        quantity=fmt_decimal(line.quantity),
+        unit_amount=fmt_decimal(line.unit_amount),
+        discount_amount=money.fmt(line.discount_amount, cur),
+        discount_percentage=fmt_decimal(line.discount_percentage),
+        sub_total=money.fmt(line.sub_total, cur),
+        tax_amount=money.fmt(line.tax_amount, cur),
+        total_amount=money.fmt(line.total_amount, cur),
+        is_direct_income=line.is_direct_income,
+        service_start_date=fmt_date(line.service_start_date),
+        service_end_date=fmt_date(line.service_end_date),
+        sku=line.sku,
+        unit_of_measure=line.unit_of_measure,
+        price_id=line.price_id,
+        metadata=line.metadata,
         taxation_items=[taxation_out(t, cur) for t in line.taxation_items],
-    )  # fmt: skip
+    )
     if line.refs:
         json_format.ParseDict(line.refs, out)
     return out
@@ -232,9 +265,13 @@ def allocation_out(a: m.PaymentAllocation, cur: str = "") -> pb.PaymentAllocatio
     ts_out(out.allocation, "allocated_on_date", a.allocated_on_date)
     if cur and a.currency and a.currency != cur and a.currency_rate is not None:
         out.fx_conversion.CopyFrom(
-            pb.FxConversion(from_currency=a.currency, to_currency=cur, rate=fmt_decimal(a.currency_rate),
-                            converted_amount=money.fmt(a.applied_amount, cur))
-        )  # fmt: skip
+            pb.FxConversion(
+                from_currency=a.currency,
+                to_currency=cur,
+                rate=fmt_decimal(a.currency_rate),
+                converted_amount=money.fmt(a.applied_amount, cur),
+            )
+        )
         ts_out(out.fx_conversion, "rate_date", a.allocated_on_date)
     if a.payment:
         json_format.ParseDict(a.payment, out.payment)
@@ -243,10 +280,14 @@ def allocation_out(a: m.PaymentAllocation, cur: str = "") -> pb.PaymentAllocatio
 
 def memo_out(c: m.CreditMemo) -> pb.CreditMemo:
     out = pb.CreditMemo(
-        id=c.id, invoice_id=c.invoice_id, reason=enum_out(pb.CreditMemoReason, c.reason),
-        total_amount=money.fmt(c.total_amount, c.currency), currency=c.currency, comment=c.comment,
+        id=c.id,
+        invoice_id=c.invoice_id,
+        reason=enum_out(pb.CreditMemoReason, c.reason),
+        total_amount=money.fmt(c.total_amount, c.currency),
+        currency=c.currency,
+        comment=c.comment,
         reason_code=c.reason_code,
-    )  # fmt: skip
+    )
     ts_out(out, "create_time", c.create_time)
     return out
 
@@ -254,9 +295,16 @@ def memo_out(c: m.CreditMemo) -> pb.CreditMemo:
 # -- the invoice --------------------------------------------------------------------------------
 
 _MONEY = (
-    "sub_total", "additional_tax_amount", "additional_tax_percentage", "total_tax_amount", "discount_percentage",
-    "total_discount", "total_amount", "amount_due", "cash_rounding_increment",
-)  # fmt: skip
+    "sub_total",
+    "additional_tax_amount",
+    "additional_tax_percentage",
+    "total_tax_amount",
+    "discount_percentage",
+    "total_discount",
+    "total_amount",
+    "amount_due",
+    "cash_rounding_increment",
+)
 _AMOUNTS = frozenset(_MONEY) - {"additional_tax_percentage", "discount_percentage"}  # at the currency exponent
 _TIMESTAMPS = ("paid_on_date", "source_modified_date", "period_start", "period_end")
 
@@ -286,7 +334,7 @@ def invoice_in(msg: pb.Invoice, v: Violations, path: str = "invoice", paths: Ite
         ],
         rounding_mode=enum_in(own, f"{path}.rounding_mode", pb.RoundingMode, msg.rounding_mode, money.Rounding),
         tax_mode=enum_in(own, f"{path}.tax_rounding_mode", pb.TaxRoundingMode, msg.tax_rounding_mode, money.TaxMode),
-    )  # fmt: skip
+    )
     for name in _MONEY:
         limit = Decimal(100) if name.endswith("percentage") else None
         setattr(inv, name, parse_decimal(own, f"{path}.{name}", getattr(msg, name), maximum=limit))
@@ -328,30 +376,43 @@ def implicit_paths(msg: pb.Invoice) -> set[str]:
 
 def invoice_out(inv: m.Invoice) -> pb.Invoice:
     out = pb.Invoice(
-        id=inv.id, company_id=inv.company_id, invoice_number=inv.invoice_number,
+        id=inv.id,
+        company_id=inv.company_id,
+        invoice_number=inv.invoice_number,
         customer_ref=pb.CustomerRef(id=inv.customer_id, company_name=inv.customer_name),
-        issue_date=fmt_datetime(inv.issue_date), due_date=fmt_datetime(inv.due_date), currency=inv.currency,
-        currency_rate=fmt_decimal(inv.currency_rate), line_items=[line_out(x, inv.currency) for x in inv.lines],
+        issue_date=fmt_datetime(inv.issue_date),
+        due_date=fmt_datetime(inv.due_date),
+        currency=inv.currency,
+        currency_rate=fmt_decimal(inv.currency_rate),
+        line_items=[line_out(x, inv.currency) for x in inv.lines],
         payment_allocations=[allocation_out(a, inv.currency) for a in inv.allocations],
-        status=enum_out(pb.InvoiceStatus, inv.status), note=inv.note, metadata=inv.metadata,
-        invoice_type=enum_out(pb.InvoiceType, inv.invoice_type), subscription_id=inv.subscription_id,
+        status=enum_out(pb.InvoiceStatus, inv.status),
+        note=inv.note,
+        metadata=inv.metadata,
+        invoice_type=enum_out(pb.InvoiceType, inv.invoice_type),
+        subscription_id=inv.subscription_id,
         billing_reason=enum_out(pb.BillingReason, inv.billing_reason),
         payment_status=enum_out(pb.PaymentStatus, inv.payment_status),
-        void_reason=enum_out(pb.VoidReason, inv.void_reason), vendor_status=inv.vendor_status,
+        void_reason=enum_out(pb.VoidReason, inv.void_reason),
+        vendor_status=inv.vendor_status,
         amount_paid=money.fmt(inv.amount_paid, inv.currency),
         amount_credited=money.fmt(inv.amount_credited, inv.currency),
-        credit_memos=[memo_out(c) for c in inv.credit_memos], etag=inv.etag,
+        credit_memos=[memo_out(c) for c in inv.credit_memos],
+        etag=inv.etag,
         rounding_mode=enum_out(pb.RoundingMode, inv.rounding_mode),
         tax_rounding_mode=enum_out(pb.TaxRoundingMode, inv.tax_mode),
         cash_rounding_amount=money.fmt(inv.cash_rounding_amount, inv.currency),
         payable_amount=money.fmt(inv.payable_amount, inv.currency) if inv.total_amount is not None else "",
         tax_breakdown=[
-            pb.TaxBreakdown(category=b.category, tax_rate=fmt_decimal(b.rate),
-                            taxable_amount=money.fmt(b.taxable_amount, inv.currency),
-                            tax_amount=money.fmt(b.tax_amount, inv.currency))
+            pb.TaxBreakdown(
+                category=b.category,
+                tax_rate=fmt_decimal(b.rate),
+                taxable_amount=money.fmt(b.taxable_amount, inv.currency),
+                tax_amount=money.fmt(b.tax_amount, inv.currency),
+            )
             for b in tax_breakdown(inv)
         ],
-    )  # fmt: skip
+    )
     for name in _MONEY:
         value = getattr(inv, name)
         setattr(out, name, money.fmt(value, inv.currency) if name in _AMOUNTS else fmt_decimal(value))
@@ -368,9 +429,14 @@ def invoice_out(inv: m.Invoice) -> pb.Invoice:
 
 def attachment_out(a: Attachment) -> pb.Attachment:
     out = pb.Attachment(
-        id=a.id, invoice_id=a.invoice_id, name=a.name, content_type=a.content_type, file_size=a.file_size,
-        sha256=a.sha256, include_when_sent=a.include_when_sent,
-    )  # fmt: skip
+        id=a.id,
+        invoice_id=a.invoice_id,
+        name=a.name,
+        content_type=a.content_type,
+        file_size=a.file_size,
+        sha256=a.sha256,
+        include_when_sent=a.include_when_sent,
+    )
     ts_out(out, "date_created", a.date_created)
     ts_out(out, "modified_date", a.modified_date)
     return out
@@ -383,19 +449,24 @@ def push_out(op: PushOperation) -> push_pb.PushOperation:
         ]
 
     out = push_pb.PushOperation(
-        push_operation_key=op.key, company_id=op.company_id, data_type=op.data_type,
+        push_operation_key=op.key,
+        company_id=op.company_id,
+        data_type=op.data_type,
         status=push_pb.PushOperationStatus.Value(f"PUSH_OPERATION_STATUS_{op.status.value}"),
-        status_code=op.status_code, error_message=op.error_message,
+        status_code=op.status_code,
+        error_message=op.error_message,
         validation=push_pb.Validation(errors=items(op.errors), warnings=items(op.warnings)),
         changes=[
             push_pb.PushOperationChange(
                 type=push_pb.PushChangeType.Value(f"PUSH_CHANGE_TYPE_{c.type.value}"),
-                record_ref=push_pb.RecordRef(id=c.record_id, data_type=c.data_type), attachment_id=c.attachment_id,
+                record_ref=push_pb.RecordRef(id=c.record_id, data_type=c.data_type),
+                attachment_id=c.attachment_id,
             )
             for c in op.changes
         ],
-        timeout_in_minutes=op.timeout_in_minutes, operation=op.operation,
-    )  # fmt: skip
+        timeout_in_minutes=op.timeout_in_minutes,
+        operation=op.operation,
+    )
     ts_out(out, "requested_on_utc", op.requested_on_utc)
     ts_out(out, "completed_on_utc", op.completed_on_utc)
     return out

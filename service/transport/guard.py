@@ -3,8 +3,9 @@
 - Bytes that do not decode as the request message become INVALID_ARGUMENT (not UNKNOWN).
 - Strings with NUL characters (PostgreSQL text cannot hold them) and non-finite numbers in Struct values
   are refused with a field violation naming where they are, whatever the field.
-- A refused write leaves a FAILED push operation, whichever layer refused it. A method is a write when
-  its request takes a request_id and its response carries a push_operation: the schema says so.
+- The company a call names is the caller's (its API key's), or NOT_FOUND.
+- A refused write leaves a FAILED push operation, whichever layer refused it. What a method is (write,
+  idempotent, asynchronous, batch limits) is its entry in the policy table (policy.py).
 - Writes honour AIP-155 request ids (or `idempotency-key` metadata), and run asynchronously when asked
   (`prefer: respond-async` metadata) or when a batch is over the threshold: a PENDING operation answers.
 """
@@ -23,15 +24,16 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound, Violations
+from service.domain.ids import new_id
 from service.domain.push import AsyncRun, PushOperation, PushStatus
-from service.handlers.auth import check_company
 from service.handlers.idempotency import Idempotency
-from service.handlers.invoices import MAX_BATCH, MAX_BATCH_ITEMS
 from service.handlers.streams import StreamQuota
 from service.handlers.writes import require_company, utcnow
-from service.store.invoices import new_id
+from service.transport.auth import Callers
 from service.transport.convert import push_out
 from service.transport.errors import to_status
+from service.transport.policy import Policy, policy_of
+from service.transport.requests import metadata
 
 MAX_VIOLATIONS = 50
 
@@ -57,11 +59,6 @@ def deserializer(message_class: Any) -> Callable[[bytes], Any]:
             return Undecodable(str(exc)[:200] or type(exc).__name__)
 
     return parse
-
-
-def is_write(method: MethodDescriptor) -> bool:
-    """Writes take an AIP-155 request_id and answer with the push operation they left."""
-    return "request_id" in method.input_type.fields_by_name and "push_operation" in method.output_type.fields_by_name
 
 
 def scan(message: Message, path: str = "", out: list[FieldViolation] | None = None) -> list[FieldViolation]:
@@ -97,9 +94,11 @@ def _scan_value(field: FieldDescriptor, value: Any, at: str, found: list[FieldVi
 
 
 @dataclass(frozen=True, slots=True)
-class WriteServices:
-    """What the guard needs for writes: refusals on record, idempotency, and the asynchronous queue."""
+class GuardServices:
+    """What the guard needs: the caller's company, and for writes refusals on record, idempotency and the
+    asynchronous queue."""
 
+    callers: Callers
     record_refusal: RecordRefusal
     idempotency: Idempotency
     enqueue: Callable[[PushOperation, bytes], Awaitable[None]]
@@ -116,44 +115,28 @@ class ReplayedStatus(Exception):
         self.status = status
 
 
-def _metadata(context: Any, key: str) -> str:
-    if context is None:
-        return ""
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return str(v)
-    return ""
-
-
-def _wants_async(method: MethodDescriptor, request: Any, context: Any, threshold: int, run: AsyncRun | None) -> bool:
+def _wants_async(policy: Policy, request: Any, context: Any, threshold: int, run: AsyncRun | None) -> bool:
     if run is not None:
         return False  # a worker is applying it now
-    if "respond-async" in _metadata(context, "prefer"):
+    if "respond-async" in metadata(context, "prefer"):
         return True
-    return method.name.startswith("Batch") and len(request.requests) > threshold
+    size = policy.batch_size(request)
+    return size is not None and size > threshold
 
 
-def _batch(request: Any) -> bool:
-    return hasattr(request, "requests")
-
-
-def guarded(
-    method: MethodDescriptor, fn: Callable[..., Any], services: WriteServices, preserialized: bool = False
-) -> Callable[..., Any]:
-    """Wraps a unary-request servicer method (unary or server-streaming response). `preserialized`: the
-    method answers with its response message's bytes, and so must the guard's own answers."""
-    write = is_write(method)
-    has_company = "company_id" in method.input_type.fields_by_name
-    data_type = "customerCreditBalances" if method.name == "AddCustomerCredit" else "invoices"
+def guarded(method: MethodDescriptor, fn: Callable[..., Any], services: GuardServices) -> Callable[..., Any]:
+    """Wraps a unary-request servicer method (unary or server-streaming response)."""
+    policy = policy_of(method)
+    write = policy.idempotent  # the writes the guard sees (an upload, client-streamed, has its own path)
     response_class = message_factory.GetMessageClass(method.output_type)
 
-    def check(request: Any) -> None:
+    async def check(request: Any, context: Any) -> None:
         if isinstance(request, Undecodable):
             raise InvalidArgument(
                 [FieldViolation("request", f"is not a valid {method.input_type.full_name}: {request.reason}")]
             )
-        if has_company:
-            request.company_id = check_company(request.company_id)  # the key's company, or NOT_FOUND
+        if policy.has_company:  # the key's company, or NOT_FOUND
+            request.company_id = await services.callers.company(context, request.company_id)
         violations = scan(request)
         if violations:
             raise InvalidArgument(violations)
@@ -166,34 +149,40 @@ def guarded(
             and not isinstance(request, Undecodable)
         ):
             company = getattr(request, "company_id", "")
-            await services.record_refusal(company, method.name, data_type, exc, run=run)
+            await services.record_refusal(company, method.name, policy.data_type, exc, run=run)
 
     async def submit(request: Any) -> Any:
         """Accepts the write as a PENDING operation; a worker applies it. Batch limits are checked now,
         since they cost nothing; everything else is checked when the operation is applied."""
         require_company(request.company_id)
         v = Violations()
-        if _batch(request) and len(request.requests) > MAX_BATCH:
-            v.add("requests", f"at most {MAX_BATCH} invoices per call; got {len(request.requests)}")
-        if method.name == "BatchCreateInvoices":
+        size = policy.batch_size(request)
+        if size is not None and policy.max_batch is not None and size > policy.max_batch:
+            v.add("requests", f"at most {policy.max_batch} invoices per call; got {size}")
+        if policy.max_batch_line_items is not None:
             items = sum(len(r.invoice.line_items) for r in request.requests)
-            if items > MAX_BATCH_ITEMS:
-                v.add("requests", f"at most {MAX_BATCH_ITEMS} line items per call; got {items}")
+            if items > policy.max_batch_line_items:
+                v.add("requests", f"at most {policy.max_batch_line_items} line items per call; got {items}")
         v.raise_if_any()
         now = utcnow()
         op = PushOperation(
-            key=new_id(), company_id=request.company_id, operation=method.name, status=PushStatus.PENDING,
-            status_code=202, requested_on_utc=now, data_type=data_type, timeout_in_minutes=services.timeout_minutes,
-        )  # fmt: skip
+            key=new_id(),
+            company_id=request.company_id,
+            operation=method.name,
+            status=PushStatus.PENDING,
+            status_code=202,
+            requested_on_utc=now,
+            data_type=policy.data_type,
+            timeout_in_minutes=services.timeout_minutes,
+        )
         await services.enqueue(op, request.SerializeToString())
-        accepted = response_class(push_operation=push_out(op))
-        return accepted.SerializeToString() if preserialized else accepted
+        return response_class(push_operation=push_out(op))
 
     if method.server_streaming:
 
         async def stream(request: Any, context: Any) -> Any:
-            check(request)
-            company = request.company_id if has_company else ""
+            await check(request, context)
+            company = request.company_id if policy.has_company else ""
             quota = services.streams.hold(company) if services.streams and company else contextlib.nullcontext()
             # A plain (not async) context manager: nothing to await, and a stream closed by the event loop's
             # generator finalizer cannot trip over a nested async generator here.
@@ -205,9 +194,10 @@ def guarded(
 
     async def plain(request: Any, context: Any, run: AsyncRun | None = None) -> Any:
         try:
-            check(request)
-            if write and _wants_async(method, request, context, services.async_batch_threshold, run):
+            await check(request, context)
+            if policy.async_capable and _wants_async(policy, request, context, services.async_batch_threshold, run):
                 return await submit(request)
+            # A write learns explicitly whether a worker applies it (and completes that operation).
             return await (fn(request, context, run=run) if write else fn(request, context))
         except DomainError as exc:
             await refuse(request, exc, run)
@@ -217,15 +207,14 @@ def guarded(
         return plain
 
     async def idempotent(request: Any, context: Any, run: AsyncRun | None = None) -> Any:
-        key = "" if isinstance(request, Undecodable) or run else (
-            request.request_id or _metadata(context, "idempotency-key")
-        )  # fmt: skip
+        keyless = isinstance(request, Undecodable) or run is not None  # a worker applies it
+        key = "" if keyless else (request.request_id or metadata(context, "idempotency-key"))
         if not key:
             return await plain(request, context, run)
         try:
             # The key space is the caller's company: resolve it (the API key's, or NOT_FOUND for another
             # company's) before any key is read or written.
-            check(request)
+            await check(request, context)
             company = request.company_id
             require_company(company)
         except DomainError as exc:
@@ -243,7 +232,7 @@ def guarded(
             raise
         if replay is not None:
             if replay.response is not None:
-                return replay.response if preserialized else response_class.FromString(replay.response)
+                return response_class.FromString(replay.response)
             raise ReplayedStatus(replay.status or b"")
         try:
             result = await plain(request, context)
@@ -253,8 +242,7 @@ def guarded(
         except BaseException:
             await asyncio.shield(services.idempotency.release(company, key))
             raise
-        answer = result if isinstance(result, bytes) else result.SerializeToString()
-        await services.idempotency.finish(company, key, answer, None)
+        await services.idempotency.finish(company, key, result.SerializeToString(), None)
         return result
 
     return idempotent

@@ -26,12 +26,36 @@ VENDOR_TABLES = {v.name: v for v in (CODAT, FLEXPRICE, ZUORA)}
 
 # String fields that carry exact decimals or dates: proto has no decimal type, so they are named here.
 DECIMAL_FIELDS = frozenset(
-    {"quantity", "unit_amount", "discount_amount", "discount_percentage", "sub_total", "tax_amount",
-     "total_amount", "effective_tax_rate", "tax_rate", "exempt_amount", "currency_rate", "amount",
-     "additional_tax_amount", "additional_tax_percentage", "total_tax_amount", "total_discount", "amount_due",
-     "applied_amount", "amount_paid", "amount_credited", "balance", "cash_rounding_increment",
-     "cash_rounding_amount", "payable_amount", "taxable_amount", "converted_amount", "rate"}
-)  # fmt: skip
+    {
+        "quantity",
+        "unit_amount",
+        "discount_amount",
+        "discount_percentage",
+        "sub_total",
+        "tax_amount",
+        "total_amount",
+        "effective_tax_rate",
+        "tax_rate",
+        "exempt_amount",
+        "currency_rate",
+        "amount",
+        "additional_tax_amount",
+        "additional_tax_percentage",
+        "total_tax_amount",
+        "total_discount",
+        "amount_due",
+        "applied_amount",
+        "amount_paid",
+        "amount_credited",
+        "balance",
+        "cash_rounding_increment",
+        "cash_rounding_amount",
+        "payable_amount",
+        "taxable_amount",
+        "converted_amount",
+        "rate",
+    }
+)
 DATE_FIELDS = frozenset({"issue_date", "due_date", "tax_date", "service_start_date", "service_end_date"})
 RULES = [
     (
@@ -200,8 +224,10 @@ def _vendor_shape(out: svc.PushOption, shape: Shape) -> None:
 def vendor_model(vendor: str) -> svc.PushOption:
     """A vendor's create/update model, derived from the same table that maps its fields both ways."""
     model = svc.PushOption(
-        type=svc.PUSH_OPTION_TYPE_OBJECT, display_name=f"{vendor} invoice", required=True,
+        type=svc.PUSH_OPTION_TYPE_OBJECT,
+        display_name=f"{vendor} invoice",
+        required=True,
         description=f"An invoice in {vendor}'s own shape, as ImportInvoice reads and ExportInvoice writes it.",
-    )  # fmt: skip
+    )
     _vendor_shape(model, VENDOR_TABLES[vendor].shape)
     return model

@@ -1,115 +1,47 @@
-"""The grpc.aio server: services, health, reflection, graceful shutdown."""
+"""The grpc.aio server: interceptors, options, the registered services, health, reflection, listening.
+
+What the services run on (pool, handlers, workers) is composed by service/bootstrap.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
-import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from invoices.v1 import push_operation_service_pb2
 
-from service.config import DEFAULT_PAGE_TOKEN_SECRET, Settings, StartupError
-from service.domain.attachments import Limits
-from service.handlers.attachments import AttachmentHandlers
+from service.config import Settings, StartupError
 from service.handlers.auth import Keys
-from service.handlers.events import EventHub
-from service.handlers.idempotency import Idempotency
-from service.handlers.invoices import InvoiceHandlers
-from service.handlers.listing import ListingHandlers, PageTokens
-from service.handlers.push_operations import PushOperationHandlers
-from service.handlers.retention import Retention, policy_of
-from service.handlers.streams import StreamQuota
-from service.handlers.worker import Workers, enqueue
-from service.logs import quiet_cancelled_writes
-from service.metrics import Metrics, start_metrics
-from service.outbound.mail import SmtpSettings
-from service.store import api_keys
-from service.store.db import EmbeddedPostgres, create_pool, migrate
-from service.telemetry import configure_tracing
-from service.transport import wire
-from service.transport.auth import AuthInterceptor, write_methods
+from service.transport.auth import AuthInterceptor
 from service.transport.errors import ErrorMappingInterceptor
-from service.transport.guard import WriteServices
-from service.transport.health import DatabaseHealth
+from service.transport.guard import GuardServices
 from service.transport.interceptors import Call, WrappingInterceptor
-from service.transport.observe import AccessLog, CallObserver
+from service.transport.observe import CallObserver
+from service.transport.policy import INVOICE_SERVICE, PUSH_SERVICE, write_paths
 from service.transport.push_servicer import PushOperationServicer
 from service.transport.reflection import enable_reflection
-from service.transport.servicer import InvoiceServicer, render
+from service.transport.servicers import InvoiceServicer
 from service.transport.tracing import server_tracing
-from service.transport.wire import add_service, dispatcher
+from service.transport.wire import add_service
 
-log = logging.getLogger(__name__)
-PUSH_SERVICE = push_operation_service_pb2.DESCRIPTOR.services_by_name["PushOperationService"]
-SERVICE_NAMES = (wire.SERVICE.full_name, PUSH_SERVICE.full_name)
+SERVICE_NAMES = (INVOICE_SERVICE.full_name, PUSH_SERVICE.full_name)
 
 
-@dataclass
-class Running:
-    server: grpc.aio.Server
-    health: health.aio.HealthServicer
-    port: int
-    hub: EventHub
-    workers: Workers
-    monitor: DatabaseHealth
-    retention: Retention | None = None
-    attachments: AttachmentHandlers | None = None
-    metrics: Metrics | None = None
-    invoices: InvoiceHandlers | None = None
-
-    async def stop(self, grace: float) -> None:
-        """Health goes NOT_SERVING first so balancers drain us, then in-flight calls finish."""
-        await self.monitor.stop()
-        await self.health.enter_graceful_shutdown()
-        if self.retention is not None:
-            await self.retention.stop()
-        if self.invoices is not None:
-            await self.invoices.stop_money_refresh()
-        await self.workers.stop()  # an interrupted operation keeps its lease until it expires elsewhere
-        await self.server.stop(grace)
-        if self.attachments is not None:
-            await self.attachments.discard_staged()  # uploads cut short leave nothing behind
-            with contextlib.suppress(TimeoutError):  # mails under way get the grace too, to record the result
-                async with asyncio.timeout(grace):
-                    await self.attachments.outbox.drain()
-        await self.hub.stop()
-        if self.metrics is not None:
-            await asyncio.to_thread(self.metrics.stop)  # flushes the OTLP exporter
-
-
-async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str) -> Running:
-    """`database_url` is the database `pool` connects to (the embedded server's when DATABASE_URL is
-    empty): the event hub opens its LISTEN connection there, never on libpq's defaults."""
-    quiet_cancelled_writes()
-    keys = Keys(pool)
-    # Outermost first: errors map whatever auth or the handler raises.
-    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
-    if settings.reuse_port:
-        interceptors.insert(0, ServedByInterceptor())
-    if settings.tracing:
-        interceptors[:0] = server_tracing()  # outermost: the span sees the final status code
-    if settings.auth_required:
-        interceptors.append(AuthInterceptor(keys, write_methods(wire.SERVICE)))
-    metrics = start_metrics(settings, pool)
-    access = AccessLog(settings.access_log, settings.access_log_sample) if settings.access_log != "off" else None
-    if metrics is not None or access is not None:  # inside tracing (its span is current), outside the rest
-        interceptors.insert(
-            2 if settings.tracing else 0, CallObserver(metrics.instruments if metrics else None, access)
-        )
-    server = grpc.aio.server(
+def new_server(settings: Settings, keys: Keys, observer: CallObserver | None) -> grpc.aio.Server:
+    """The server with its interceptors, outermost first: tracing (it sees the final status code), the
+    observer (inside tracing, so its span is current), the served-by trailer, the error map (it maps
+    whatever auth or the handler raises), authentication."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        *(server_tracing() if settings.tracing else []),
+        *([observer] if observer is not None else []),
+        *([ServedByInterceptor()] if settings.reuse_port else []),
+        ErrorMappingInterceptor(),
+        *([AuthInterceptor(keys, write_paths(INVOICE_SERVICE))] if settings.auth_required else []),
+    ]
+    return grpc.aio.server(
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -121,90 +53,32 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
             *connection_options(settings),
         ],
     )
-    handlers = InvoiceHandlers(pool, settings, render)
-    await handlers.load_money_defaults()
-    handlers.start_money_refresh()
-    tokens = PageTokens(settings.page_token_secret.encode())
-    # A streamed batch stays under what any client accepts by default (4 MB), whatever page_size asks.
-    budget = min(settings.max_message_bytes, 4 * 1024 * 1024) - 64 * 1024
-    listing = ListingHandlers(pool, render, tokens, budget)
-    limits = Limits(
-        settings.attachment_max_bytes,
-        settings.attachment_max_per_invoice,
-        frozenset(settings.attachment_extensions) or Limits().extensions,
-    )
-    smtp = (
-        SmtpSettings(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
-                     settings.smtp_starttls, settings.smtp_from,
-                     send_timeout=float(settings.mail_send_timeout_seconds))
-        if settings.smtp_host else None
-    )  # fmt: skip
-    streams = StreamQuota(settings.company_max_streams)
-    attachments = AttachmentHandlers(
-        pool, handlers.uow, limits, smtp, settings.seller_name, render, settings.mail_max_bytes, streams,
-        upload_idle_seconds=settings.upload_idle_seconds,
-        upload_connections=max(1, settings.pool_max // 2),  # pieces are written through half the pool at most
-    )  # fmt: skip
-    idempotency = Idempotency(pool, timedelta(seconds=settings.idempotency_ttl_seconds))
-    servicer = InvoiceServicer(handlers, listing, attachments, idempotency)
-    services = WriteServices(
-        record_refusal=handlers.uow.record_refusal,
-        idempotency=idempotency,
-        enqueue=partial(enqueue, pool),
-        async_batch_threshold=settings.async_batch_threshold,
-        timeout_minutes=settings.push_timeout_minutes,
-        streams=streams,
-    )
-    hub = EventHub(pool, database_url)
-    hub.subscribe(api_keys.CHANGED, keys.forget)  # a revoked key stops working at once everywhere
-    add_service(server, wire.SERVICE, servicer, services)
-    add_service(server, PUSH_SERVICE, PushOperationServicer(PushOperationHandlers(pool, tokens), hub), services)
-    workers = Workers(
-        pool, hub, dispatcher(servicer, services), settings.workers, timedelta(seconds=settings.lease_seconds)
-    )
-    await hub.start()  # after every subscriber: the LISTEN connection registers their channels
+
+
+def register(
+    server: grpc.aio.Server, invoices: InvoiceServicer, push: PushOperationServicer, services: GuardServices
+) -> health.aio.HealthServicer:
+    """Both services behind the guard, health and reflection; the health servicer to drive."""
+    add_service(server, INVOICE_SERVICE, invoices, services)
+    add_service(server, PUSH_SERVICE, push, services)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enable_reflection((*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
-    port = _listen(server, settings)
-    if port == 0:
-        raise SystemExit(f"cannot listen on {settings.listen_addr}")
-    await server.start()
-    workers.start()
-    retention = Retention(pool, policy_of(settings))
-    retention.start()
-    # SERVING while the database answers, NOT_SERVING while it does not (and back).
-    monitor = DatabaseHealth(health_servicer, ("", *SERVICE_NAMES), hub.ping)
-    await monitor.start()
-    return Running(server, health_servicer, port, hub, workers, monitor, retention, attachments, metrics, handlers)
+    return health_servicer
 
 
-def connection_options(settings: Settings) -> list[tuple[str, int]]:
-    """Keepalive (dead peers are found, idle client pings allowed) and a connection age, after which a
-    client reconnects, so load spreads over replicas that joined a load balancer after it connected."""
-    return [
-        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
-        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
-        ("grpc.http2.min_ping_interval_without_data_ms", settings.min_ping_interval_ms),
-        ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
-        ("grpc.http2.max_pings_without_data", 0),  # the server's own keepalive pings on idle connections
-        *(
-            [("grpc.max_connection_age_ms", settings.max_connection_age_ms),
-             ("grpc.max_connection_age_grace_ms", settings.max_connection_age_grace_ms or 2**31 - 1)]
-            if settings.max_connection_age_ms else []
-        ),
-    ]  # fmt: skip
-
-
-def _listen(server: grpc.aio.Server, settings: Settings) -> int:
+def listen(server: grpc.aio.Server, settings: Settings) -> int:
     """Plaintext by default; TLS with a certificate and key; mutual TLS with a client CA too."""
     try:
-        return _bind(server, settings)
+        port = _bind(server, settings)
     except RuntimeError as exc:  # grpc's "Failed to bind": in use, or not an address of this machine
         raise StartupError(
             f"LISTEN_ADDR={settings.listen_addr!r}: cannot listen there (the port is in use, or the address is "
             "not one of this machine's)"
         ) from exc
+    if port == 0:
+        raise SystemExit(f"cannot listen on {settings.listen_addr}")
+    return port
 
 
 def _bind(server: grpc.aio.Server, settings: Settings) -> int:
@@ -219,6 +93,23 @@ def _bind(server: grpc.aio.Server, settings: Settings) -> int:
     return server.add_secure_port(settings.listen_addr, credentials)
 
 
+def connection_options(settings: Settings) -> list[tuple[str, int]]:
+    """Keepalive (dead peers are found, idle client pings allowed) and a connection age, after which a
+    client reconnects, so load spreads over replicas that joined a load balancer after it connected."""
+    options = [
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
+        ("grpc.http2.min_ping_interval_without_data_ms", settings.min_ping_interval_ms),
+        ("grpc.keepalive_permit_without_calls", int(settings.keepalive_permit_without_calls)),
+        ("grpc.http2.max_pings_without_data", 0),  # the server's own keepalive pings on idle connections
+    ]
+    if settings.max_connection_age_ms:
+        grace = settings.max_connection_age_grace_ms or 2**31 - 1
+        options += [("grpc.max_connection_age_ms", settings.max_connection_age_ms)]
+        options += [("grpc.max_connection_age_grace_ms", grace)]
+    return options
+
+
 class ServedByInterceptor(WrappingInterceptor):
     """With several serving processes, unary answers carry `x-served-by-pid`, to see who answered."""
 
@@ -228,84 +119,3 @@ class ServedByInterceptor(WrappingInterceptor):
     async def around(self, call: Call) -> AsyncIterator[None]:
         call.context.set_trailing_metadata((("x-served-by-pid", str(os.getpid())),))
         yield
-
-
-def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
-    if settings.database_url:
-        return settings.database_url, None
-    embedded = EmbeddedPostgres(settings.embedded_data_dir)
-    log.info("embedded PostgreSQL at %s", settings.embedded_data_dir)
-    return embedded.url, embedded
-
-
-def _metrics_port(settings: Settings, i: int) -> dict[str, str]:
-    """Each serving process has its own numbers, so its own /metrics: the i-th on METRICS_ADDR's port + i."""
-    host, _, port = settings.metrics_addr.rpartition(":")
-    if not settings.metrics_addr or port == "0":
-        return {}
-    return {"METRICS_ADDR": f"{host}:{int(port) + i}"}
-
-
-def serve_processes(settings: Settings) -> int:
-    """Several serving processes on one port: each a full replica (workers, event hub) over the one
-    PostgreSQL, the kernel spreading connections between them. This process migrates, owns the embedded
-    PostgreSQL if there is one, and forwards SIGTERM/SIGINT so every child drains its calls."""
-    url, embedded = database_url(settings)
-    try:
-        migrate(url)
-        env = {**os.environ, "DATABASE_URL": url, "PROCESSES": "1", "SERVICE_REUSE_PORT": "1"}
-        children = [
-            subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**env, **_metrics_port(settings, i)})
-            for i in range(settings.processes)
-        ]
-        stopping = False
-        signalled: set[int] = set()
-
-        def forward(signum: int, _frame: object) -> None:
-            nonlocal stopping
-            stopping = stopping or _frame is not None
-            for child in children:
-                if child.poll() is None and child.pid not in signalled:  # once: a second one would kill its drain
-                    signalled.add(child.pid)
-                    child.send_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        log.info("serving on %s with %d processes", settings.listen_addr, len(children))
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
-        forward(signal.SIGTERM, None)  # one child died, or we were asked to stop: stop the others
-        codes = [child.wait(settings.shutdown_grace_seconds + 30) for child in children]
-        log.info("serving processes exited: %s", codes)
-        return 0 if stopping and all(code == 0 for code in codes) else 1
-    finally:
-        if embedded is not None:
-            embedded.stop()
-
-
-async def serve(settings: Settings) -> None:
-    if configure_tracing():
-        settings = settings.model_copy(update={"tracing": True})
-    if settings.page_token_secret == DEFAULT_PAGE_TOKEN_SECRET and not settings.is_local:
-        log.warning(
-            "PAGE_TOKEN_SECRET is the built-in development value: anyone can forge page tokens. "
-            "Set it to a secret shared by every replica."
-        )
-    url, embedded = database_url(settings)
-    try:
-        await asyncio.to_thread(migrate, url)
-        pool = await create_pool(url, settings.pool_min, settings.pool_max, settings.statement_timeout_ms)
-        running = await start_server(settings, pool, url)
-        log.info("serving on %s", settings.listen_addr)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("draining (grace %ss)", settings.shutdown_grace_seconds)
-        await running.stop(settings.shutdown_grace_seconds)
-        await pool.close()
-        log.info("stopped")
-    finally:
-        if embedded is not None:
-            embedded.stop()
