@@ -164,9 +164,11 @@ class Settings(BaseSettings):
     upload_idle_seconds: int = Field(
         30, ge=1, le=3600, alias="UPLOAD_IDLE_SECONDS", description="seconds from 1 to 3600"
     )
-    # gRPC's max_concurrent_streams on each connection.
+    # gRPC's max_concurrent_streams on each connection: RFC 9113 recommends at least 100. A client may
+    # briefly open more than the limit while earlier calls close (the server's count lags the client's):
+    # those are refused with REFUSED_STREAM, which gRPC reports as UNAVAILABLE, safe to retry.
     max_streams_per_connection: int = Field(
-        32, ge=1, le=10_000, alias="GRPC_MAX_CONCURRENT_STREAMS", description="an integer from 1 to 10000"
+        100, ge=1, le=10_000, alias="GRPC_MAX_CONCURRENT_STREAMS", description="an integer from 1 to 10000"
     )
     # Open streaming calls per company in each process.
     company_max_streams: int = Field(
