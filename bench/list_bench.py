@@ -1,26 +1,27 @@
 """ListInvoices at a million invoices (issue 3). Prints every figure and the ratios.
 
-    python bench/list_bench.py [--invoices 1000000] [--small 10000] [--page-size 1000]
+    python bench/list_bench.py [--invoices 1000000] [--small 10000] [--page-size 1000] [--rows-cache DIR]
+                               [--service-root DIR] [--json FILE]
 
 Loads invoices of 5 lines each with COPY (not RPCs) into a fresh database (the embedded PostgreSQL, or
 BENCH_DATABASE_URL's server), starts the service as its own process, then measures:
-  (a) invoices per second streamed through ListInvoices to a Python client (this process),
+  (a) invoices per second streamed through ListInvoices to a Python client (this process), median of 3,
   (b) invoices per second asyncpg fetches for the same rows and order (the storage limit),
   (c) first-page latency of each common filter at the small size and again at the full size.
 Goals: (a) >= 50% of (b); each first page at the full size within 1.5x of the small size.
+With --rows-cache the generated rows are kept there as binary COPY files (per schema of the loaded columns),
+so repeated runs (bench/compare.py) load them in seconds instead of generating them again.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -38,8 +39,14 @@ from invoices.v1 import invoice_pb2 as pb  # noqa: E402
 from invoices.v1 import invoice_service_pb2 as svc  # noqa: E402
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc  # noqa: E402
 
-from service.store.db import EmbeddedPostgres, migrate  # noqa: E402
-from service.transport.wire import length_delimited  # noqa: E402
+from bench._common import (  # noqa: E402
+    EmbeddedPostgres,
+    add_service_root,
+    cpu_seconds,
+    length_delimited,
+    machine,
+    running_service,
+)
 
 COMPANY = "bench"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -78,6 +85,7 @@ HEADER = (
     "document",
 )
 LINE = (
+    "company_id",
     "id",
     "invoice_id",
     "position",
@@ -119,7 +127,7 @@ def generate(start: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
             sub = qty * unit
             tax = (sub * Decimal("0.20")).quantize(Decimal("0.01"))
             line_id = str(uuid.UUID(int=(n + 1) * 8 + pos, version=4))
-            lines.append((line_id, inv_id, pos, f"item {pos}", qty, unit, Decimal(0), sub, tax, sub + tax))
+            lines.append((COMPANY, line_id, inv_id, pos, f"item {pos}", qty, unit, Decimal(0), sub, tax, sub + tax))
             doc.line_items.add(
                 id=line_id,
                 description=f"item {pos}",
@@ -169,22 +177,63 @@ def generate(start: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
     return invoices, lines
 
 
-async def load(url: str, start: int, count: int) -> float:
+async def load(url: str, start: int, count: int, cache: Path | None) -> float:
     t0 = time.perf_counter()
     conn = await asyncpg.connect(url)
     try:
-        chunk = 50_000
-        for base in range(start, start + count, chunk):
-            invoices, lines = generate(base, min(chunk, start + count - base))
-            await conn.copy_records_to_table("invoices", records=invoices, columns=HEADER)
-            await conn.copy_records_to_table("line_items", records=lines, columns=LINE)
-            print(f"  loaded {base + len(invoices):>9,} invoices", end="\r", flush=True)
+        part = await _cache_part(conn, cache, start, count) if cache else None
+        if part and (part / "invoices.bin").exists():
+            await conn.copy_to_table("invoices", source=part / "invoices.bin", columns=HEADER, format="binary")
+            await conn.copy_to_table("line_items", source=part / "lines.bin", columns=LINE, format="binary")
+            print(f"  loaded {start + count:>9,} invoices (from {part})", end="", flush=True)
+        else:
+            chunk = 50_000
+            for base in range(start, start + count, chunk):
+                invoices, lines = generate(base, min(chunk, start + count - base))
+                await conn.copy_records_to_table("invoices", records=invoices, columns=HEADER)
+                await conn.copy_records_to_table("line_items", records=lines, columns=LINE)
+                print(f"  loaded {base + len(invoices):>9,} invoices", end="\r", flush=True)
+            if part:
+                await _save_part(conn, part, start, count)
         await conn.execute("VACUUM ANALYZE invoices")
         await conn.execute("ANALYZE line_items")
     finally:
         await conn.close()
     print()
     return time.perf_counter() - t0
+
+
+async def _cache_part(conn: asyncpg.Connection, cache: Path, start: int, count: int) -> Path:
+    """The cache folder of invoices start..start+count, keyed by the loaded columns' types (a revision whose
+    schema differs there gets its own files)."""
+    types = await conn.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_name IN ('invoices', 'line_items') ORDER BY 1, 2"
+    )
+    wanted = [tuple(r) for r in types if r[1] in (HEADER if r[0] == "invoices" else LINE)]
+    schema = hashlib.sha256(json.dumps(wanted).encode()).hexdigest()[:12]
+    return cache / f"{schema}-{start}-{count}"
+
+
+async def _save_part(conn: asyncpg.Connection, part: Path, start: int, count: int) -> None:
+    """The rows just generated (invoice n was created at EPOCH + n minutes), as binary COPY files."""
+    await asyncio.to_thread(part.mkdir, parents=True, exist_ok=True)
+    window = (COMPANY, EPOCH + timedelta(minutes=start), EPOCH + timedelta(minutes=start + count))
+    span = "company_id = $1 AND create_time >= $2 AND create_time < $3"
+    await conn.copy_from_query(
+        f"SELECT {', '.join(HEADER)} FROM invoices WHERE {span}",  # noqa: S608
+        *window,
+        output=part / "invoices.tmp",
+        format="binary",
+    )
+    await conn.copy_from_query(
+        f"SELECT {', '.join('l.' + c for c in LINE)} FROM line_items l JOIN invoices i ON i.id = l.invoice_id "  # noqa: S608
+        f"WHERE i.{span.replace(' AND ', ' AND i.')}",
+        *window,
+        output=part / "lines.bin",
+        format="binary",
+    )
+    (part / "invoices.tmp").rename(part / "invoices.bin")  # last: the part is complete once this exists
 
 
 async def raw_fetch_rate(url: str, page: int) -> tuple[float, int]:
@@ -234,80 +283,75 @@ def first_pages(stub: svc_grpc.InvoiceServiceStub, runs: int = 25) -> dict[str, 
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_service(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "LISTEN_ADDR": f"127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-        "AUTH_REQUIRED": "false",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env)
-    address = f"127.0.0.1:{port}"
-    with grpc.insecure_channel(address) as ch:
-        grpc.channel_ready_future(ch).result(timeout=60)
-    return proc, address
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--rows-cache", type=Path, help="keep and reuse the generated rows here")
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench/compare.py reads them)")
+    add_service_root(parser)
     args = parser.parse_args()
+    load_before = machine()
 
     admin = os.environ.get("BENCH_DATABASE_URL", "")
-    tmp = tempfile.mkdtemp(prefix="list-bench-")
     embedded = None
     if admin:
         name = f"list_bench_{uuid.uuid4().hex[:8]}"
         asyncio.run(_create_db(admin, name))
         url = admin.rsplit("/", 1)[0] + "/" + name
     else:
-        embedded = EmbeddedPostgres(tmp, cleanup="delete")
+        embedded = EmbeddedPostgres("list-bench-")
         url = embedded.create_database("list_bench")
-    migrate(url)
-    proc, address = start_service(url)
     try:
-        with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
+        with (
+            running_service(args.service_root, url) as service,  # it migrates the database before it listens
+            grpc.insecure_channel(service.address, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch,
+        ):
             stub = svc_grpc.InvoiceServiceStub(ch)
             print(f"loading {args.small:,} invoices x 5 lines (COPY)")
-            asyncio.run(load(url, 0, args.small))
+            asyncio.run(load(url, 0, args.small, args.rows_cache))
             small = first_pages(stub)
             print(f"loading up to {args.invoices:,} invoices x 5 lines (COPY)")
-            seconds = asyncio.run(load(url, args.small, args.invoices - args.small))
+            seconds = asyncio.run(load(url, args.small, args.invoices - args.small, args.rows_cache))
             print(f"  {args.invoices - args.small:,} invoices in {seconds:.0f} s")
             large = first_pages(stub)
             stream_rate(stub, args.page_size)  # warm the cache once
-            a, streamed = stream_rate(stub, args.page_size)
+            cpu0 = cpu_seconds(service.pids())
+            runs = [stream_rate(stub, args.page_size) for _ in range(3)]
+            streamed = sum(n for _, n in runs)
+            cpu_ms = (cpu_seconds(service.pids()) - cpu0) * 1000 / max(streamed, 1) * 1000
+            a = statistics.median(rate for rate, _ in runs)
             b, fetched = asyncio.run(raw_fetch_rate(url, args.page_size))
-        print()
-        print(
-            f"(a) ListInvoices stream to a Python client : {a:>10,.0f} invoices/s ({streamed:,} invoices, "
-            f"page_size {args.page_size})"
-        )
-        print(f"(b) asyncpg fetch of the same rows         : {b:>10,.0f} invoices/s ({fetched:,} rows)")
-        print(f"    (a)/(b)                                : {a / b:>10.0%}   goal >= 50%")
-        print()
-        header = f"(c) first page (100 invoices), median of 25 | {args.small:>9,} | {args.invoices:>9,}"
-        print(header + " | ratio (goal <= 1.5)")
-        for name in FILTERS:
-            print(
-                f"    {name:<14} {FILTERS[name]!r:<32} | {small[name]:>6.2f} ms | {large[name]:>6.2f} ms | "
-                f"{large[name] / small[name]:.2f}"
-            )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
         if embedded is not None:
             embedded.stop()
+    print()
+    print(f"machine: {load_before} before, {machine()} after; service tree: {args.service_root}")
+    print(
+        f"(a) ListInvoices stream to a Python client : {a:>10,.0f} invoices/s (median of 3 runs, "
+        f"{streamed // 3:,} invoices each, page_size {args.page_size}; service CPU {cpu_ms:.1f} ms per 1000 invoices)"
+    )
+    print(f"(b) asyncpg fetch of the same rows         : {b:>10,.0f} invoices/s ({fetched:,} rows)")
+    print(f"    (a)/(b)                                : {a / b:>10.0%}   goal >= 50%")
+    print()
+    header = f"(c) first page (100 invoices), median of 25 | {args.small:>9,} | {args.invoices:>9,}"
+    print(header + " | ratio (goal <= 1.5)")
+    for name in FILTERS:
+        print(
+            f"    {name:<14} {FILTERS[name]!r:<32} | {small[name]:>6.2f} ms | {large[name]:>6.2f} ms | "
+            f"{large[name] / small[name]:.2f}"
+        )
+    if args.json:
+        figures = {
+            "ListInvoices stream invoices/s": {"value": a, "higher_is_better": True},
+            "ListInvoices stream service CPU ms/1000 invoices": {"value": cpu_ms, "higher_is_better": False},
+            "asyncpg fetch invoices/s (reference)": {"value": b, "higher_is_better": True, "reference": True},
+        }
+        for name in FILTERS:
+            for size, times in ((args.small, small), (args.invoices, large)):
+                figures[f"first page {name} at {size:,} ms"] = {"value": times[name], "higher_is_better": False}
+        args.json.write_text(json.dumps({"machine": [load_before, machine()], "figures": figures}, indent=1))
 
 
 async def _create_db(admin: str, name: str) -> None:
