@@ -27,13 +27,13 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def add_service_root(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--service-root",
-        type=Path,
-        default=ROOT,
-        help="source tree whose service/ is benchmarked (default: this checkout)",
-    )
+def add_service_root(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    """--service-root DIR: the source tree whose service/ is benchmarked (default: this checkout). With
+    `several`, it may be given more than once: the trees (A, B, ...) are measured taking turns."""
+    if several:
+        parser.add_argument("--service-root", type=Path, action="append", help="source tree (repeatable)")
+    else:
+        parser.add_argument("--service-root", type=Path, default=ROOT, help="source tree (default: this checkout)")
 
 
 def free_port() -> int:
@@ -130,6 +130,12 @@ def service_env(root: Path, url: str, address: str, **settings: str) -> dict[str
     }
 
 
+def python_of(root: Path) -> str:
+    """The tree's own .venv if it has one (its locked dependencies), else this interpreter."""
+    own = root / ".venv" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
 @dataclass
 class Service:
     proc: subprocess.Popen[bytes]
@@ -142,11 +148,14 @@ class Service:
 
 
 @contextmanager
-def running_service(root: Path, url: str, processes: int = 1, **settings: str) -> Iterator[Service]:
-    """`python -m service serve` from `root` on a free port, until the block ends (SIGTERM, then wait)."""
+def running_service(
+    root: Path, url: str, processes: int = 1, settings: dict[str, str] | None = None
+) -> Iterator[Service]:
+    """`python -m service serve` from `root` on a free port, with `settings` in its environment, until the
+    block ends (SIGTERM, then wait)."""
     address = f"127.0.0.1:{free_port()}"
-    env = service_env(root, url, address, PROCESSES=str(processes), **settings)
-    proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=root, env=env)
+    env = service_env(root, url, address, PROCESSES=str(processes), **(settings or {}))
+    proc = subprocess.Popen([python_of(root), "-m", "service", "serve"], cwd=root, env=env)
     try:
         with grpc.insecure_channel(address) as ch:
             grpc.channel_ready_future(ch).result(timeout=90)
@@ -196,4 +205,4 @@ def _fds(pid: int) -> set[str]:
 def migrate(root: Path, url: str) -> None:
     """The tree's own migrations, through its CLI."""
     env = service_env(root, url, "127.0.0.1:0")
-    subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=root, env=env, check=True)
+    subprocess.run([python_of(root), "-m", "service", "migrate"], cwd=root, env=env, check=True)

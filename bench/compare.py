@@ -1,15 +1,17 @@
 """Before/after: the RPC and ListInvoices benchmarks for two git revisions, in one run on this machine.
 
-    python bench/compare.py REV_A REV_B [--rounds 2] [--quick] [--keep]      (or: make bench-compare)
+    python bench/compare.py REV_A REV_B [--rounds 3] [--quick] [--keep] [--verbose]
+    make bench-compare REV_A=c97655e REV_B=main
 
 Each revision is checked out in a temporary worktree (`git worktree add --detach`). The benchmark scripts
 are always this checkout's (bench/rpc_bench.py, bench/list_bench.py); only the service they start comes from
 the revision's tree (`--service-root`), with its own migrations. A revision whose requirements/dev.lock and
 pyproject.toml equal this checkout's runs on this checkout's .venv (its generated stubs too, unless its
 proto/ differs: then its stubs are generated into its worktree); otherwise `make install gen` builds a
-.venv in its worktree. Runs are interleaved A, B, A, B, ... so drift (other load on the machine, a warming
-disk) falls on both alike; each figure is the median over the rounds. Prints a table with the change per
-figure and flags any figure worse by more than 5% (refusals: any at all).
+.venv in its worktree, and its service runs on that. Both services run side by side (a database each)
+and each bench measures them taking turns, window by window (A B, then B A, ...), so drift (other load on
+the machine, a warming cache) falls on both alike; each figure is the median of its windows. Prints a
+table with the change per figure and flags any figure worse by more than 5% (refused calls: any at all).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench._common import machine  # noqa: E402
 
 THRESHOLD = 0.05
-RPC_ARGS = ["--seconds", "3", "--levels", "1,16,64", "--processes", "1,2", "--no-limits"]
+RPC_ARGS = ["--seconds", "2", "--levels", "1,16,64", "--processes", "1,2", "--no-limits"]
 LIST_ARGS = ["--invoices", "200000", "--small", "10000", "--page-size", "1000"]
 QUICK_RPC_ARGS = ["--seconds", "1", "--levels", "1,16", "--processes", "1,2", "--no-limits"]
 QUICK_LIST_ARGS = ["--invoices", "30000", "--small", "10000", "--page-size", "1000"]
@@ -61,7 +63,6 @@ class Tree:
     rev: str
     commit: str
     path: Path
-    python: str
     how: str
 
 
@@ -74,9 +75,9 @@ def prepare(label: str, rev: str, base: Path) -> Tree:
         if not _proto_same(commit):
             _stubs(path)
             how += ", with stubs generated from its own proto/"
-        return Tree(label, rev, commit, path, sys.executable, how)
+        return Tree(label, rev, commit, path, how)
     subprocess.run(["make", "install", "gen"], cwd=path, check=True, stdout=subprocess.DEVNULL)
-    return Tree(label, rev, commit, path, str(path / ".venv" / "bin" / "python"), "own .venv (make install gen)")
+    return Tree(label, rev, commit, path, "lock files differ: its own .venv (make install gen in its worktree)")
 
 
 def _stubs(path: Path) -> None:
@@ -96,42 +97,33 @@ def _stubs(path: Path) -> None:
 _NOISE = ("{", "  loaded", "/", "  return Path")  # the service's JSON log lines, progress, library warnings
 
 
-def run(tree: Tree, script: str, extra: list[str], logs: Path, round_: int, verbose: bool) -> dict[str, Any]:
-    """One benchmark script of this checkout against the tree's service; its figures, its output logged."""
-    result = logs / f"{script}-{tree.label}-{round_}.json"
-    log = logs / f"{script}-{tree.label}-{round_}.txt"
-    command = [
-        tree.python,
-        str(ROOT / "bench" / f"{script}.py"),
-        "--service-root",
-        str(tree.path),
-        "--json",
-        str(result),
-    ]
+def run(trees: list[Tree], script: str, extra: list[str], logs: Path, verbose: bool) -> dict[str, Any]:
+    """One benchmark script of this checkout (on this checkout's .venv) against both trees' services (each on
+    its tree's .venv if it has one), taking turns; its figures."""
+    result, log = logs / f"{script}.json", logs / f"{script}.txt"
+    roots = [arg for t in trees for arg in ("--service-root", str(t.path))]
+    command = [sys.executable, str(ROOT / "bench" / f"{script}.py"), *roots, "--json", str(result), *extra]
     with log.open("w") as out:
-        done = subprocess.run([*command, *extra], stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
     text = log.read_text()
     if done.returncode:
         print("\n".join(text.splitlines()[-40:]))
-        raise SystemExit(f"{script} against {tree.label} ({tree.rev}) failed: exit {done.returncode}")
+        raise SystemExit(f"{script} failed: exit {done.returncode} (command: {' '.join(command)})")
     if verbose:
-        print(f"--- {script} against {tree.label} ({tree.rev}), round {round_} ---")
+        print(f"--- {script} ---")
         print("\n".join(line for line in text.splitlines() if not line.startswith(_NOISE)))
     data: dict[str, Any] = json.loads(result.read_text())
     return data
 
 
-def table(trees: list[Tree], runs: dict[str, list[dict[str, Any]]]) -> list[str]:
-    a = trees[0]
-    names = list(runs[a.label][0]["figures"])
-    lines = [f"{'figure':<58} | {'A':>10} | {'B':>10} | change | verdict"]
+def table(figures: dict[str, Any]) -> list[str]:
+    lines = [f"{'figure':<58} | {'A':>11} | {'B':>11} | change | verdict"]
     worse = 0
-    for name in names:
-        values = [[r["figures"][name]["value"] for r in runs[t.label] if name in r["figures"]] for t in trees]
-        if not all(values):
+    for name, spec in figures.items():
+        got = spec["values"]
+        if not got.get("A") or not got.get("B"):
             continue
-        va, vb = (statistics.median(v) for v in values)
-        spec = runs[a.label][0]["figures"][name]
+        va, vb = statistics.median(got["A"]), statistics.median(got["B"])
         change = (vb - va) / va if va else (0.0 if vb == va else float("inf"))
         loss = -change if spec["higher_is_better"] else change
         if spec.get("reference"):
@@ -144,7 +136,7 @@ def table(trees: list[Tree], runs: dict[str, list[dict[str, Any]]]) -> list[str]
             verdict = "better" if loss < -THRESHOLD else ""
         worse += verdict.startswith(("WORSE", "REFUSALS"))
         shown = f"{change:+6.1%}" if change != float("inf") else "   new"
-        lines.append(f"{name:<58} | {va:>10,.3f} | {vb:>10,.3f} | {shown} | {verdict}")
+        lines.append(f"{name:<58} | {va:>11,.3f} | {vb:>11,.3f} | {shown} | {verdict}")
     lines.append(f"{worse} figure(s) flagged" if worse else f"no figure worse by more than {THRESHOLD:.0%}")
     return lines
 
@@ -153,12 +145,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rev_a", help="the before revision (e.g. c97655e)")
     parser.add_argument("rev_b", help="the after revision (e.g. main)")
-    parser.add_argument("--rounds", type=int, default=2, help="A, B pairs to run (interleaved)")
+    parser.add_argument("--rounds", type=int, default=3, help="RPC windows per figure and revision (A B, B A, ...)")
     parser.add_argument("--quick", action="store_true", help="short windows and a small list: checks the tool")
     parser.add_argument("--keep", action="store_true", help="keep the worktrees and logs")
-    parser.add_argument("--verbose", action="store_true", help="print every run's own output too")
+    parser.add_argument("--verbose", action="store_true", help="print each bench's own output too")
     args = parser.parse_args()
     rpc_args, list_args = (QUICK_RPC_ARGS, QUICK_LIST_ARGS) if args.quick else (RPC_ARGS, LIST_ARGS)
+    rpc_args = [*rpc_args, "--rounds", str(args.rounds)]
 
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="bench-compare-"))
@@ -171,27 +164,26 @@ def main() -> None:
         for t in trees:
             print(f"{t.label}: {t.rev} = {t.commit[:12]} ({git('log', '-1', '--format=%s', t.commit)[:70]})")
             print(f"   {t.path}; {t.how}")
-        print(f"bench scripts: this checkout's ({git('rev-parse', '--short', 'HEAD')}), {ROOT}")
-        print(f"rpc_bench.py {' '.join(rpc_args)}\nlist_bench.py {' '.join(list_args)} (rows cached across runs)")
-        runs: dict[str, list[dict[str, Any]]] = {t.label: [] for t in trees}
-        for round_ in range(1, args.rounds + 1):
-            for t in trees:
-                rpc = run(t, "rpc_bench", rpc_args, logs, round_, args.verbose)
-                listed = run(t, "list_bench", [*list_args, "--rows-cache", str(cache)], logs, round_, args.verbose)
-                rpc["figures"].update(listed["figures"])
-                runs[t.label].append(rpc)
-                print(f"round {round_} {t.label} done at {time.monotonic() - started:5.0f} s; {machine()}", flush=True)
+        print(f"bench scripts: this checkout's ({git('rev-parse', '--short', 'HEAD')}, {ROOT})")
+        print(f"rpc_bench.py {' '.join(rpc_args)}\nlist_bench.py {' '.join(list_args)}")
+        print("A and B run side by side (each its own database) and take turns window by window: A B, B A, ...")
+        figures = run(trees, "rpc_bench", rpc_args, logs, args.verbose)["figures"]
+        print(f"rpc_bench done at {time.monotonic() - started:.0f} s; {machine()}", flush=True)
+        listed = run(trees, "list_bench", [*list_args, "--rows-cache", str(cache)], logs, args.verbose)
+        figures.update(listed["figures"])
+        print(f"list_bench done at {time.monotonic() - started:.0f} s; {machine()}")
         print()
-        print("\n".join(table(trees, runs)))
-        print(f"\n(median over {args.rounds} rounds; change = B against A; machine at end: {machine()})")
-        print(f"total {time.monotonic() - started:.0f} s; each run's full output: {logs}" if args.keep else "")
+        print("\n".join(table(figures)))
+        print(f"\n(medians over the windows; change = B against A; machine at end: {machine()})")
+        if args.keep:
+            print(f"each bench's full output: {logs}")
     finally:
         for t in trees:
             if not args.keep:
                 subprocess.run(["git", "worktree", "remove", "--force", str(t.path)], cwd=ROOT, check=False)
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-            print(f"total {time.monotonic() - started:.0f} s")
+        print(f"total {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -269,18 +270,26 @@ def stream_rate(stub: svc_grpc.InvoiceServiceStub, page: int) -> tuple[float, in
     return total / (time.perf_counter() - t0), total
 
 
-def first_pages(stub: svc_grpc.InvoiceServiceStub, runs: int = 25) -> dict[str, float]:
-    out = {}
-    for name, text in FILTERS.items():
+def first_pages(stubs: list[svc_grpc.InvoiceServiceStub], runs: int = 25) -> list[dict[str, float]]:
+    """Median first-page time per filter, for each service (taking turns filter by filter)."""
+    out: list[dict[str, float]] = [{} for _ in stubs]
+    for turn, (name, text) in enumerate(FILTERS.items()):
         request = svc.ListInvoicesRequest(company_id=COMPANY, filter=text, page_size=100, max_results=100)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            msg = next(iter(stub.ListInvoices(request)))
-            times.append(time.perf_counter() - t0)
-            assert msg.invoices, name
-        out[name] = statistics.median(times) * 1000
+        for i in _turns(len(stubs), turn):
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                msg = next(iter(stubs[i].ListInvoices(request)))
+                times.append(time.perf_counter() - t0)
+                assert msg.invoices, name
+            out[i][name] = statistics.median(times) * 1000
     return out
+
+
+def _turns(count: int, turn: int) -> list[int]:
+    """A B, then B A, ...: drift on the machine falls on each tree alike."""
+    order = list(range(count))
+    return order if turn % 2 == 0 else order[::-1]
 
 
 def main() -> None:
@@ -290,67 +299,87 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--rows-cache", type=Path, help="keep and reuse the generated rows here")
     parser.add_argument("--json", type=Path, help="also write the figures here (bench/compare.py reads them)")
-    add_service_root(parser)
+    add_service_root(parser, several=True)
     args = parser.parse_args()
+    roots: list[Path] = args.service_root or [ROOT]
+    labels = [chr(ord("A") + i) for i in range(len(roots))] if len(roots) > 1 else [""]
     load_before = machine()
 
     admin = os.environ.get("BENCH_DATABASE_URL", "")
-    embedded = None
-    if admin:
-        name = f"list_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_create_db(admin, name))
-        url = admin.rsplit("/", 1)[0] + "/" + name
-    else:
-        embedded = EmbeddedPostgres("list-bench-")
-        url = embedded.create_database("list_bench")
+    embedded = None if admin else EmbeddedPostgres("list-bench-")
+    urls = []
+    for i in range(len(roots)):
+        if embedded is None:
+            name = f"list_bench_{uuid.uuid4().hex[:8]}"
+            asyncio.run(_create_db(admin, name))
+            urls.append(admin.rsplit("/", 1)[0] + "/" + name)
+        else:
+            urls.append(embedded.create_database(f"list_bench_{i}"))
     try:
-        with (
-            running_service(args.service_root, url) as service,  # it migrates the database before it listens
-            grpc.insecure_channel(service.address, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch,
-        ):
-            stub = svc_grpc.InvoiceServiceStub(ch)
-            print(f"loading {args.small:,} invoices x 5 lines (COPY)")
-            asyncio.run(load(url, 0, args.small, args.rows_cache))
-            small = first_pages(stub)
-            print(f"loading up to {args.invoices:,} invoices x 5 lines (COPY)")
-            seconds = asyncio.run(load(url, args.small, args.invoices - args.small, args.rows_cache))
-            print(f"  {args.invoices - args.small:,} invoices in {seconds:.0f} s")
-            large = first_pages(stub)
-            stream_rate(stub, args.page_size)  # warm the cache once
-            cpu0 = cpu_seconds(service.pids())
-            runs = [stream_rate(stub, args.page_size) for _ in range(3)]
-            streamed = sum(n for _, n in runs)
-            cpu_ms = (cpu_seconds(service.pids()) - cpu0) * 1000 / max(streamed, 1) * 1000
-            a = statistics.median(rate for rate, _ in runs)
-            b, fetched = asyncio.run(raw_fetch_rate(url, args.page_size))
+        with ExitStack() as stack:
+            services = [stack.enter_context(running_service(root, url)) for root, url in zip(roots, urls, strict=True)]
+            options = [("grpc.max_receive_message_length", 64 << 20)]
+            channels = [stack.enter_context(grpc.insecure_channel(s.address, options=options)) for s in services]
+            stubs = [svc_grpc.InvoiceServiceStub(ch) for ch in channels]
+            print(f"loading {args.small:,} invoices x 5 lines (COPY) per tree")
+            for url in urls:  # each service migrated its database before it listened
+                asyncio.run(load(url, 0, args.small, args.rows_cache))
+            small = first_pages(stubs)
+            print(f"loading up to {args.invoices:,} invoices x 5 lines (COPY) per tree")
+            for url in urls:
+                seconds = asyncio.run(load(url, args.small, args.invoices - args.small, args.rows_cache))
+                print(f"  {args.invoices - args.small:,} invoices in {seconds:.0f} s")
+            large = first_pages(stubs)
+            for stub in stubs:
+                stream_rate(stub, args.page_size)  # warm the cache once
+            rates: list[list[float]] = [[] for _ in stubs]
+            cpu = [0.0 for _ in stubs]
+            streamed = [0 for _ in stubs]
+            for turn in range(3):
+                for i in _turns(len(stubs), turn):
+                    cpu0 = cpu_seconds(services[i].pids())
+                    rate, count = stream_rate(stubs[i], args.page_size)
+                    cpu[i] += cpu_seconds(services[i].pids()) - cpu0
+                    rates[i].append(rate)
+                    streamed[i] += count
+            raw = [asyncio.run(raw_fetch_rate(url, args.page_size)) for url in urls]
     finally:
         if embedded is not None:
             embedded.stop()
     print()
-    print(f"machine: {load_before} before, {machine()} after; service tree: {args.service_root}")
-    print(
-        f"(a) ListInvoices stream to a Python client : {a:>10,.0f} invoices/s (median of 3 runs, "
-        f"{streamed // 3:,} invoices each, page_size {args.page_size}; service CPU {cpu_ms:.1f} ms per 1000 invoices)"
-    )
-    print(f"(b) asyncpg fetch of the same rows         : {b:>10,.0f} invoices/s ({fetched:,} rows)")
-    print(f"    (a)/(b)                                : {a / b:>10.0%}   goal >= 50%")
-    print()
-    header = f"(c) first page (100 invoices), median of 25 | {args.small:>9,} | {args.invoices:>9,}"
-    print(header + " | ratio (goal <= 1.5)")
-    for name in FILTERS:
+    print(f"machine: {load_before} before, {machine()} after")
+    figures: dict[str, dict[str, Any]] = {}
+    for i, (label, root) in enumerate(zip(labels, roots, strict=True)):
+        a, cpu_ms = statistics.median(rates[i]), cpu[i] * 1e6 / max(streamed[i], 1)
+        b, fetched = raw[i]
+        print(f"service tree {label}: {root}" if label else f"service tree: {root}")
         print(
-            f"    {name:<14} {FILTERS[name]!r:<32} | {small[name]:>6.2f} ms | {large[name]:>6.2f} ms | "
-            f"{large[name] / small[name]:.2f}"
+            f"(a) ListInvoices stream to a Python client : {a:>10,.0f} invoices/s (median of 3 runs, "
+            f"{streamed[i] // 3:,} invoices each, page_size {args.page_size}; service CPU {cpu_ms:.2f} ms per 1000)"
         )
-    if args.json:
-        figures = {
-            "ListInvoices stream invoices/s": {"value": a, "higher_is_better": True},
-            "ListInvoices stream service CPU ms/1000 invoices": {"value": cpu_ms, "higher_is_better": False},
-            "asyncpg fetch invoices/s (reference)": {"value": b, "higher_is_better": True, "reference": True},
-        }
+        print(f"(b) asyncpg fetch of the same rows         : {b:>10,.0f} invoices/s ({fetched:,} rows)")
+        print(f"    (a)/(b)                                : {a / b:>10.0%}   goal >= 50%")
+        header = f"(c) first page (100 invoices), median of 25 | {args.small:>9,} | {args.invoices:>9,}"
+        print(header + " | ratio (goal <= 1.5)")
         for name in FILTERS:
-            for size, times in ((args.small, small), (args.invoices, large)):
-                figures[f"first page {name} at {size:,} ms"] = {"value": times[name], "higher_is_better": False}
+            print(
+                f"    {name:<14} {FILTERS[name]!r:<32} | {small[i][name]:>6.2f} ms | {large[i][name]:>6.2f} ms | "
+                f"{large[i][name] / small[i][name]:.2f}"
+            )
+        print()
+        values = [
+            ("ListInvoices stream invoices/s", rates[i], True),
+            ("ListInvoices stream service CPU ms/1000 invoices", [cpu_ms], False),
+            ("asyncpg fetch invoices/s (reference)", [b], True),
+        ]
+        for name in FILTERS:
+            values.append((f"first page {name} at {args.small:,} ms", [small[i][name]], False))
+            values.append((f"first page {name} at {args.invoices:,} ms", [large[i][name]], False))
+        for figure, got, higher in values:
+            entry = figures.setdefault(figure, {"higher_is_better": higher, "values": {}})
+            entry["reference"] = "(reference)" in figure
+            entry["values"][label] = got
+    if args.json:
         args.json.write_text(json.dumps({"machine": [load_before, machine()], "figures": figures}, indent=1))
 
 

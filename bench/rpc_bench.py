@@ -12,7 +12,7 @@ Per figure: calls per second, p50 and p99 latency, refused calls, the service's 
 milliseconds per call (from /proc), and with several processes each one's share of the service CPU.
 
 Every measured call can succeed: FinalizeInvoice and RecordPayment callers each get their own pool of
-targets (drafts; finalized invoices with room for payments, at most 10 payments each), sized at twice what a
+targets (drafts; finalized invoices with room for payments, at most 10 payments each), sized at three times what a
 short calibration run suggests, and a window ends early if any caller's pool runs out. Refusals are counted
 apart and reported loudly. Servers and load generators are separate processes.
 Goals: GetInvoice >= 60% of echo; CreateInvoice >= 35% of echo and >= 60% of the storage limit.
@@ -31,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,7 @@ def payment_pools(seeder: Seeder, callers: int, calls: int) -> list[list[bytes]]
 
 @dataclass
 class Row:
+    tree: str  # "" with one service tree; A, B, ... with several
     name: str
     processes: int
     callers: int
@@ -315,30 +317,56 @@ class Row:
         return f"{self.name} P={self.processes} callers={self.callers}"
 
 
-def bench_service(
-    args: argparse.Namespace, url: str, embedded: EmbeddedPostgres, processes: int, levels: list[int]
+@dataclass
+class Target:
+    """One service tree under test: its running service, its seeder, its reads."""
+
+    label: str
+    service: Service
+    seeder: Seeder
+    gets: list[bytes]
+    rates: dict[tuple[str, int], float]  # calibrated calls/s of the consuming RPCs per level
+
+
+def bench_services(
+    args: argparse.Namespace, urls: list[str], embedded: EmbeddedPostgres, processes: int, levels: list[int]
 ) -> list[Row]:
+    """Every figure for every tree, the trees taking turns window by window (A B, then B A, ...), so load
+    from elsewhere on the machine falls on each alike."""
     rows: list[Row] = []
-    with running_service(args.service_root, url, processes, **SETTINGS) as service:
-        seeder = Seeder(service.address)
-        try:
-            read_ids = seeder.drafts(500, _invoice())
-            create = svc.CreateInvoiceRequest(company_id=COMPANY, invoice=_invoice()).SerializeToString()
-            gets = [svc.GetInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in read_ids]
-            for level in levels:
-                rows.append(_row(args, service, embedded, "CreateInvoice", level, [[create]] * level, False))
-                pools = [gets[c::level] for c in range(level)]
-                rows.append(_row(args, service, embedded, "GetInvoice", level, pools, False))
-                for name, make in (("FinalizeInvoice", finalize_pools), ("RecordPayment", payment_pools)):
-                    # A short run on a small pool estimates the rate; the measured pool is twice that.
-                    trial, _ = measured(
-                        [], service.address, SERVICE + name, make(seeder, level, 25 * level), True, _calibration(args)
-                    )
-                    calls = math.ceil(trial.rate * args.seconds * 2) + 10 * level
-                    rows.append(_row(args, service, embedded, name, level, make(seeder, level, calls), True))
-        finally:
-            seeder.close()
+    labels = [chr(ord("A") + i) for i in range(len(urls))] if len(urls) > 1 else [""]
+    create = svc.CreateInvoiceRequest(company_id=COMPANY, invoice=_invoice()).SerializeToString()
+    with ExitStack() as stack:
+        targets = []
+        for label, root, url in zip(labels, args.service_root, urls, strict=True):
+            service = stack.enter_context(running_service(root, url, processes, SETTINGS))
+            seeder = stack.enter_context(closing(Seeder(service.address)))
+            ids = seeder.drafts(500, _invoice())
+            gets = [svc.GetInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in ids]
+            targets.append(Target(label, service, seeder, gets, {}))
+        for level in levels:
+            for name in ("CreateInvoice", "GetInvoice", "FinalizeInvoice", "RecordPayment"):
+                for r in range(args.rounds):
+                    for t in targets if r % 2 == 0 else targets[::-1]:
+                        rows.append(_figure(args, t, embedded, name, level, create))
     return rows
+
+
+def _figure(
+    args: argparse.Namespace, t: Target, embedded: EmbeddedPostgres, name: str, level: int, create: bytes
+) -> Row:
+    if name == "CreateInvoice":
+        return _row(args, t, embedded, name, level, [[create]] * level, False)
+    if name == "GetInvoice":
+        return _row(args, t, embedded, name, level, [t.gets[c::level] for c in range(level)], False)
+    make = finalize_pools if name == "FinalizeInvoice" else payment_pools
+    if (name, level) not in t.rates:
+        # A short run on a small pool estimates the rate; measured pools hold three times what it suggests.
+        pools = make(t.seeder, level, 25 * level)
+        trial, _ = measured([], t.service.address, SERVICE + name, pools, True, _calibration(args))
+        t.rates[name, level] = trial.rate
+    calls = math.ceil(t.rates[name, level] * args.seconds * 3) + 10 * level
+    return _row(args, t, embedded, name, level, make(t.seeder, level, calls), True)
 
 
 def _calibration(args: argparse.Namespace) -> argparse.Namespace:
@@ -347,20 +375,21 @@ def _calibration(args: argparse.Namespace) -> argparse.Namespace:
 
 def _row(
     args: argparse.Namespace,
-    service: Service,
+    t: Target,
     embedded: EmbeddedPostgres,
     name: str,
     level: int,
     pools: list[list[bytes]],
     consume: bool,
 ) -> Row:
-    groups = [service.pids(), embedded.pids(), *service.workers]
-    window, cpu = measured(groups, service.address, SERVICE + name, pools, consume, args)
+    groups = [t.service.pids(), embedded.pids(), *t.service.workers]
+    window, cpu = measured(groups, t.service.address, SERVICE + name, pools, consume, args)
     calls = max(window.calls, 1)
     spent = sum(cpu[2:]) or 1.0
     return Row(
+        t.label,
         name,
-        len(service.workers),
+        len(t.service.workers),
         level,
         window,
         cpu[0] * 1000 / calls,
@@ -393,9 +422,15 @@ def report(
     args: argparse.Namespace, rows: list[Row], bounds: list[tuple[int, float, float, float]], load: list[str]
 ) -> None:
     print(f"machine: {load[0]} before, {load[1]} after")
+    trees = "; ".join(
+        f"{chr(ord('A') + i)}: {root}" if len(args.service_root) > 1 else str(root)
+        for i, root in enumerate(args.service_root)
+    )
+    print(f"service tree(s): {trees}")
     print(
-        f"service tree: {args.service_root}; {args.clients} client processes x up to {args.channels} channels each; "
-        f"{args.seconds:g} s per figure (FinalizeInvoice and RecordPayment: until a caller's pool is used up)"
+        f"{args.clients} client processes x up to {args.channels} channels each; {args.seconds:g} s per window "
+        f"(FinalizeInvoice, RecordPayment: or until a caller's pool is used up); {args.rounds} window(s) per "
+        "figure and tree, trees taking turns; the row shown is the median window by calls/s"
     )
     if bounds:
         print("limits       | callers | echo calls/s | echo server CPU ms/call | storage tx/s")
@@ -403,37 +438,55 @@ def report(
             print(f"             | {level:>7} | {rate:>12,.0f} | {cpu:>23.3f} | {storage:>12,.0f}")
     echo = {level: rate for level, rate, _, _ in bounds}
     print(
-        "RPC             | procs | callers |  calls/s | p50 ms | p99 ms | refused | service CPU ms/call "
-        "| PostgreSQL CPU ms/call | CPU share per process | / echo | window s"
+        "RPC             | tree | procs | callers |  calls/s | p50 ms | p99 ms | refused | service CPU ms/call "
+        "| PostgreSQL CPU ms/call | CPU share per process | / echo | window s | calls/s of each window"
     )
-    for r in rows:
+    for (_, tree), group in _groups(rows).items():
+        r = _median(group)
         w = r.window
         share = " ".join(f"{s:.0%}" for s in r.shares) if r.processes > 1 else "-"
         ratio = f"{w.rate / echo[r.callers]:>6.0%}" if r.callers in echo else "     -"
         note = " (pool used up)" if w.exhausted else ""
+        refused = sum(sum(g.window.refused.values()) for g in group)
         print(
-            f"{r.name:<15} | {r.processes:>5} | {r.callers:>7} | {w.rate:>8,.0f} | {w.p50:>6.2f} | {w.p99:>6.2f} "
-            f"| {sum(w.refused.values()):>7} | {r.service_ms:>19.3f} | {r.postgres_ms:>22.3f} | {share:>21} "
-            f"| {ratio} | {w.seconds:>5.2f}{note}"
+            f"{r.name:<15} | {tree or '-':>4} | {r.processes:>5} | {r.callers:>7} | {w.rate:>8,.0f} | {w.p50:>6.2f} "
+            f"| {w.p99:>6.2f} | {refused:>7} | {r.service_ms:>19.3f} | {r.postgres_ms:>22.3f} | {share:>21} "
+            f"| {ratio} | {w.seconds:>8.2f} | {' '.join(f'{g.window.rate:,.0f}' for g in group)}{note}"
         )
-    refused = [r for r in rows if r.window.refused]
-    for r in refused:
-        print(f"!!! REFUSED CALLS: {r.key}: {dict(r.window.refused)} — these figures are not valid measurements !!!")
-    idle = [r for r in rows if r.processes > 1 and r.callers > 1 and min(r.shares) < 0.2]
-    for r in idle:
-        print(f"!!! {r.key}: one serving process did under 20% of the work: load did not spread !!!")
-    if not refused:
+    refused_rows = [r for r in rows if r.window.refused]
+    for r in refused_rows:
+        print(f"!!! REFUSED CALLS: {r.key} {r.tree}: {dict(r.window.refused)}: not a valid measurement !!!")
+    for r in rows:
+        if r.processes > 1 and r.callers > 1 and min(r.shares) < 0.2:
+            print(f"!!! {r.key} {r.tree}: one serving process did under 20% of the work: load did not spread !!!")
+    if not refused_rows:
         print("refused calls: none (every measured call succeeded)")
 
 
+def _groups(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    out: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        out.setdefault((r.key, r.tree), []).append(r)
+    return out
+
+
+def _median(group: list[Row]) -> Row:
+    return sorted(group, key=lambda r: r.window.rate)[(len(group) - 1) // 2]
+
+
 def figures(rows: list[Row]) -> dict[str, dict[str, Any]]:
-    """The comparable numbers, for bench/compare.py: name -> value and whether higher is better."""
+    """The comparable numbers, every window's, for bench/compare.py: name -> whether higher is better, and
+    per tree the values."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
-        out[f"{r.key} calls/s"] = {"value": r.window.rate, "higher_is_better": True}
-        out[f"{r.key} p50 ms"] = {"value": r.window.p50, "higher_is_better": False}
-        out[f"{r.key} service CPU ms/call"] = {"value": r.service_ms, "higher_is_better": False}
-        out[f"{r.key} refused"] = {"value": sum(r.window.refused.values()), "higher_is_better": False}
+        for what, value, higher in (
+            ("calls/s", r.window.rate, True),
+            ("p50 ms", r.window.p50, False),
+            ("service CPU ms/call", r.service_ms, False),
+            ("refused", sum(r.window.refused.values()), False),
+        ):
+            figure = out.setdefault(f"{r.key} {what}", {"higher_is_better": higher, "values": {}})
+            figure["values"].setdefault(r.tree, []).append(value)
     return out
 
 
@@ -444,10 +497,12 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2", help="service PROCESSES settings to measure")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes")
     parser.add_argument("--channels", type=int, default=8, help="channels (connections) per client process")
+    parser.add_argument("--rounds", type=int, default=1, help="windows per figure (and tree)")
     parser.add_argument("--no-limits", action="store_true", help="skip the echo and storage limits")
     parser.add_argument("--json", type=Path, help="also write the figures here (bench/compare.py reads them)")
-    add_service_root(parser)
+    add_service_root(parser, several=True)
     args = parser.parse_args()
+    args.service_root = args.service_root or [ROOT]
     levels = [int(x) for x in args.levels.split(",")]
     load = [machine()]
 
@@ -459,7 +514,8 @@ def main() -> None:
         for processes in (int(p) for p in args.processes.split(",")):
             # One caller is one connection, so one process: several processes are measured with several.
             at = [level for level in levels if processes == 1 or level > 1]
-            rows += bench_service(args, url, embedded, processes, at)
+            urls = [embedded.create_database(f"rpc_bench_p{processes}_{i}") for i in range(len(args.service_root))]
+            rows += bench_services(args, urls, embedded, processes, at)
     finally:
         embedded.stop()
     load.append(machine())
