@@ -59,11 +59,18 @@ def length_delimited(field_number: int, payload: bytes) -> bytes:
 class EmbeddedPostgres:
     """A throwaway PostgreSQL from pgserver (a dev dependency), deleted on stop."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, max_connections: int = 400) -> None:
         import pgserver
+        from pgserver import _commands
+        from pgserver.utils import PostmasterInfo
 
         self.data_dir = Path(tempfile.mkdtemp(prefix=prefix))
         self._server: Any = pgserver.get_server(str(self.data_dir), cleanup_mode="delete")  # type: ignore[attr-defined]
+        # Room for two trees' services side by side, each with PROCESSES=2 and full pools (default: 100).
+        self._server.psql(f"ALTER SYSTEM SET max_connections = {max_connections};")
+        restart = getattr(_commands, "pg_ctl")  # noqa: B009 (made at import time: invisible to type checkers)
+        restart(["-w", "restart"], pgdata=self.data_dir, user=self._server.system_user, timeout=60)
+        self._server._postmaster_info = PostmasterInfo.read_from_pgdata(self.data_dir)  # the new postmaster
 
     def create_database(self, name: str) -> str:
         self._server.psql(f'CREATE DATABASE "{name}";')

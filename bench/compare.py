@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine  # noqa: E402
+from bench._common import machine, python_of, service_env  # noqa: E402
 
 THRESHOLD = 0.05
 RPC_ARGS = ["--seconds", "2", "--levels", "1,16,64", "--processes", "1,2", "--no-limits"]
@@ -78,6 +78,16 @@ def prepare(label: str, rev: str, base: Path) -> Tree:
         return Tree(label, rev, commit, path, how)
     subprocess.run(["make", "install", "gen"], cwd=path, check=True, stdout=subprocess.DEVNULL)
     return Tree(label, rev, commit, path, "lock files differ: its own .venv (make install gen in its worktree)")
+
+
+def _resolves(tree: Tree) -> str:
+    """Where the tree's service imports `service` from, as the benches start it (must be its worktree)."""
+    env = service_env(tree.path, "", "")
+    probe = [python_of(tree.path), "-c", "import service; print(service.__file__)"]
+    found = subprocess.run(probe, cwd=tree.path, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if not found.startswith(str(tree.path)):
+        raise SystemExit(f"{tree.label}: `service` resolves to {found}, not to {tree.path}")
+    return found
 
 
 def _stubs(path: Path) -> None:
@@ -163,7 +173,7 @@ def main() -> None:
         print(f"machine at start: {machine()}")
         for t in trees:
             print(f"{t.label}: {t.rev} = {t.commit[:12]} ({git('log', '-1', '--format=%s', t.commit)[:70]})")
-            print(f"   {t.path}; {t.how}")
+            print(f"   {t.path}; {t.how}; service from {_resolves(t)}")
         print(f"bench scripts: this checkout's ({git('rev-parse', '--short', 'HEAD')}, {ROOT})")
         print(f"rpc_bench.py {' '.join(rpc_args)}\nlist_bench.py {' '.join(list_args)}")
         print("A and B run side by side (each its own database) and take turns window by window: A B, B A, ...")
