@@ -133,7 +133,9 @@ def table(figures: dict[str, Any]) -> list[str]:
         got = spec["values"]
         if not got.get("A") or not got.get("B"):
             continue
-        va, vb = statistics.median(got["A"]), statistics.median(got["B"])
+        # Refused calls add up over the windows (any is a flag); the rest are medians of their windows.
+        pick = sum if name.endswith(" refused") else statistics.median
+        va, vb = pick(got["A"]), pick(got["B"])
         change = (vb - va) / va if va else (0.0 if vb == va else float("inf"))
         loss = -change if spec["higher_is_better"] else change
         if spec.get("reference"):
@@ -184,7 +186,7 @@ def main() -> None:
         print(f"list_bench done at {time.monotonic() - started:.0f} s; {machine()}")
         print()
         print("\n".join(table(figures)))
-        print(f"\n(medians over the windows; change = B against A; machine at end: {machine()})")
+        print(f"\n(medians over the windows, refused: totals; change = B against A; machine at end: {machine()})")
         if args.keep:
             print(f"each bench's full output: {logs}")
     finally:
@@ -193,6 +195,7 @@ def main() -> None:
                 subprocess.run(["git", "worktree", "remove", "--force", str(t.path)], cwd=ROOT, check=False)
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+            subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=False)
         print(f"total {time.monotonic() - started:.0f} s")
 
 
