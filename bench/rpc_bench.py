@@ -437,21 +437,23 @@ def report(
         for level, rate, cpu, storage in bounds:
             print(f"             | {level:>7} | {rate:>12,.0f} | {cpu:>23.3f} | {storage:>12,.0f}")
     echo = {level: rate for level, rate, _, _ in bounds}
+    stores = {level: tx for level, _, _, tx in bounds}
     print(
         "RPC             | tree | procs | callers |  calls/s | p50 ms | p99 ms | refused | service CPU ms/call "
-        "| PostgreSQL CPU ms/call | CPU share per process | / echo | window s | calls/s of each window"
+        "| PostgreSQL CPU ms/call | CPU share per process | / echo | / storage | window s | calls/s of each window"
     )
     for (_, tree), group in _groups(rows).items():
         r = _median(group)
         w = r.window
         share = " ".join(f"{s:.0%}" for s in r.shares) if r.processes > 1 else "-"
         ratio = f"{w.rate / echo[r.callers]:>6.0%}" if r.callers in echo else "     -"
+        stored = f"{w.rate / stores[r.callers]:>9.0%}" if stores.get(r.callers) else "        -"
         note = " (pool used up)" if w.exhausted else ""
         refused = sum(sum(g.window.refused.values()) for g in group)
         print(
             f"{r.name:<15} | {tree or '-':>4} | {r.processes:>5} | {r.callers:>7} | {w.rate:>8,.0f} | {w.p50:>6.2f} "
             f"| {w.p99:>6.2f} | {refused:>7} | {r.service_ms:>19.3f} | {r.postgres_ms:>22.3f} | {share:>21} "
-            f"| {ratio} | {w.seconds:>8.2f} | {' '.join(f'{g.window.rate:,.0f}' for g in group)}{note}"
+            f"| {ratio} | {stored} | {w.seconds:>8.2f} | {' '.join(f'{g.window.rate:,.0f}' for g in group)}{note}"
         )
     refused_rows = [r for r in rows if r.window.refused]
     for r in refused_rows:
