@@ -9,7 +9,7 @@ PROTOS := $(wildcard proto/invoices/v1/*.proto)
 INSTALLED := $(VENV)/.installed
 GENERATED := $(GEN)/.generated
 
-.PHONY: all install lock gen run migrate test fuzz lint fmt bench clean node-suite clients clients-ts client-tools
+.PHONY: all install lock gen run migrate test fuzz lint fmt bench bench-compare clean node-suite clients clients-ts client-tools
 
 all: gen
 
@@ -132,6 +132,13 @@ fmt: install
 bench: gen
 	@found=0; for b in bench/*_bench.py; do [ -e "$$b" ] || continue; found=1; $(BIN)/python "$$b" || exit 1; done; \
 	[ $$found = 1 ] || echo "no benchmarks yet"
+
+# Before/after in one run on this machine: this checkout's bench scripts against the service of REV_A and of
+# REV_B (temporary worktrees), side by side, taking turns window by window; flags figures worse by over 5%.
+REV_A ?= c97655e
+REV_B ?= HEAD
+bench-compare: gen
+	$(BIN)/python bench/compare.py $(REV_A) $(REV_B) $(COMPARE_ARGS)
 
 clean:
 	rm -rf $(VENV) gen node_modules .pytest_cache .mypy_cache .ruff_cache

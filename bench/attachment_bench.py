@@ -1,7 +1,7 @@
 """Attachments at 200 MB (issue 4): the service against a bare gRPC byte stream. Prints MB/s, ratios and
 the server's peak memory growth.
 
-    python bench/attachment_bench.py [--megabytes 200] [--chunk-kb 1024]
+    python bench/attachment_bench.py [--megabytes 200] [--chunk-kb 1024] [--service-root DIR]
 
 Both servers run as separate processes on this machine; the client is this process. The bare server does
 nothing but count received bytes (upload) and send a prepared buffer (download): the transport's limit.
@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,10 +30,10 @@ from invoices.v1 import invoice_pb2 as pb  # noqa: E402
 from invoices.v1 import invoice_service_pb2 as svc  # noqa: E402
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc  # noqa: E402
 
-from service.store.db import EmbeddedPostgres, migrate  # noqa: E402
-from tests.test_process import free_port  # noqa: E402
+from bench._common import EmbeddedPostgres, add_service_root, free_port, running_service  # noqa: E402
 
 MB = 1024 * 1024
+CHUNK_BYTES = 256 * 1024  # the piece size the service stores attachments in (service/store/attachments.py)
 BARE = "/bench.Bytes/"
 
 
@@ -94,8 +93,6 @@ async def storage_limit(url: str, data: bytes) -> tuple[float, float]:
     one transaction to write, eight pieces a query to read): the ceiling under the service."""
     import asyncpg
 
-    from service.store.attachments import CHUNK_BYTES
-
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("CREATE TABLE limit_probe (seq int PRIMARY KEY, data bytea NOT NULL)")
@@ -127,6 +124,7 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=200)
     parser.add_argument("--chunk-kb", type=int, default=1024)
     parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
+    add_service_root(parser)
     args = parser.parse_args()
     size, chunk = args.megabytes * MB, args.chunk_kb * 1024
     if args.bare_server:
@@ -154,15 +152,12 @@ def main() -> None:
         bare.send_signal(signal.SIGTERM)
         bare.wait(10)
 
-    embedded = EmbeddedPostgres(tempfile.mkdtemp(prefix="attachment-bench-"), cleanup="delete")
+    embedded = EmbeddedPostgres("attachment-bench-")
     url = embedded.create_database("attachment_bench")
-    migrate(url)
-    port = free_port()
-    env = {"DATABASE_URL": url, "LISTEN_ADDR": f"127.0.0.1:{port}", "LOG_LEVEL": "WARNING", "AUTH_REQUIRED": "false",
-           "ATTACHMENT_MAX_BYTES": str(size + MB), "GRPC_MAX_MESSAGE_BYTES": str(8 * MB)}  # fmt: skip
-    service = start([sys.executable, "-m", "service"], env, port)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as ch:
+    limits = {"ATTACHMENT_MAX_BYTES": str(size + MB), "GRPC_MAX_MESSAGE_BYTES": str(8 * MB)}
+    with running_service(args.service_root, url, settings=limits) as running:
+        service = running.proc
+        with grpc.insecure_channel(running.address, options=options) as ch:
             stub = svc_grpc.InvoiceServiceStub(ch)
             inv = stub.CreateInvoice(svc.CreateInvoiceRequest(company_id="bench", invoice=pb.Invoice(
                 customer_ref=pb.CustomerRef(id="c"), currency="USD", total_amount="1"))).invoice  # fmt: skip
@@ -191,9 +186,6 @@ def main() -> None:
             down = received / MB / (time.perf_counter() - t0)
             assert check.hexdigest() == digest
             peak_down = rss(service.pid, "VmHWM") - baseline
-    finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(30)
     try:
         pg_write, pg_read = asyncio.run(storage_limit(url, data))
     finally:

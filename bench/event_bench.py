@@ -1,6 +1,6 @@
 """Change-feed latency (issue 5): from a write's commit to the event arriving at a watcher.
 
-    python bench/event_bench.py [--events 300]
+    python bench/event_bench.py [--events 300] [--service-root DIR]
 
 The service runs as its own process; a watcher streams WatchInvoiceEvents in a thread of this process
 while the main thread creates invoices one at a time. Latency = arrival time - the event's commit time
@@ -10,12 +10,8 @@ while the main thread creates invoices one at a time. Latency = arrival time - t
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,30 +27,22 @@ from invoices.v1 import invoice_service_pb2_grpc as svc_grpc  # noqa: E402
 from invoices.v1 import push_operation_service_pb2 as ps  # noqa: E402
 from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc  # noqa: E402
 
-from service.store.db import EmbeddedPostgres, migrate  # noqa: E402
-from tests.test_process import free_port  # noqa: E402
+from bench._common import EmbeddedPostgres, add_service_root, running_service  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=300)
+    add_service_root(parser)
     args = parser.parse_args()
-    embedded = EmbeddedPostgres(tempfile.mkdtemp(prefix="event-bench-"), cleanup="delete")
-    url = embedded.create_database("event_bench")
-    migrate(url)
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "LISTEN_ADDR": f"127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-        "AUTH_REQUIRED": "false",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env)
+    embedded = EmbeddedPostgres("event-bench-")
     latencies: list[float] = []
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            grpc.channel_ready_future(ch).result(timeout=60)
+        url = embedded.create_database("event_bench")
+        with (
+            running_service(args.service_root, url) as service,
+            grpc.insecure_channel(service.address) as ch,
+        ):
             stub, ops = svc_grpc.InvoiceServiceStub(ch), ps_grpc.PushOperationServiceStub(ch)
             ready = threading.Event()
 
@@ -86,8 +74,6 @@ def main() -> None:
                 time.sleep(0.01)
             thread.join(30)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
         embedded.stop()
     latencies.sort()
     print(f"event latency, commit to watcher, {len(latencies)} events, one writer, one watcher, separate process")

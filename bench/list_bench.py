@@ -1,28 +1,30 @@
 """ListInvoices at a million invoices (issue 3). Prints every figure and the ratios.
 
-    python bench/list_bench.py [--invoices 1000000] [--small 10000] [--page-size 1000]
+    python bench/list_bench.py [--invoices 1000000] [--small 10000] [--page-size 1000] [--rows-cache DIR]
+                               [--service-root DIR] [--json FILE]
 
 Loads invoices of 5 lines each with COPY (not RPCs) into a fresh database (the embedded PostgreSQL, or
 BENCH_DATABASE_URL's server), starts the service as its own process, then measures:
-  (a) invoices per second streamed through ListInvoices to a Python client (this process),
+  (a) invoices per second streamed through ListInvoices to a Python client (this process), median of 3,
   (b) invoices per second asyncpg fetches for the same rows and order (the storage limit),
   (c) first-page latency of each common filter at the small size and again at the full size.
 Goals: (a) >= 50% of (b); each first page at the full size within 1.5x of the small size.
+With --rows-cache the generated rows are kept there as binary COPY files (per schema of the loaded columns),
+so repeated runs (bench/compare.py) load them in seconds instead of generating them again.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,9 +40,14 @@ from invoices.v1 import invoice_pb2 as pb  # noqa: E402
 from invoices.v1 import invoice_service_pb2 as svc  # noqa: E402
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc  # noqa: E402
 
-from service.store.db import EmbeddedPostgres, migrate  # noqa: E402
-from service.store.schema import DOCUMENT_VERSION  # noqa: E402
-from service.transport.wire import length_delimited  # noqa: E402
+from bench._common import (  # noqa: E402
+    EmbeddedPostgres,
+    add_service_root,
+    cpu_seconds,
+    length_delimited,
+    machine,
+    running_service,
+)
 
 COMPANY = "bench"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -77,9 +84,9 @@ HEADER = (
     "create_time",
     "modified_date",
     "document",
-    "document_version",
 )
 LINE = (
+    "company_id",
     "id",
     "invoice_id",
     "position",
@@ -121,7 +128,7 @@ def generate(start: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
             sub = qty * unit
             tax = (sub * Decimal("0.20")).quantize(Decimal("0.01"))
             line_id = str(uuid.UUID(int=(n + 1) * 8 + pos, version=4))
-            lines.append((line_id, inv_id, pos, f"item {pos}", qty, unit, Decimal(0), sub, tax, sub + tax))
+            lines.append((COMPANY, line_id, inv_id, pos, f"item {pos}", qty, unit, Decimal(0), sub, tax, sub + tax))
             doc.line_items.add(
                 id=line_id,
                 description=f"item {pos}",
@@ -166,28 +173,75 @@ def generate(start: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
                 created,
                 created,
                 length_delimited(1, doc.SerializeToString()),
-                DOCUMENT_VERSION,
             )
         )
     return invoices, lines
 
 
-async def load(url: str, start: int, count: int) -> float:
+async def load(url: str, start: int, count: int, cache: Path | None) -> float:
     t0 = time.perf_counter()
     conn = await asyncpg.connect(url)
     try:
-        chunk = 50_000
-        for base in range(start, start + count, chunk):
-            invoices, lines = generate(base, min(chunk, start + count - base))
-            await conn.copy_records_to_table("invoices", records=invoices, columns=HEADER)
-            await conn.copy_records_to_table("line_items", records=lines, columns=LINE)
-            print(f"  loaded {base + len(invoices):>9,} invoices", end="\r", flush=True)
+        part = await _cache_part(conn, cache, start, count) if cache else None
+        if part and (part / "invoices.bin").exists():
+            await conn.copy_to_table("invoices", source=part / "invoices.bin", columns=HEADER, format="binary")
+            await conn.copy_to_table("line_items", source=part / "lines.bin", columns=LINE, format="binary")
+            print(f"  loaded {start + count:>9,} invoices (from {part})", end="", flush=True)
+        else:
+            chunk = 50_000
+            for base in range(start, start + count, chunk):
+                invoices, lines = generate(base, min(chunk, start + count - base))
+                await conn.copy_records_to_table("invoices", records=invoices, columns=HEADER)
+                await conn.copy_records_to_table("line_items", records=lines, columns=LINE)
+                print(f"  loaded {base + len(invoices):>9,} invoices", end="\r", flush=True)
+            if part:
+                await _save_part(conn, part, start, count)
+        # Revisions that version their stored documents (migration 0011) answer only the current version:
+        # the rows above are written in version 1's format.
+        if await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'invoices' "
+            "AND column_name = 'document_version'"
+        ):
+            await conn.execute("UPDATE invoices SET document_version = 1 WHERE document_version IS NULL")
         await conn.execute("VACUUM ANALYZE invoices")
         await conn.execute("ANALYZE line_items")
     finally:
         await conn.close()
     print()
     return time.perf_counter() - t0
+
+
+async def _cache_part(conn: asyncpg.Connection, cache: Path, start: int, count: int) -> Path:
+    """The cache folder of invoices start..start+count, keyed by the loaded columns' types (a revision whose
+    schema differs there gets its own files)."""
+    types = await conn.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_name IN ('invoices', 'line_items') ORDER BY 1, 2"
+    )
+    wanted = [tuple(r) for r in types if r[1] in (HEADER if r[0] == "invoices" else LINE)]
+    schema = hashlib.sha256(json.dumps(wanted).encode()).hexdigest()[:12]
+    return cache / f"{schema}-{start}-{count}"
+
+
+async def _save_part(conn: asyncpg.Connection, part: Path, start: int, count: int) -> None:
+    """The rows just generated (invoice n was created at EPOCH + n minutes), as binary COPY files."""
+    await asyncio.to_thread(part.mkdir, parents=True, exist_ok=True)
+    window = (COMPANY, EPOCH + timedelta(minutes=start), EPOCH + timedelta(minutes=start + count))
+    span = "company_id = $1 AND create_time >= $2 AND create_time < $3"
+    await conn.copy_from_query(
+        f"SELECT {', '.join(HEADER)} FROM invoices WHERE {span}",  # noqa: S608
+        *window,
+        output=part / "invoices.tmp",
+        format="binary",
+    )
+    await conn.copy_from_query(
+        f"SELECT {', '.join('l.' + c for c in LINE)} FROM line_items l JOIN invoices i ON i.id = l.invoice_id "  # noqa: S608
+        f"WHERE i.{span.replace(' AND ', ' AND i.')}",
+        *window,
+        output=part / "lines.bin",
+        format="binary",
+    )
+    (part / "invoices.tmp").rename(part / "invoices.bin")  # last: the part is complete once this exists
 
 
 async def raw_fetch_rate(url: str, page: int) -> tuple[float, int]:
@@ -223,40 +277,26 @@ def stream_rate(stub: svc_grpc.InvoiceServiceStub, page: int) -> tuple[float, in
     return total / (time.perf_counter() - t0), total
 
 
-def first_pages(stub: svc_grpc.InvoiceServiceStub, runs: int = 25) -> dict[str, float]:
-    out = {}
-    for name, text in FILTERS.items():
+def first_pages(stubs: list[svc_grpc.InvoiceServiceStub], runs: int = 25) -> list[dict[str, float]]:
+    """Median first-page time per filter, for each service (taking turns filter by filter)."""
+    out: list[dict[str, float]] = [{} for _ in stubs]
+    for turn, (name, text) in enumerate(FILTERS.items()):
         request = svc.ListInvoicesRequest(company_id=COMPANY, filter=text, page_size=100, max_results=100)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            msg = next(iter(stub.ListInvoices(request)))
-            times.append(time.perf_counter() - t0)
-            assert msg.invoices, name
-        out[name] = statistics.median(times) * 1000
+        for i in _turns(len(stubs), turn):
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                msg = next(iter(stubs[i].ListInvoices(request)))
+                times.append(time.perf_counter() - t0)
+                assert msg.invoices, name
+            out[i][name] = statistics.median(times) * 1000
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_service(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "LISTEN_ADDR": f"127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-        "AUTH_REQUIRED": "false",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env)
-    address = f"127.0.0.1:{port}"
-    with grpc.insecure_channel(address) as ch:
-        grpc.channel_ready_future(ch).result(timeout=60)
-    return proc, address
+def _turns(count: int, turn: int) -> list[int]:
+    """A B, then B A, ...: drift on the machine falls on each tree alike."""
+    order = list(range(count))
+    return order if turn % 2 == 0 else order[::-1]
 
 
 def main() -> None:
@@ -264,53 +304,90 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--rows-cache", type=Path, help="keep and reuse the generated rows here")
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench/compare.py reads them)")
+    add_service_root(parser, several=True)
     args = parser.parse_args()
+    roots: list[Path] = args.service_root or [ROOT]
+    labels = [chr(ord("A") + i) for i in range(len(roots))] if len(roots) > 1 else [""]
+    load_before = machine()
 
     admin = os.environ.get("BENCH_DATABASE_URL", "")
-    tmp = tempfile.mkdtemp(prefix="list-bench-")
-    embedded = None
-    if admin:
-        name = f"list_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_create_db(admin, name))
-        url = admin.rsplit("/", 1)[0] + "/" + name
-    else:
-        embedded = EmbeddedPostgres(tmp, cleanup="delete")
-        url = embedded.create_database("list_bench")
-    migrate(url)
-    proc, address = start_service(url)
+    embedded = None if admin else EmbeddedPostgres("list-bench-")
+    urls = []
+    for i in range(len(roots)):
+        if embedded is None:
+            name = f"list_bench_{uuid.uuid4().hex[:8]}"
+            asyncio.run(_create_db(admin, name))
+            urls.append(admin.rsplit("/", 1)[0] + "/" + name)
+        else:
+            urls.append(embedded.create_database(f"list_bench_{i}"))
     try:
-        with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
-            stub = svc_grpc.InvoiceServiceStub(ch)
-            print(f"loading {args.small:,} invoices x 5 lines (COPY)")
-            asyncio.run(load(url, 0, args.small))
-            small = first_pages(stub)
-            print(f"loading up to {args.invoices:,} invoices x 5 lines (COPY)")
-            seconds = asyncio.run(load(url, args.small, args.invoices - args.small))
-            print(f"  {args.invoices - args.small:,} invoices in {seconds:.0f} s")
-            large = first_pages(stub)
-            stream_rate(stub, args.page_size)  # warm the cache once
-            a, streamed = stream_rate(stub, args.page_size)
-            b, fetched = asyncio.run(raw_fetch_rate(url, args.page_size))
-        print()
+        with ExitStack() as stack:
+            services = [stack.enter_context(running_service(root, url)) for root, url in zip(roots, urls, strict=True)]
+            options = [("grpc.max_receive_message_length", 64 << 20)]
+            channels = [stack.enter_context(grpc.insecure_channel(s.address, options=options)) for s in services]
+            stubs = [svc_grpc.InvoiceServiceStub(ch) for ch in channels]
+            print(f"loading {args.small:,} invoices x 5 lines (COPY) per tree")
+            for url in urls:  # each service migrated its database before it listened
+                asyncio.run(load(url, 0, args.small, args.rows_cache))
+            small = first_pages(stubs)
+            print(f"loading up to {args.invoices:,} invoices x 5 lines (COPY) per tree")
+            for url in urls:
+                seconds = asyncio.run(load(url, args.small, args.invoices - args.small, args.rows_cache))
+                print(f"  {args.invoices - args.small:,} invoices in {seconds:.0f} s")
+            large = first_pages(stubs)
+            for stub in stubs:
+                stream_rate(stub, args.page_size)  # warm the cache once
+            rates: list[list[float]] = [[] for _ in stubs]
+            cpu = [0.0 for _ in stubs]
+            streamed = [0 for _ in stubs]
+            for turn in range(3):
+                for i in _turns(len(stubs), turn):
+                    cpu0 = cpu_seconds(services[i].pids())
+                    rate, count = stream_rate(stubs[i], args.page_size)
+                    cpu[i] += cpu_seconds(services[i].pids()) - cpu0
+                    rates[i].append(rate)
+                    streamed[i] += count
+            raw = [asyncio.run(raw_fetch_rate(url, args.page_size)) for url in urls]
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print()
+    print(f"machine: {load_before} before, {machine()} after")
+    figures: dict[str, dict[str, Any]] = {}
+    for i, (label, root) in enumerate(zip(labels, roots, strict=True)):
+        a, cpu_ms = statistics.median(rates[i]), cpu[i] * 1e6 / max(streamed[i], 1)
+        b, fetched = raw[i]
+        print(f"service tree {label}: {root}" if label else f"service tree: {root}")
         print(
-            f"(a) ListInvoices stream to a Python client : {a:>10,.0f} invoices/s ({streamed:,} invoices, "
-            f"page_size {args.page_size})"
+            f"(a) ListInvoices stream to a Python client : {a:>10,.0f} invoices/s (median of 3 runs, "
+            f"{streamed[i] // 3:,} invoices each, page_size {args.page_size}; service CPU {cpu_ms:.2f} ms per 1000)"
         )
         print(f"(b) asyncpg fetch of the same rows         : {b:>10,.0f} invoices/s ({fetched:,} rows)")
         print(f"    (a)/(b)                                : {a / b:>10.0%}   goal >= 50%")
-        print()
         header = f"(c) first page (100 invoices), median of 25 | {args.small:>9,} | {args.invoices:>9,}"
         print(header + " | ratio (goal <= 1.5)")
         for name in FILTERS:
             print(
-                f"    {name:<14} {FILTERS[name]!r:<32} | {small[name]:>6.2f} ms | {large[name]:>6.2f} ms | "
-                f"{large[name] / small[name]:.2f}"
+                f"    {name:<14} {FILTERS[name]!r:<32} | {small[i][name]:>6.2f} ms | {large[i][name]:>6.2f} ms | "
+                f"{large[i][name] / small[i][name]:.2f}"
             )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        if embedded is not None:
-            embedded.stop()
+        print()
+        values = [
+            ("ListInvoices stream invoices/s", rates[i], True),
+            ("ListInvoices stream service CPU ms/1000 invoices", [cpu_ms], False),
+            ("asyncpg fetch invoices/s (reference)", [b], True),
+        ]
+        for name in FILTERS:
+            values.append((f"first page {name} at {args.small:,} ms", [small[i][name]], False))
+            values.append((f"first page {name} at {args.invoices:,} ms", [large[i][name]], False))
+        for figure, got, higher in values:
+            entry = figures.setdefault(figure, {"higher_is_better": higher, "values": {}})
+            entry["reference"] = "(reference)" in figure
+            entry["values"][label] = got
+    if args.json:
+        args.json.write_text(json.dumps({"machine": [load_before, machine()], "figures": figures}, indent=1))
 
 
 async def _create_db(admin: str, name: str) -> None:

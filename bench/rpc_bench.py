@@ -1,12 +1,20 @@
-"""Unary RPC throughput against this machine's limits (issue 9). `make bench` runs it.
+"""Unary RPC throughput against this machine's limits (issues 9, 15). `make bench` runs it.
 
-    python bench/rpc_bench.py [--seconds 4] [--levels 1,16,64] [--clients 2]
+    python bench/rpc_bench.py [--seconds 4] [--levels 1,16,64] [--processes 1,2] [--clients 2]
+                              [--channels 8] [--no-limits] [--service-root DIR] [--json FILE]
 
 In one run: a bare grpc.aio echo server's unary calls per second (the transport limit); PostgreSQL's
 transactions per second for one insert plus one update through asyncpg (the storage limit); then
-CreateInvoice (5 lines), GetInvoice, FinalizeInvoice and RecordPayment against the service, each at 1, 16
-and 64 concurrent callers: calls per second, p50 and p99 latency, and each rate as a ratio of the bare
-limits at the same concurrency. Servers and load generators are separate processes.
+CreateInvoice (5 lines), GetInvoice, FinalizeInvoice and RecordPayment against the service, at each number
+of concurrent callers, with the service run as PROCESSES=1 and again as PROCESSES=2 (several processes on
+one port; the kernel spreads connections, so callers use several channels each with its own connection).
+Per figure: calls per second, p50 and p99 latency, refused calls, the service's and PostgreSQL's CPU
+milliseconds per call (from /proc), and with several processes each one's share of the service CPU.
+
+Every measured call can succeed: FinalizeInvoice and RecordPayment callers each get their own pool of
+targets (drafts; finalized invoices with room for payments, at most 10 payments each), sized at three times what a
+short calibration run suggests, and a window ends early if any caller's pool runs out. Refusals are counted
+apart and reported loudly. Servers and load generators are separate processes.
 Goals: GetInvoice >= 60% of echo; CreateInvoice >= 35% of echo and >= 60% of the storage limit.
 """
 
@@ -14,15 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import multiprocessing as mp
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +46,22 @@ from invoices.v1 import invoice_pb2 as pb  # noqa: E402
 from invoices.v1 import invoice_service_pb2 as svc  # noqa: E402
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc  # noqa: E402
 
-from service.store.db import EmbeddedPostgres, migrate  # noqa: E402
-from tests.test_process import free_port  # noqa: E402
+from bench._common import (  # noqa: E402
+    EmbeddedPostgres,
+    Service,
+    add_service_root,
+    cpu_seconds,
+    free_port,
+    machine,
+    running_service,
+)
 
 SERVICE = "/invoices.v1.InvoiceService/"
 COMPANY = "bench"
+PAYMENTS_PER_INVOICE = 10  # each payment reads the invoice's allocations: bounded, so the cost stays flat
+CALIBRATION_SECONDS = 1.0
+SPAWN = mp.get_context("spawn")
+SETTINGS = {"DB_POOL_MAX": "32", "PUSH_WORKERS": "1", "ASYNC_BATCH_THRESHOLD": "50"}
 
 
 def _identity(b: bytes) -> bytes:
@@ -59,91 +80,137 @@ async def echo_server(port: int) -> None:
     await server.wait_for_termination()
 
 
-def client(target: str, path: str, payloads: list[bytes], concurrency: int, seconds: float, out: Any) -> None:
-    """One load-generating process: `concurrency` callers in a loop for `seconds`."""
+def _run_echo(port: int) -> None:
+    asyncio.run(echo_server(port))
 
-    async def main() -> tuple[list[float], int]:
+
+@dataclass
+class Window:
+    """One measured window's outcome."""
+
+    calls: int
+    seconds: float
+    p50: float
+    p99: float
+    refused: Counter[str]
+    exhausted: bool
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+
+def client(
+    target: str,
+    path: str,
+    pools: list[list[bytes]],
+    consume: bool,
+    channels: int,
+    ready: Any,
+    start: Any,
+    deadline: Any,
+    stop: Any,
+    out: Any,
+) -> None:
+    """One load-generating process: one caller per pool, spread over `channels` channels of their own
+    (a local subchannel pool and a distinct argument each, so each is its own connection). A caller sends
+    its pool's requests in turn: cycling through them, or with `consume` each once, ending the window for
+    every caller when its pool is used up."""
+
+    async def main() -> tuple[list[float], Counter[str], float]:
         latencies: list[float] = []
-        errors = 0
-        async with grpc.aio.insecure_channel(target) as channel:
-            call = channel.unary_unary(path, request_serializer=_identity, response_deserializer=_identity)
-            stop = time.monotonic() + seconds
+        refused: Counter[str] = Counter()
+        last = 0.0
+        opened = [
+            grpc.aio.insecure_channel(
+                target, options=[("grpc.use_local_subchannel_pool", 1), ("bench.channel", f"{uuid.uuid4()}")]
+            )
+            for _ in range(max(1, min(channels, len(pools))))
+        ]
+        try:
+            for ch in opened:
+                await ch.channel_ready()
+            calls = [
+                ch.unary_unary(path, request_serializer=_identity, response_deserializer=_identity) for ch in opened
+            ]
+            ready.release()
+            await asyncio.to_thread(start.wait)
+            end = deadline.value
 
-            async def caller(i: int) -> None:
-                nonlocal errors
-                k = i
-                while time.monotonic() < stop:
-                    payload = payloads[k % len(payloads)]
-                    k += concurrency
+            async def caller(i: int, pool: list[bytes]) -> None:
+                nonlocal last
+                call = calls[i % len(calls)]
+                k = 0
+                while time.monotonic() < end and not stop.value:
+                    if k == len(pool):
+                        if consume:
+                            stop.value = 1
+                            break
+                        k = 0
+                    payload = pool[k]
+                    k += 1
                     started = time.perf_counter()
                     try:
                         await call(payload)
                         latencies.append(time.perf_counter() - started)
-                    except grpc.aio.AioRpcError:
-                        errors += 1
+                    except grpc.aio.AioRpcError as exc:
+                        refused[exc.code().name] += 1
+                    last = max(last, time.monotonic())
 
-            await asyncio.gather(*(caller(i) for i in range(concurrency)))
-        return latencies, errors
+            await asyncio.gather(*(caller(i, pool) for i, pool in enumerate(pools)))
+        finally:
+            for ch in opened:
+                await ch.close()
+        return latencies, refused, last
 
     out.put(asyncio.run(main()))
 
 
-def _cpu_seconds(server_pid: int) -> tuple[float, float]:
-    """CPU seconds used so far by the server process and by all PostgreSQL processes (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    server = postgres = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        used = (int(fields[11]) + int(fields[12])) / tick
-        if int(entry) == server_pid:
-            server += used
-        elif stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            postgres += used
-    return server, postgres
-
-
-def measured(
-    server_pid: int, target: str, path: str, payloads: list[list[bytes]], concurrency: int, seconds: float
-) -> dict[str, float]:
-    """load(), plus the CPU milliseconds per call the server process and PostgreSQL spent meanwhile."""
-    server0, postgres0 = _cpu_seconds(server_pid)
-    result = load(target, path, payloads, concurrency, seconds)
-    server1, postgres1 = _cpu_seconds(server_pid)
-    calls = max(result["rate"] * seconds, 1)
-    result["server_ms"] = (server1 - server0) * 1000 / calls
-    result["postgres_ms"] = (postgres1 - postgres0) * 1000 / calls
-    return result
-
-
-def load(target: str, path: str, payloads: list[list[bytes]], concurrency: int, seconds: float) -> dict[str, float]:
-    """Runs len(payloads) client processes sharing `concurrency` callers; each gets its own payloads."""
-    procs = len(payloads)
-    queue: Any = mp.get_context("spawn").Queue()
-    shares = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
+def load(
+    target: str, path: str, pools: list[list[bytes]], consume: bool, seconds: float, clients: int, channels: int
+) -> Window:
+    """Callers (one per pool) spread over `clients` processes; all start together once every channel is
+    connected, and run `seconds` or until a consumed pool runs out."""
+    shares = [pools[i::clients] for i in range(clients)]
+    shares = [s for s in shares if s]
+    queue: Any = SPAWN.Queue()
+    ready, start = SPAWN.Semaphore(0), SPAWN.Event()
+    deadline, stop = SPAWN.Value("d", 0.0, lock=False), SPAWN.Value("b", 0, lock=False)
     workers = [
-        mp.get_context("spawn").Process(target=client, args=(target, path, payloads[i], shares[i], seconds, queue))
-        for i in range(procs)
-        if shares[i]
+        SPAWN.Process(target=client, args=(target, path, share, consume, channels, ready, start, deadline, stop, queue))
+        for share in shares
     ]
     for w in workers:
         w.start()
+    for _ in workers:
+        ready.acquire()
+    began = time.monotonic()
+    deadline.value = began + seconds
+    start.set()
     results = [queue.get() for _ in workers]
     for w in workers:
         w.join()
-    latencies = sorted(t for lat, _ in results for t in lat)
-    errors = sum(e for _, e in results)
-    return {
-        "rate": len(latencies) / seconds,
-        "p50": statistics.median(latencies) * 1000 if latencies else 0.0,
-        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0.0,
-        "errors": errors,
-    }
+    latencies = sorted(t for lat, _, _ in results for t in lat)
+    refused: Counter[str] = sum((r for _, r, _ in results), Counter())
+    ended = max((last for _, _, last in results), default=began)
+    return Window(
+        calls=len(latencies),
+        seconds=max(ended - began, 1e-9),
+        p50=statistics.median(latencies) * 1000 if latencies else 0.0,
+        p99=latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0.0,
+        refused=refused,
+        exhausted=bool(stop.value),
+    )
+
+
+def measured(
+    pids: list[list[int]], target: str, path: str, pools: list[list[bytes]], consume: bool, args: argparse.Namespace
+) -> tuple[Window, list[float]]:
+    """load(), plus the CPU seconds each group of processes spent meanwhile."""
+    before = [cpu_seconds(group) for group in pids]
+    window = load(target, path, pools, consume, args.seconds, args.clients, args.channels)
+    after = [cpu_seconds(group) for group in pids]
+    return window, [b - a for a, b in zip(before, after, strict=True)]
 
 
 async def storage_limit(url: str, concurrency: int, seconds: float) -> float:
@@ -179,151 +246,284 @@ def _invoice(total: str = "", lines: int = 5) -> pb.Invoice:
     )
 
 
-async def fresh_drafts(url: str, since: float) -> list[str]:
-    """The drafts a CreateInvoice run just made: FinalizeInvoice's targets at the next step."""
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT id::text FROM invoices WHERE company_id = $1 AND status = 'DRAFT' "
-            "AND create_time >= to_timestamp($2) ORDER BY create_time",
-            COMPANY,
-            since,
-        )
-        return [r["id"] for r in rows]
-    finally:
-        await conn.close()
+class Seeder:
+    """Invoices made through the API (batches of 50, a few in parallel) for the benchmark to work on."""
 
+    def __init__(self, address: str) -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.stub = svc_grpc.InvoiceServiceStub(self.channel)
+        self.threads = ThreadPoolExecutor(4)
 
-def seed(address: str, payable: int) -> tuple[list[str], list[str]]:
-    """Invoices to read, and finalized invoices with room for many payments."""
-    with grpc.insecure_channel(address) as ch:
-        stub = svc_grpc.InvoiceServiceStub(ch)
+    def drafts(self, count: int, invoice: pb.Invoice) -> list[str]:
         batch = svc.BatchCreateInvoicesRequest(
-            company_id=COMPANY, requests=[svc.CreateInvoiceRequest(invoice=_invoice())] * 50
+            company_id=COMPANY, requests=[svc.CreateInvoiceRequest(invoice=invoice)] * 50
         )
-        read_ids: list[str] = []
-        while len(read_ids) < 500:
-            read_ids += [i.id for i in stub.BatchCreateInvoices(batch).invoices]
-        big = svc.BatchCreateInvoicesRequest(
-            company_id=COMPANY, requests=[svc.CreateInvoiceRequest(invoice=_invoice(total="1000000", lines=0))] * 50
-        )
-        pay_ids: list[str] = []
-        while len(pay_ids) < payable:
-            pay_ids += [i.id for i in stub.BatchCreateInvoices(big).invoices]
-        for key in pay_ids:
-            stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(company_id=COMPANY, invoice_id=key))
-    return read_ids, pay_ids
+        answers = self.threads.map(lambda _: self.stub.BatchCreateInvoices(batch), range(math.ceil(count / 50)))
+        return [i.id for answer in answers for i in answer.invoices][:count]
+
+    def finalized(self, count: int) -> list[str]:
+        """Invoices of 1,000,000 open to payments."""
+        ids = self.drafts(count, _invoice(total="1000000", lines=0))
+        request = svc.FinalizeInvoiceRequest
+        list(self.threads.map(lambda i: self.stub.FinalizeInvoice(request(company_id=COMPANY, invoice_id=i)), ids))
+        return ids
+
+    def close(self) -> None:
+        self.threads.shutdown()
+        self.channel.close()
 
 
-def _split(clients: int, items: list[bytes]) -> list[list[bytes]]:
-    """Each client process gets its own share of the payloads."""
-    return [items[i::clients] for i in range(clients)]
+def finalize_pools(seeder: Seeder, callers: int, calls: int) -> list[list[bytes]]:
+    """`calls` drafts (5 lines, as CreateInvoice makes them) dealt to the callers: each finalized once."""
+    ids = seeder.drafts(max(calls, callers), _invoice())
+    requests = [svc.FinalizeInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in ids]
+    return [requests[c::callers] for c in range(callers)]
+
+
+def payment_pools(seeder: Seeder, callers: int, calls: int) -> list[list[bytes]]:
+    """Payments of 0.01 dealt to the callers, each caller paying only its own invoices, each at most
+    PAYMENTS_PER_INVOICE times."""
+    per_caller = max(1, math.ceil(calls / callers))
+    invoices = max(1, math.ceil(per_caller / PAYMENTS_PER_INVOICE))
+    ids = seeder.finalized(invoices * callers)
+    pools = []
+    for c in range(callers):
+        own = ids[c * invoices : (c + 1) * invoices]
+        pay = [
+            svc.RecordPaymentRequest(
+                company_id=COMPANY,
+                invoice_id=i,
+                payment_allocation=pb.PaymentAllocation(allocation=pb.Allocation(total_amount="0.01")),
+            ).SerializeToString()
+            for i in own
+        ]
+        pools.append([pay[k % len(pay)] for k in range(per_caller)])
+    return pools
+
+
+@dataclass
+class Row:
+    tree: str  # "" with one service tree; A, B, ... with several
+    name: str
+    processes: int
+    callers: int
+    window: Window
+    service_ms: float
+    postgres_ms: float
+    shares: list[float]
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} P={self.processes} callers={self.callers}"
+
+
+@dataclass
+class Target:
+    """One service tree under test: its running service, its seeder, its reads."""
+
+    label: str
+    service: Service
+    seeder: Seeder
+    gets: list[bytes]
+    rates: dict[tuple[str, int], float]  # calibrated calls/s of the consuming RPCs per level
+
+
+def bench_services(
+    args: argparse.Namespace, urls: list[str], embedded: EmbeddedPostgres, processes: int, levels: list[int]
+) -> list[Row]:
+    """Every figure for every tree, the trees taking turns window by window (A B, then B A, ...), so load
+    from elsewhere on the machine falls on each alike."""
+    rows: list[Row] = []
+    labels = [chr(ord("A") + i) for i in range(len(urls))] if len(urls) > 1 else [""]
+    create = svc.CreateInvoiceRequest(company_id=COMPANY, invoice=_invoice()).SerializeToString()
+    with ExitStack() as stack:
+        targets = []
+        for label, root, url in zip(labels, args.service_root, urls, strict=True):
+            service = stack.enter_context(running_service(root, url, processes, SETTINGS))
+            seeder = stack.enter_context(closing(Seeder(service.address)))
+            ids = seeder.drafts(500, _invoice())
+            gets = [svc.GetInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in ids]
+            targets.append(Target(label, service, seeder, gets, {}))
+        for level in levels:
+            for name in ("CreateInvoice", "GetInvoice", "FinalizeInvoice", "RecordPayment"):
+                for r in range(args.rounds):
+                    for t in targets if r % 2 == 0 else targets[::-1]:
+                        rows.append(_figure(args, t, embedded, name, level, create))
+    return rows
+
+
+def _figure(
+    args: argparse.Namespace, t: Target, embedded: EmbeddedPostgres, name: str, level: int, create: bytes
+) -> Row:
+    if name == "CreateInvoice":
+        return _row(args, t, embedded, name, level, [[create]] * level, False)
+    if name == "GetInvoice":
+        return _row(args, t, embedded, name, level, [t.gets[c::level] for c in range(level)], False)
+    make = finalize_pools if name == "FinalizeInvoice" else payment_pools
+    if (name, level) not in t.rates:
+        # A short run on a small pool estimates the rate; measured pools hold three times what it suggests.
+        pools = make(t.seeder, level, 25 * level)
+        trial, _ = measured([], t.service.address, SERVICE + name, pools, True, _calibration(args))
+        t.rates[name, level] = trial.rate
+    calls = math.ceil(t.rates[name, level] * args.seconds * 3) + 10 * level
+    return _row(args, t, embedded, name, level, make(t.seeder, level, calls), True)
+
+
+def _calibration(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "seconds": CALIBRATION_SECONDS})
+
+
+def _row(
+    args: argparse.Namespace,
+    t: Target,
+    embedded: EmbeddedPostgres,
+    name: str,
+    level: int,
+    pools: list[list[bytes]],
+    consume: bool,
+) -> Row:
+    groups = [t.service.pids(), embedded.pids(), *t.service.workers]
+    window, cpu = measured(groups, t.service.address, SERVICE + name, pools, consume, args)
+    calls = max(window.calls, 1)
+    spent = sum(cpu[2:]) or 1.0
+    return Row(
+        t.label,
+        name,
+        len(t.service.workers),
+        level,
+        window,
+        cpu[0] * 1000 / calls,
+        cpu[1] * 1000 / calls,
+        [c / spent for c in cpu[2:]],
+    )
+
+
+def limits(args: argparse.Namespace, url: str, levels: list[int]) -> list[tuple[int, float, float, float]]:
+    """(callers, echo calls/s, echo server CPU ms/call, storage tx/s) at each level."""
+    port = free_port()
+    echo = SPAWN.Process(target=_run_echo, args=(port,))
+    echo.start()
+    out = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            grpc.channel_ready_future(ch).result(timeout=60)
+        for level in levels:
+            pools = [[b"ping" * 25]] * level
+            window, cpu = measured([[echo.pid or 0]], f"127.0.0.1:{port}", "/bench.Echo/Echo", pools, False, args)
+            storage = asyncio.run(storage_limit(url, level, args.seconds))
+            out.append((level, window.rate, cpu[0] * 1000 / max(window.calls, 1), storage))
+    finally:
+        echo.terminate()
+        echo.join()
+    return out
+
+
+def report(
+    args: argparse.Namespace, rows: list[Row], bounds: list[tuple[int, float, float, float]], load: list[str]
+) -> None:
+    print(f"machine: {load[0]} before, {load[1]} after")
+    trees = "; ".join(
+        f"{chr(ord('A') + i)}: {root}" if len(args.service_root) > 1 else str(root)
+        for i, root in enumerate(args.service_root)
+    )
+    print(f"service tree(s): {trees}")
+    print(
+        f"{args.clients} client processes x up to {args.channels} channels each; {args.seconds:g} s per window "
+        f"(FinalizeInvoice, RecordPayment: or until a caller's pool is used up); {args.rounds} window(s) per "
+        "figure and tree, trees taking turns; the row shown is the median window by calls/s"
+    )
+    if bounds:
+        print("limits       | callers | echo calls/s | echo server CPU ms/call | storage tx/s")
+        for level, rate, cpu, storage in bounds:
+            print(f"             | {level:>7} | {rate:>12,.0f} | {cpu:>23.3f} | {storage:>12,.0f}")
+    echo = {level: rate for level, rate, _, _ in bounds}
+    stores = {level: tx for level, _, _, tx in bounds}
+    print(
+        "RPC             | tree | procs | callers |  calls/s | p50 ms | p99 ms | refused | service CPU ms/call "
+        "| PostgreSQL CPU ms/call | CPU share per process | / echo | / storage | window s | calls/s of each window"
+    )
+    for (_, tree), group in _groups(rows).items():
+        r = _median(group)
+        w = r.window
+        share = " ".join(f"{s:.0%}" for s in r.shares) if r.processes > 1 else "-"
+        ratio = f"{w.rate / echo[r.callers]:>6.0%}" if r.callers in echo else "     -"
+        stored = f"{w.rate / stores[r.callers]:>9.0%}" if stores.get(r.callers) else "        -"
+        note = " (pool used up)" if w.exhausted else ""
+        refused = sum(sum(g.window.refused.values()) for g in group)
+        print(
+            f"{r.name:<15} | {tree or '-':>4} | {r.processes:>5} | {r.callers:>7} | {w.rate:>8,.0f} | {w.p50:>6.2f} "
+            f"| {w.p99:>6.2f} | {refused:>7} | {r.service_ms:>19.3f} | {r.postgres_ms:>22.3f} | {share:>21} "
+            f"| {ratio} | {stored} | {w.seconds:>8.2f} | {' '.join(f'{g.window.rate:,.0f}' for g in group)}{note}"
+        )
+    refused_rows = [r for r in rows if r.window.refused]
+    for r in refused_rows:
+        print(f"!!! REFUSED CALLS: {r.key} {r.tree}: {dict(r.window.refused)}: not a valid measurement !!!")
+    for r in rows:
+        if r.processes > 1 and r.callers > 1 and min(r.shares) < 0.2:
+            print(f"!!! {r.key} {r.tree}: one serving process did under 20% of the work: load did not spread !!!")
+    if not refused_rows:
+        print("refused calls: none (every measured call succeeded)")
+
+
+def _groups(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    out: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        out.setdefault((r.key, r.tree), []).append(r)
+    return out
+
+
+def _median(group: list[Row]) -> Row:
+    return sorted(group, key=lambda r: r.window.rate)[(len(group) - 1) // 2]
+
+
+def figures(rows: list[Row]) -> dict[str, dict[str, Any]]:
+    """The comparable numbers, every window's, for bench/compare.py: name -> whether higher is better, and
+    per tree the values."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        for what, value, higher in (
+            ("calls/s", r.window.rate, True),
+            ("p50 ms", r.window.p50, False),
+            ("service CPU ms/call", r.service_ms, False),
+            ("refused", sum(r.window.refused.values()), False),
+        ):
+            figure = out.setdefault(f"{r.key} {what}", {"higher_is_better": higher, "values": {}})
+            figure["values"].setdefault(r.tree, []).append(value)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--levels", default="1,16,64")
+    parser.add_argument("--processes", default="1,2", help="service PROCESSES settings to measure")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes")
+    parser.add_argument("--channels", type=int, default=8, help="channels (connections) per client process")
+    parser.add_argument("--rounds", type=int, default=1, help="windows per figure (and tree)")
+    parser.add_argument("--no-limits", action="store_true", help="skip the echo and storage limits")
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench/compare.py reads them)")
+    add_service_root(parser, several=True)
     args = parser.parse_args()
+    args.service_root = args.service_root or [ROOT]
     levels = [int(x) for x in args.levels.split(",")]
+    load = [machine()]
 
-    embedded = EmbeddedPostgres(tempfile.mkdtemp(prefix="rpc-bench-"), cleanup="delete")
-    url = embedded.create_database("rpc_bench")
-    migrate(url)
-    echo_port, port = free_port(), free_port()
-    echo = mp.get_context("spawn").Process(target=_run_echo, args=(echo_port,))
-    echo.start()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "LISTEN_ADDR": f"127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-        "AUTH_REQUIRED": "false",
-        "DB_POOL_MAX": "32",
-        "PUSH_WORKERS": "1",
-        "ASYNC_BATCH_THRESHOLD": "50",
-    }
-    service = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env)
-    address = f"127.0.0.1:{port}"
-    rows: list[tuple[str, int, dict[str, float], float, float]] = []
+    embedded = EmbeddedPostgres("rpc-bench-")
+    rows: list[Row] = []
     try:
-        for target in (address, f"127.0.0.1:{echo_port}"):
-            with grpc.insecure_channel(target) as ch:
-                grpc.channel_ready_future(ch).result(timeout=60)
-        read_ids, payable = seed(address, payable=max(levels) * args.clients)
-        echo_rates: dict[int, float] = {}
-        echo_cpu: dict[int, float] = {}
-        storage: dict[int, float] = {}
-        for level in levels:
-            echoed = measured(
-                echo.pid or 0,
-                f"127.0.0.1:{echo_port}",
-                "/bench.Echo/Echo",
-                _split(args.clients, [b"ping" * 25] * 64),
-                level,
-                args.seconds,
-            )
-            echo_rates[level], echo_cpu[level] = echoed["rate"], echoed["server_ms"]
-            storage[level] = asyncio.run(storage_limit(url, level, args.seconds))
-        create = svc.CreateInvoiceRequest(company_id=COMPANY, invoice=_invoice()).SerializeToString()
-        gets = [svc.GetInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in read_ids]
-        pays = [
-            svc.RecordPaymentRequest(
-                company_id=COMPANY,
-                invoice_id=i,
-                payment_allocation=pb.PaymentAllocation(allocation=pb.Allocation(total_amount="0.01")),
-            ).SerializeToString()
-            for i in payable
-        ]
-        for level in levels:
-            since = time.time()
-            creates = _split(args.clients, [create] * 64)
-            result = measured(service.pid, address, SERVICE + "CreateInvoice", creates, level, args.seconds)
-            rows.append(("CreateInvoice", level, result, echo_rates[level], storage[level]))
-            drafts = asyncio.run(fresh_drafts(url, since))
-            finals = [svc.FinalizeInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in drafts]
-            for name, payloads in (
-                ("GetInvoice", _split(args.clients, gets)),
-                ("FinalizeInvoice", _split(args.clients, finals)),
-                ("RecordPayment", _split(args.clients, pays)),
-            ):
-                result = measured(service.pid, address, SERVICE + name, payloads, level, args.seconds)
-                rows.append((name, level, result, echo_rates[level], storage[level]))
+        url = embedded.create_database("rpc_bench")
+        bounds = [] if args.no_limits else limits(args, url, levels)
+        for processes in (int(p) for p in args.processes.split(",")):
+            # One caller is one connection, so one process: several processes are measured with several.
+            at = [level for level in levels if processes == 1 or level > 1]
+            urls = [embedded.create_database(f"rpc_bench_p{processes}_{i}") for i in range(len(args.service_root))]
+            rows += bench_services(args, urls, embedded, processes, at)
     finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(30)
-        echo.terminate()
-        echo.join()
         embedded.stop()
-
-    print(
-        f"this machine: {os.cpu_count()} cores; service, PostgreSQL, echo server and {args.clients} client processes "
-        f"share them; {args.seconds:.0f} s per figure"
-    )
-    print("limits       | callers | echo calls/s | echo server CPU ms/call | storage tx/s")
-    for level in levels:
-        print(
-            f"             | {level:>7} | {echo_rates[level]:>12,.0f} | {echo_cpu[level]:>23.3f} "
-            f"| {storage[level]:>12,.0f}"
-        )
-    print(
-        "RPC             | callers |  calls/s | p50 ms | p99 ms | errors | / echo | / storage "
-        "| service CPU ms/call | PostgreSQL CPU ms/call"
-    )
-    for name, level, r, e, s in rows:
-        print(
-            f"{name:<15} | {level:>7} | {r['rate']:>8,.0f} | {r['p50']:>6.2f} | {r['p99']:>6.2f} | {r['errors']:>6.0f} "
-            f"| {r['rate'] / e:>6.0%} | {r['rate'] / s:>9.0%} | {r['server_ms']:>19.3f} | {r['postgres_ms']:>22.3f}"
-        )
-    print(
-        "A call's CPU cost on this machine is what bounds the rates: service, PostgreSQL and the load generators "
-        "share the cores, and the service is one process (PROCESSES=1 here) with one event loop."
-    )
-
-
-def _run_echo(port: int) -> None:
-    asyncio.run(echo_server(port))
+    load.append(machine())
+    report(args, rows, bounds, load)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": load, "figures": figures(rows)}, indent=1))
 
 
 if __name__ == "__main__":
