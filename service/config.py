@@ -106,9 +106,12 @@ class Settings(BaseSettings):
     pool_min: int = Field(2, ge=0, le=1000, alias="DB_POOL_MIN", description="an integer from 0 to 1000")
     pool_max: int = Field(10, ge=1, le=1000, alias="DB_POOL_MAX", description="an integer from 1 to 1000")
     max_message_bytes: int = Field(
-        4 * 1024 * 1024, ge=1024 * 1024, le=2**31 - 1, alias="GRPC_MAX_MESSAGE_BYTES",
+        4 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=2**31 - 1,
+        alias="GRPC_MAX_MESSAGE_BYTES",
         description="a byte count from 1048576 (1 MB) to 2147483647",
-    )  # fmt: skip
+    )
     shutdown_grace_seconds: float = Field(
         10, ge=0, le=3600, alias="SHUTDOWN_GRACE_SECONDS", description="seconds from 0 to 3600"
     )

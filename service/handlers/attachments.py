@@ -143,9 +143,14 @@ class AttachmentHandlers:
             if inv.status is Status.VOID:
                 raise FailedPrecondition(f"invoice {inv.id} is VOID: nothing can be attached", f"invoices/{inv.id}")
             att = Attachment(
-                id=invoice_store.new_id(), invoice_id=inv.id, name=meta.name, content_type=content_type,
-                include_when_sent=meta.include_when_sent, date_created=now, modified_date=now,
-            )  # fmt: skip
+                id=invoice_store.new_id(),
+                invoice_id=inv.id,
+                name=meta.name,
+                content_type=content_type,
+                include_when_sent=meta.include_when_sent,
+                date_created=now,
+                modified_date=now,
+            )
             await store.stage(conn, meta.company_id, att, self._staged_until())
         return att
 

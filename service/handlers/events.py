@@ -214,11 +214,17 @@ class EventHub:
                 cursor = rows[-1]["position"]
                 yield [
                     FeedEvent(
-                        r["position"], EventType(r["type"]), r["company_id"], r["invoice_id"],
-                        r["push_operation_key"], r["attachment_id"], r["create_time"], r["invoice"],
+                        r["position"],
+                        EventType(r["type"]),
+                        r["company_id"],
+                        r["invoice_id"],
+                        r["push_operation_key"],
+                        r["attachment_id"],
+                        r["create_time"],
+                        r["invoice"],
                     )
                     for r in rows
-                ]  # fmt: skip
+                ]
             else:  # nothing for this watcher up to `seen`: sleep until a later position is given
                 while feed.head <= seen:
                     await feed.changed.wait()

@@ -20,6 +20,7 @@ from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.filtering import FilterError, Node, parse_filter, parse_order_by
 from service.domain.ids import parse_id
 from service.domain.models import Invoice
+from service.domain.values import start_of_day
 from service.handlers.writes import require_company
 from service.store import invoices as store
 from service.store import listing
@@ -236,14 +237,18 @@ class ListingHandlers:
 
     async def customer_summary(self, company_id: str, customer_id: str) -> list[CurrencySummary]:
         require_company(company_id)
-        now = datetime.now(UTC)
-        today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        today = start_of_day(datetime.now(UTC).date())
         async with connection(self.pool) as conn:
             rows = await listing.customer_summary(conn, company_id, customer_id, today)
         return [
             CurrencySummary(
-                r["currency"], r["invoiced_count"], r["invoiced_amount"], r["unpaid_count"], r["unpaid_amount"],
-                r["overdue_count"], r["overdue_amount"],
+                r["currency"],
+                r["invoiced_count"],
+                r["invoiced_amount"],
+                r["unpaid_count"],
+                r["unpaid_amount"],
+                r["overdue_count"],
+                r["overdue_amount"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]

@@ -37,8 +37,10 @@ async def requeue(pool: asyncpg.Pool, key: str) -> str:
             if current is None:
                 raise NotFound("push operation", key)
             if current["status"] not in ("FAILED", "TIMED_OUT"):
-                raise FailedPrecondition(f"push operation {key} is {current['status']}; only FAILED or TIMED_OUT "
-                                         "operations are requeued", subject=key)  # fmt: skip
+                raise FailedPrecondition(
+                    f"push operation {key} is {current['status']}; only FAILED or TIMED_OUT operations are requeued",
+                    subject=key,
+                )
             raise FailedPrecondition(
                 f"push operation {key} was refused while its call was answered (a synchronous write): there is "
                 "no stored request to apply again; the client sends the call again",

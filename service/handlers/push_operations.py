@@ -59,9 +59,17 @@ class PushOperationHandlers:
             if self.fold is None:
                 self.fold = await listing.fold_collation(conn)
             sql, params = listing.keyset_query(
-                "push_operations", f"push_operation_key, {store.SIZE_ESTIMATE} AS size", store.FILTER_COLUMNS,
-                "push_operation_key", q.company_id, node, order, after, size + 1, self.fold,
-            )  # fmt: skip
+                "push_operations",
+                f"push_operation_key, {store.SIZE_ESTIMATE} AS size",
+                store.FILTER_COLUMNS,
+                "push_operation_key",
+                q.company_id,
+                node,
+                order,
+                after,
+                size + 1,
+                self.fold,
+            )
             rows = await conn.fetch(sql, *params)
             taken, used = 0, 0
             for row in rows[:size]:

@@ -205,15 +205,22 @@ class Outbox:
                 f"Invoice {number} from {self.seller}\n\nTotal: {display(inv.total_amount, cur)} {cur}\n"
                 f"Amount due: {display(inv.amount_due, cur)} {cur}\n"
                 + (f"Due date: {inv.due_date:%Y-%m-%d}\n" if inv.due_date else "")
-            )  # fmt: skip
+            )
             entry_id = invoice_store.new_id()
             entry = store.Entry(
-                id=entry_id, company_id=company_id, invoice_id=inv.id,
-                push_operation_key=run.key if run else invoice_store.new_id(), request_id=request_id,
-                message_id=mail.message_id(entry_id, smtp.sender), recipients=list(to),
+                id=entry_id,
+                company_id=company_id,
+                invoice_id=inv.id,
+                push_operation_key=run.key if run else invoice_store.new_id(),
+                request_id=request_id,
+                message_id=mail.message_id(entry_id, smtp.sender),
+                recipients=list(to),
                 # The default subject carries the invoice number, which may hold anything: folded.
-                subject=subject or mail.fold(f"Invoice {number}"), body=text, status=store.QUEUED, create_time=now,
-            )  # fmt: skip
+                subject=subject or mail.fold(f"Invoice {number}"),
+                body=text,
+                status=store.QUEUED,
+                create_time=now,
+            )
             await store.insert(conn, entry)
             hold_until = now + self._claim_span + MARGIN
             if run is not None:
@@ -221,10 +228,14 @@ class Outbox:
                     raise LeaseLost(run.key)
             else:
                 op = PushOperation(
-                    key=entry.push_operation_key, company_id=company_id, operation="SendInvoice",
-                    status=PushStatus.PENDING, status_code=202, requested_on_utc=now,
+                    key=entry.push_operation_key,
+                    company_id=company_id,
+                    operation="SendInvoice",
+                    status=PushStatus.PENDING,
+                    status_code=202,
+                    requested_on_utc=now,
                     timeout_in_minutes=OPERATION_TIMEOUT_MINUTES,
-                )  # fmt: skip
+                )
                 await push_store.insert(conn, op, request)
                 await store.lease_operation(conn, company_id, op.key, f"outbox-{entry_id}", hold_until)
                 await events.append(conn, feed(op, []), now)
@@ -313,11 +324,15 @@ class Outbox:
         """The result on the outbox row, the invoice (sent_time) and the push operation, in one transaction."""
         now = utcnow()
         op = PushOperation(
-            key=entry.push_operation_key, company_id=entry.company_id, operation="SendInvoice",
+            key=entry.push_operation_key,
+            company_id=entry.company_id,
+            operation="SendInvoice",
             status=PushStatus.SUCCESS if outcome.sent else PushStatus.FAILED,
-            status_code=200 if outcome.sent else 503, requested_on_utc=entry.create_time, completed_on_utc=now,
+            status_code=200 if outcome.sent else 503,
+            requested_on_utc=entry.create_time,
+            completed_on_utc=now,
             error_message=outcome.error[:2000],
-        )  # fmt: skip
+        )
         async with connection(self.pool) as conn, conn.transaction():
             await store.record(
                 conn,

@@ -78,8 +78,11 @@ class Workers:
         async with self.pool.acquire() as conn:
             for timed_out in await store.time_out(conn, now):
                 async with conn.transaction():
-                    feed = events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, timed_out["company_id"],
-                                        push_operation_key=timed_out["push_operation_key"])  # fmt: skip
+                    feed = events.Event(
+                        EventType.PUSH_OPERATION_STATUS_CHANGED,
+                        timed_out["company_id"],
+                        push_operation_key=timed_out["push_operation_key"],
+                    )
                     await events.append(conn, [feed], now)
             row = await store.claim(conn, owner, self.lease, now)
         if row is None:
@@ -99,8 +102,13 @@ class Workers:
 
     async def _give_up(self, run: AsyncRun, company_id: str, operation: str) -> None:
         op = PushOperation(
-            key=run.key, company_id=company_id, operation=operation, status=PushStatus.FAILED, status_code=500,
-            requested_on_utc=run.requested_on_utc, completed_on_utc=utcnow(),
+            key=run.key,
+            company_id=company_id,
+            operation=operation,
+            status=PushStatus.FAILED,
+            status_code=500,
+            requested_on_utc=run.requested_on_utc,
+            completed_on_utc=utcnow(),
             error_message=f"not applied after {MAX_ATTEMPTS} attempts",
-        )  # fmt: skip
+        )
         await store_operation(self.pool, op, run)

@@ -148,8 +148,14 @@ async def read(
         "  WHERE next.upto <= $7 OR next.position = (SELECT min(position) FROM next)"
         ") "
         "SELECT purged.p AS purged, kept.* FROM purged LEFT JOIN kept ON true ORDER BY kept.position",
-        company_id, after, types, invoice_id, limit, EVENT_OVERHEAD, budget,
-    )  # fmt: skip
+        company_id,
+        after,
+        types,
+        invoice_id,
+        limit,
+        EVENT_OVERHEAD,
+        budget,
+    )
     purged = int(rows[0]["purged"]) if rows else 0
     return [r for r in rows if r["position"] is not None], purged
 

@@ -301,8 +301,10 @@ async def lock_invoices(conn: Conn, company_id: str, keys: list[str]) -> set[str
     rows = await conn.fetch(
         "SELECT id, invoice_number FROM invoices WHERE company_id = $1 "
         "AND (id = ANY($2::uuid[]) OR invoice_number = ANY($3::text[])) ORDER BY id FOR NO KEY UPDATE",
-        company_id, [i for i in ids.values() if i], keys,
-    )  # fmt: skip
+        company_id,
+        [i for i in ids.values() if i],
+        keys,
+    )
     found = {r["id"] for r in rows} | {r["invoice_number"] for r in rows if r["invoice_number"]}
     return {k for k in keys if k in found or ids[k] in found}
 
@@ -434,9 +436,11 @@ async def number_taken(conn: Conn, company_id: str, number: str, exclude_id: str
     return bool(
         await conn.fetchval(
             "SELECT 1 FROM invoices WHERE company_id = $1 AND invoice_number = $2 AND id::text <> $3",
-            company_id, number, exclude_id,
+            company_id,
+            number,
+            exclude_id,
         )
-    )  # fmt: skip
+    )
 
 
 # Customer credit balances ---------------------------------------------------------------------
@@ -446,8 +450,10 @@ async def lock_credit_balance(conn: Conn, company_id: str, customer_id: str, cur
     value = await conn.fetchval(
         "SELECT balance FROM customer_credit_balances WHERE company_id = $1 AND customer_id = $2 "
         "AND currency = $3 FOR UPDATE",
-        company_id, customer_id, currency,
-    )  # fmt: skip
+        company_id,
+        customer_id,
+        currency,
+    )
     return value if value is not None else Decimal(0)
 
 
@@ -466,22 +472,37 @@ async def move_credit(
     await conn.execute(
         "INSERT INTO credit_entries (company_id, customer_id, currency, amount, reason, invoice_id, note, "
         "create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        company_id, customer_id, currency, amount, reason, invoice_id, note, now,
-    )  # fmt: skip
+        company_id,
+        customer_id,
+        currency,
+        amount,
+        reason,
+        invoice_id,
+        note,
+        now,
+    )
     if amount < 0:  # a draw: the row exists and is locked by the caller (lock_credit_balance)
         return await conn.fetchrow(
             "UPDATE customer_credit_balances SET balance = balance + $4, update_time = $5 "
             "WHERE company_id = $1 AND customer_id = $2 AND currency = $3 "
             "RETURNING company_id, customer_id, currency, balance, update_time",
-            company_id, customer_id, currency, amount, now,
-        )  # fmt: skip
+            company_id,
+            customer_id,
+            currency,
+            amount,
+            now,
+        )
     return await conn.fetchrow(
         "INSERT INTO customer_credit_balances AS b (company_id, customer_id, currency, balance, update_time) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (company_id, customer_id, currency) "
         "DO UPDATE SET balance = b.balance + EXCLUDED.balance, update_time = EXCLUDED.update_time "
         "RETURNING company_id, customer_id, currency, balance, update_time",
-        company_id, customer_id, currency, amount, now,
-    )  # fmt: skip
+        company_id,
+        customer_id,
+        currency,
+        amount,
+        now,
+    )
 
 
 async def credit_balances(conn: Conn, company_id: str, customer_id: str) -> list[asyncpg.Record]:
@@ -489,6 +510,7 @@ async def credit_balances(conn: Conn, company_id: str, customer_id: str) -> list
         await conn.fetch(
             "SELECT company_id, customer_id, currency, balance, update_time FROM customer_credit_balances "
             "WHERE company_id = $1 AND customer_id = $2 ORDER BY currency",
-            company_id, customer_id,
+            company_id,
+            customer_id,
         )
-    )  # fmt: skip
+    )

@@ -206,9 +206,11 @@ async def operator_list(conn: asyncpg.Connection, company_id: str, status: str, 
             f"SELECT {COLUMNS}, attempts, request IS NOT NULL AS requeueable FROM push_operations "  # noqa: S608
             "WHERE ($1 = '' OR company_id = $1) AND ($2 = '' OR status = $2) "
             "ORDER BY requested_on_utc DESC LIMIT $3",
-            company_id, status, limit,
+            company_id,
+            status,
+            limit,
         )
-    )  # fmt: skip
+    )
 
 
 async def operator_get(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
