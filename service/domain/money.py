@@ -20,11 +20,9 @@ from functools import cache
 
 from iso4217 import Currency
 
-from service.domain.values import MAX_SCALE, ZERO
+from service.domain.values import MAX_SCALE, WITHDRAWN_CURRENCIES, ZERO
 
 HUNDRED = Decimal(100)
-# Withdrawn from list one but still accepted by parse_currency (their exponent when in use).
-_WITHDRAWN = {"SLL": 2, "ZWL": 2}
 
 
 class Rounding(StrEnum):
@@ -50,8 +48,8 @@ _DECIMAL_MODE = {
 @cache
 def exponent(currency: str) -> int | None:
     """ISO 4217 minor units; None for a currency without one (never rounded, up to 9 decimals)."""
-    if currency in _WITHDRAWN:
-        return _WITHDRAWN[currency]
+    if currency in WITHDRAWN_CURRENCIES:
+        return WITHDRAWN_CURRENCIES[currency]
     try:
         return Currency(currency).exponent
     except ValueError:

@@ -78,3 +78,16 @@ def test_formatting() -> None:
 )
 def test_convert(currency: str, mode: Rounding, amount: str, rate: str, expect: str) -> None:
     assert format(Rules(currency, mode).convert(D(amount), D(rate)), "f") == expect
+
+
+@pytest.mark.parametrize("currency", ["ANG", "BGN", "CUC", "XAD"])
+def test_withdrawn_and_new_codes_round_at_their_minor_unit(currency: str) -> None:
+    assert exponent(currency) == 2
+
+
+def test_every_accepted_currency_but_the_units_of_account_has_a_minor_unit() -> None:
+    """An accepted code without a minor unit is never rounded: only gold, silver, funds codes and XXX may."""
+    from service.domain.values import CURRENCIES
+
+    without = sorted(c for c in CURRENCIES if exponent(c) is None)
+    assert without and all(c.startswith("X") for c in without), without
