@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -29,10 +28,11 @@ import asyncpg
 from service.domain import lifecycle
 from service.domain.errors import DomainError, InvalidArgument, InvariantBreach, NotFound, Violations
 from service.domain.models import Invoice
+from service.domain.profile import CompanyProfile, NumberFormat
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation, PushStatus
 from service.domain.values import check_company_id
 from service.handlers.writes import require_company, utcnow
-from service.store import events, statement
+from service.store import events, profiles, statement
 from service.store import invoices as store
 from service.store import push_operations as push_store
 from service.store.db import connection, domain_error
@@ -84,15 +84,8 @@ def _operation_piece(op: PushOperation, run: AsyncRun | None) -> Piece:
     return push_store.insert_piece(op) if run is None else push_store.complete_piece(op, run.owner)
 
 
-@dataclass(frozen=True, slots=True)
-class Numbering:
-    """The gapless invoice numbers the service gives: prefix and zero-padded width."""
-
-    prefix: str
-    width: int
-
-    def format(self, value: int) -> str:
-        return f"{self.prefix}{value:0{self.width}d}"
+# The gapless invoice numbers the service gives by default (settings): prefix and zero-padded width.
+Numbering = NumberFormat
 
 
 class Invoices:
@@ -143,7 +136,7 @@ class Invoices:
         value = self._drawn.pop(inv.id, None)
         if value is None:
             value = await store.next_invoice_number(await self._uow.connection(), inv.company_id)
-        return self._uow.numbering.format(value)
+        return (await self._uow.number_formats())[0].format(value)
 
     async def number_taken(self, number: str, exclude_id: str = "") -> bool:
         return await store.number_taken(await self._uow.connection(), self._uow.company_id, number, exclude_id)
@@ -189,6 +182,17 @@ class UnitOfWork:
         self.changes: list[Change] = []  # every change: the feed gets them all, the operation the recorded
         self._conn: asyncpg.Connection | None = None
         self._committed = False
+        self._profile: CompanyProfile | None = None
+
+    async def profile(self) -> CompanyProfile:
+        """The company's profile as of this unit of work's transaction (read once)."""
+        if self._profile is None:
+            self._profile = await profiles.load(await self.connection(), self.company_id)
+        return self._profile
+
+    async def number_formats(self) -> tuple[NumberFormat, NumberFormat]:
+        """(invoice, credit note) number formats: the profile's, else the settings'."""
+        return (await self.profile()).numbering(self.numbering)
 
     def record(self, *changes: Change) -> None:
         self.changes.extend(changes)

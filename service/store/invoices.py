@@ -13,6 +13,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from service.domain import parties
 from service.domain.ids import new_id as new_id  # callers outside the store take ids from here too
 from service.domain.ids import parse_id
 from service.domain.models import (
@@ -47,6 +48,14 @@ _ENUMS: dict[str, Any] = {
     "tax_mode": TaxMode,
 }
 _DEFAULTS = {"rounding_mode": Rounding.HALF_UP.value, "tax_mode": TaxMode.LINE.value}
+# Party columns (issue 16): JSON objects in the row, values of service/domain/parties.py on the invoice.
+_PARTIES: dict[str, Any] = {
+    "seller": parties.party_from_json,
+    "buyer": parties.party_from_json,
+    "delivery": parties.delivery_from_json,
+    "payment_terms": parties.terms_from_json,
+    "payment_means": parties.means_from_json,
+}
 _WRITTEN = columns("invoices")
 _HEADER = tuple(c for c in _WRITTEN if c not in ("document", "document_version"))
 _UPDATABLE = [c for c in _WRITTEN if c not in ("id", "company_id", "create_time")]
@@ -124,6 +133,8 @@ def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
     for c in _HEADER:
         value = getattr(inv, c)
         values[c] = value.value if c in _ENUMS and value is not None else value
+        if c in _PARTIES:
+            values[c] = parties.to_json(value)
         if value is None and c in _DEFAULTS:
             values[c] = _DEFAULTS[c]
     values["invoice_number"] = inv.invoice_number or None
@@ -205,6 +216,8 @@ def _invoice_from_row(row: asyncpg.Record) -> Invoice:
         value = row[c]
         if c in _ENUMS and value is not None:
             value = _ENUMS[c](value)
+        elif c in _PARTIES:
+            value = _PARTIES[c](value)
         setattr(inv, c, value)
     inv.invoice_number = inv.invoice_number or ""
     return inv
