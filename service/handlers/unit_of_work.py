@@ -106,6 +106,8 @@ class Invoices:
             raise NotFound("invoice", key)
         if loaded.drawn is not None:
             self._drawn[loaded.invoice.id] = loaded.drawn
+        if loaded.profile is not None and self._uow.profile_read is None:
+            self._uow.profile_read = profiles.from_document(self._uow.company_id, loaded.profile)
         if not loaded.current:  # a concurrent writer committed while we waited: read it again, under our lock
             loaded = await store.load(conn, self._uow.company_id, loaded.invoice.id, lock=True)
             assert loaded is not None  # locked: it cannot have gone
@@ -182,13 +184,13 @@ class UnitOfWork:
         self.changes: list[Change] = []  # every change: the feed gets them all, the operation the recorded
         self._conn: asyncpg.Connection | None = None
         self._committed = False
-        self._profile: CompanyProfile | None = None
+        self.profile_read: CompanyProfile | None = None  # read once, or with a finalization's locking read
 
     async def profile(self) -> CompanyProfile:
-        """The company's profile as of this unit of work's transaction (read once)."""
-        if self._profile is None:
-            self._profile = await profiles.load(await self.connection(), self.company_id)
-        return self._profile
+        """The company's profile as of this unit of work's transaction."""
+        if self.profile_read is None:
+            self.profile_read = await profiles.load(await self.connection(), self.company_id)
+        return self.profile_read
 
     async def number_formats(self) -> tuple[NumberFormat, NumberFormat]:
         """(invoice, credit note) number formats: the profile's, else the settings'."""

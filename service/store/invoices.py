@@ -89,6 +89,7 @@ def _draw(source: str) -> str:
 
 _DRAFT_WITHOUT_NUMBER = "SELECT company_id, 1 FROM inv WHERE status = 'DRAFT' AND invoice_number IS NULL"
 _NEXT_NUMBER = _draw("VALUES ($1, 1)")
+_PROFILE = "(SELECT p.profile FROM company_profiles p WHERE p.company_id = $1)"
 
 
 def _load_sql(by: str, lock: bool, draw: bool) -> str:
@@ -102,6 +103,8 @@ def _load_sql(by: str, lock: bool, draw: bool) -> str:
         f"WITH inv AS (SELECT {', '.join(_HEADER)} FROM invoices "  # noqa: S608 - constant names
         f"WHERE company_id = $1 AND {by} = $2{lock_clause}){num if draw else ''} "
         f"SELECT inv.*, {'(SELECT last_value FROM num)' if draw else 'NULL::bigint'} AS drawn, "
+        # A finalization numbers and snapshots the seller from the company profile: read in the same trip.
+        f"{_PROFILE if draw else 'NULL::jsonb'} AS profile, "
         "(SELECT v.version FROM invoices v WHERE v.company_id = inv.company_id AND v.id = inv.id) AS seen_version, "
         f"{_CHILD_SELECT} FROM inv"
     )
@@ -228,6 +231,8 @@ class Loaded:
     invoice: Invoice
     drawn: int | None  # the number drawn from the company's sequence, if asked and the invoice needs one
     current: bool  # the children are as of the row returned (always, unless locked after a wait)
+    # With a drawn number: the company profile's stored form ({} without one), for numbering and the seller.
+    profile: dict[str, Any] | None = None
 
 
 async def load(
@@ -255,7 +260,8 @@ async def load(
         by_line[r["line_item_id"]].taxation_items.append(_tax_from_json(r))
     inv.allocations = [_allocation_from_json(r) for r in _json(row["allocations"])]
     inv.credit_memos = [_memo_from_json(r) for r in _json(row["memos"])]
-    return Loaded(inv, row["drawn"], row["seen_version"] == row["version"])
+    profile = (row["profile"] or {}) if draw else None
+    return Loaded(inv, row["drawn"], row["seen_version"] == row["version"], profile)
 
 
 async def load_invoice(

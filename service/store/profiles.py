@@ -42,7 +42,16 @@ def _format(d: dict[str, Any] | None) -> NumberFormat | None:
 
 
 def _from_row(company_id: str, row: asyncpg.Record) -> CompanyProfile:
-    d: dict[str, Any] = row["profile"] or {}
+    out = from_document(company_id, row["profile"] or {})
+    out.rounding_mode = Rounding(row["rounding_mode"]) if row["rounding_mode"] else None
+    out.tax_mode = TaxMode(row["tax_mode"]) if row["tax_mode"] else None
+    out.logo, out.logo_content_type = row["logo"] or b"", row["logo_content_type"] or ""
+    out.version, out.update_time = row["version"] or 0, row["update_time"]
+    return out
+
+
+def from_document(company_id: str, d: dict[str, Any]) -> CompanyProfile:
+    """The profile from its stored JSON alone (no logo, money defaults or version)."""
     address = d.get("address")
     return CompanyProfile(
         company_id=company_id,
@@ -57,13 +66,7 @@ def _from_row(company_id: str, row: asyncpg.Record) -> CompanyProfile:
         payment_means=parties.means_from_json(d.get("payment_means")),
         invoice_numbering=_format(d.get("invoice_numbering")),
         credit_note_numbering=_format(d.get("credit_note_numbering")),
-        rounding_mode=Rounding(row["rounding_mode"]) if row["rounding_mode"] else None,
-        tax_mode=TaxMode(row["tax_mode"]) if row["tax_mode"] else None,
         locale=d.get("locale", ""),
-        logo=row["logo"] or b"",
-        logo_content_type=row["logo_content_type"] or "",
-        version=row["version"] or 0,
-        update_time=row["update_time"],
     )
 
 
