@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -12,11 +17,16 @@ from invoices.v1 import company_profile_pb2 as cpb
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import party_pb2 as ppb
+from invoices.v1 import push_operation_pb2 as push_pb
+from invoices.v1 import push_operation_service_pb2 as ps
+from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 from pypdf import PdfReader
 
 from tests.helpers import create, finalized, invoice, rpc_error, violations
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
+ABORTED = grpc.StatusCode.ABORTED
+ROOT = Path(__file__).resolve().parents[1]
 IBAN = "DE89370400440532013000"
 # A 2x1 PNG.
 PNG = bytes.fromhex(
@@ -284,3 +294,33 @@ def test_the_pdf_shows_seller_buyer_terms_and_bank_details(stub, company):
         f"Payment reference: {issued.invoice_number}",
     ):
         assert expected in text, expected
+
+
+def test_money_defaults_cli_moves_the_profile_etag(stub, company, database_url):
+    _update(stub, company, cpb.CompanyProfile(legal_name="Acme"))
+    cli = [sys.executable, "-m", "service", "money-defaults", "--company", company, "--rounding", "DOWN"]
+    env = {**os.environ, "DATABASE_URL": database_url}
+    done = subprocess.run(cli, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = _get(stub, company)
+    assert (got.rounding_mode, got.etag, got.legal_name) == (pb.ROUNDING_MODE_DOWN, 'W/"2"', "Acme")
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(locale="en-GB", etag='W/"1"')), ABORTED)
+    assert violations(err) == {}
+
+
+def test_an_asynchronous_update_is_applied_by_a_worker(stub, channel, company):
+    request = cpb.UpdateCompanyProfileRequest(company_id=company, profile=_profile(), request_id="profile-1")
+    pending = stub.UpdateCompanyProfile(request, metadata=(("prefer", "respond-async"),)).push_operation
+    assert pending.status == push_pb.PUSH_OPERATION_STATUS_PENDING and pending.data_type == "companyProfiles"
+    ops = ps_grpc.PushOperationServiceStub(channel)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        op = ops.GetPushOperation(
+            ps.GetPushOperationRequest(company_id=company, push_operation_key=pending.push_operation_key)
+        )
+        if op.push_operation.status != push_pb.PUSH_OPERATION_STATUS_PENDING:
+            break
+        time.sleep(0.05)
+    assert op.push_operation.status == push_pb.PUSH_OPERATION_STATUS_SUCCESS
+    assert [c.record_ref.id for c in op.push_operation.changes] == [f"companies/{company}/profile"]
+    assert _get(stub, company).legal_name == "Acme Widgets GmbH"
