@@ -313,10 +313,6 @@ class Party:
     legal_registration_id: str = ""
     contact: Contact | None = None
 
-    @property
-    def vat_id(self) -> str:
-        return next((t.id for t in self.tax_registrations if t.scheme.upper() == "VAT"), "")
-
 
 @dataclass(slots=True)
 class PaymentTerms:
