@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from invoices.v1 import company_profile_pb2 as cpb
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
@@ -170,6 +171,8 @@ def cases(w: World) -> dict[str, Callable[[], Any]]:
         "ImportInvoice": lambda: svc.ImportInvoiceRequest(company_id=B, vendor=svc.VENDOR_CODAT, invoice_json="{}"),
         "ExportInvoice": lambda: svc.ExportInvoiceRequest(**ids, vendor=svc.VENDOR_CODAT),
         "TriggerInvoiceCommunication": lambda: svc.TriggerInvoiceCommunicationRequest(**ids),
+        "GetCompanyProfile": lambda: cpb.GetCompanyProfileRequest(company_id=B),
+        "UpdateCompanyProfile": lambda: cpb.UpdateCompanyProfileRequest(company_id=B, profile=cpb.CompanyProfile(legal_name="x")),
         "GetPushOperation": lambda: ps.GetPushOperationRequest(company_id=B, push_operation_key=w.op_key),
         "ListPushOperations": lambda: ps.ListPushOperationsRequest(company_id=B),
         "WatchPushOperations": lambda: ps.WatchPushOperationsRequest(company_id=B),

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from service.domain.money import Rounding, TaxMode, round_amount
+from service.domain.parties import Delivery, Party, PaymentMeans, PaymentTerms
 from service.domain.values import ZERO
 
 
@@ -195,6 +196,14 @@ class Invoice:
     finalize_time: datetime | None = None
     void_time: datetime | None = None
     sent_time: datetime | None = None
+    # Parties (issue 16): the seller, terms and means are snapshots taken at finalization (None on drafts).
+    seller: Party | None = None
+    buyer: Party | None = None
+    buyer_reference: str = ""
+    purchase_order_reference: str = ""
+    delivery: Delivery | None = None
+    payment_terms: PaymentTerms | None = None
+    payment_means: PaymentMeans | None = None
 
     @property
     def amount_paid(self) -> Decimal:

@@ -31,6 +31,7 @@ from service.handlers.writes import require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as store
 from service.store import invoices as invoice_store
+from service.store import profiles
 from service.store.db import connection
 
 PDF_CHUNK = 64 * 1024
@@ -315,7 +316,8 @@ class AttachmentHandlers:
         require_company(company_id)
         async with connection(self.pool) as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
-        data = await asyncio.to_thread(pdf.render, inv, self.seller)  # CPU work off the event loop
+            profile = await profiles.load(conn, company_id)  # a draft's seller, and the logo
+        data = await asyncio.to_thread(pdf.render, inv, self.seller, profile)  # CPU work off the event loop
         return pdf.file_name(inv), data
 
     async def send(

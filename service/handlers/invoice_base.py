@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from service.config import Settings
+from service.domain import profile
 from service.domain.attachments import LimitExceeded
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, Unavailable, Violations
 from service.domain.models import Invoice, Status
@@ -133,13 +134,18 @@ class InvoiceUseCases:
                 "requests: serialized size",
             )
 
-    def _check_number(self, number: str, path: str) -> None:
-        """Numbers of the sequence's form are the service's to give, which keeps the sequence gapless."""
-        prefix = self.settings.invoice_number_prefix
-        if number.startswith(prefix) and number[len(prefix) :].isdigit():
-            example = f"{prefix}{'0' * self.settings.invoice_number_width}"
+    async def _check_number(self, uow: UnitOfWork, number: str, path: str) -> None:
+        """Numbers of the sequence's form (the company profile's, else the settings') are the service's to
+        give, which keeps the sequence gapless."""
+        numbering = (await uow.number_formats())[0]
+        if numbering.is_generated(number):
+            example = numbering.format(0)
             advice = "are assigned at finalization; leave invoice_number empty or use another form"
             raise InvalidArgument([FieldViolation(path, f"numbers like {example} {advice}")])
+
+    async def _snapshot_seller(self, uow: UnitOfWork, inv: Invoice) -> None:
+        """A finalization keeps the seller, payment terms and means as the company profile says now."""
+        profile.snapshot_seller(inv, await uow.profile(), self.settings.seller_name)
 
     # -- money defaults ---------------------------------------------------------------------
 
@@ -157,6 +163,9 @@ class InvoiceUseCases:
         ):
             self._money_refresh = asyncio.create_task(self._refresh_money_defaults())
         return self._money.get(company_id, MoneyDefaults())
+
+    def set_money_defaults(self, company_id: str, defaults: MoneyDefaults) -> None:
+        self._money = {**self._money, company_id: defaults}
 
     def start_money_refresh(self) -> None:
         """Keeps the defaults at most MONEY_DEFAULTS_TTL seconds old whether or not calls come: refreshed

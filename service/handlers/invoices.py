@@ -27,6 +27,7 @@ from service.handlers.invoice_base import (
 )
 from service.handlers.lifecycle_writes import LifecycleWrites
 from service.handlers.payments import CreditBalance, PaymentWrites
+from service.handlers.profiles import ProfileUseCases
 from service.handlers.unit_of_work import UnitOfWork
 from service.handlers.writes import require_company, utcnow
 from service.store import invoices as store
@@ -63,8 +64,6 @@ class InvoiceWrites(InvoiceUseCases):
         inv.company_id, inv.version = company_id, 1
         inv.create_time = inv.modified_date = now
         lifecycle.prepare_new(inv, Violations(), now, path, defaults)
-        if inv.invoice_number:
-            self._check_number(inv.invoice_number, f"{path}.invoice_number")
 
     async def _add(
         self, uow: UnitOfWork, inv: Invoice, path: str, defaults: MoneyDefaults, sizes: list[int] | None = None
@@ -72,6 +71,8 @@ class InvoiceWrites(InvoiceUseCases):
         """A new invoice into the unit of work. A draft without a number reads nothing: its create stays
         one statement."""
         self._new(uow.company_id, inv, uow.now, path, defaults)
+        if inv.invoice_number:
+            await self._check_number(uow, inv.invoice_number, f"{path}.invoice_number")
         if inv.invoice_number and await uow.invoices.number_taken(inv.invoice_number):
             raise AlreadyExists(
                 f"invoice number {inv.invoice_number!r} is already used in company {uow.company_id}",
@@ -79,6 +80,7 @@ class InvoiceWrites(InvoiceUseCases):
             )
         if inv.status is not Status.DRAFT:
             inv.invoice_number = await uow.invoices.number(inv)
+            await self._snapshot_seller(uow, inv)
         store.assign_ids(inv)
         uow.invoices.add(inv, self._document(inv, path, sizes))
         uow.record(Change(ChangeType.CREATED, inv.id))
@@ -126,7 +128,7 @@ class InvoiceWrites(InvoiceUseCases):
         lifecycle.apply_update(inv, spec.patch, set(spec.paths), Violations(), path)
         changed = inv.invoice_number != old_number and inv.invoice_number
         if changed:
-            self._check_number(inv.invoice_number, f"{path}.invoice_number")
+            await self._check_number(uow, inv.invoice_number, f"{path}.invoice_number")
         if changed and await uow.invoices.number_taken(inv.invoice_number, inv.id):
             raise AlreadyExists(f"invoice number {inv.invoice_number!r} is already used", f"{path}.invoice_number")
         self._save(uow, inv, path, sizes, lines="line_items" in spec.paths)
@@ -233,5 +235,5 @@ class InvoiceReads(InvoiceUseCases):
         return sorted(parts, key=lambda p: (p.create_time is None, p.create_time))
 
 
-class InvoiceHandlers(InvoiceWrites, InvoiceReads, LifecycleWrites, PaymentWrites):
+class InvoiceHandlers(InvoiceWrites, InvoiceReads, LifecycleWrites, PaymentWrites, ProfileUseCases):
     """Every invoice use case (one object for the transport to call)."""

@@ -32,6 +32,7 @@ class LifecycleWrites(InvoiceUseCases):
         inv = await uow.invoices.get_for_update(invoice_id, etag, draw_number=True)
         lifecycle.check_can_finalize(inv)
         lifecycle.finalize(inv, await uow.invoices.number(inv), uow.now, issue_date)
+        await self._snapshot_seller(uow, inv)
         self._save(uow, inv, path, sizes)
         uow.record(*finalized(inv))
         return inv
@@ -141,6 +142,7 @@ class LifecycleWrites(InvoiceUseCases):
             if finalize:
                 lifecycle.check_can_finalize(inv)
                 lifecycle.finalize(inv, await uow.invoices.number(inv), uow.now)
+                await self._snapshot_seller(uow, inv)
             self._save(uow, inv, lines=True)
             uow.record(*(finalized(inv) if finalize else [modified(inv)]))
             await uow.commit()

@@ -42,7 +42,7 @@ from service.handlers.unit_of_work import LeaseLost, feed
 from service.handlers.writes import require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as attachment_store
-from service.store import events, statement
+from service.store import events, profiles, statement
 from service.store import invoices as invoice_store
 from service.store import mail_outbox as store
 from service.store import push_operations as push_store
@@ -201,8 +201,9 @@ class Outbox:
                 )
             number = inv.invoice_number
             cur = inv.currency
+            seller = inv.seller.name if inv.seller else self.seller  # the issued invoice's seller
             text = body or (
-                f"Invoice {number} from {self.seller}\n\nTotal: {display(inv.total_amount, cur)} {cur}\n"
+                f"Invoice {number} from {seller}\n\nTotal: {display(inv.total_amount, cur)} {cur}\n"
                 f"Amount due: {display(inv.amount_due, cur)} {cur}\n"
                 + (f"Due date: {inv.due_date:%Y-%m-%d}\n" if inv.due_date else "")
             )
@@ -314,7 +315,8 @@ class Outbox:
             if sum(a.file_size for a in extra) > self.max_mail_bytes:
                 raise FailedPrecondition(f"the attachments are over the {self.max_mail_bytes} an e-mail may carry")
             files = [(a, await attachment_store.all_bytes(conn, inv.company_id, a.id)) for a in extra]
-        pdf_bytes = await asyncio.to_thread(pdf.render, inv, self.seller)  # CPU work off the event loop
+            profile = await profiles.load(conn, inv.company_id)
+        pdf_bytes = await asyncio.to_thread(pdf.render, inv, self.seller, profile)  # CPU work off the event loop
         parts = [mail.Part(pdf.file_name(inv), "application/pdf", pdf_bytes)]
         parts += [mail.Part(a.name, a.content_type, data) for a, data in files]
         assert self.smtp is not None

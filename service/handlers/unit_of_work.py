@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -29,10 +28,11 @@ import asyncpg
 from service.domain import lifecycle
 from service.domain.errors import DomainError, InvalidArgument, InvariantBreach, NotFound, Violations
 from service.domain.models import Invoice
+from service.domain.profile import CompanyProfile, NumberFormat
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation, PushStatus
 from service.domain.values import check_company_id
 from service.handlers.writes import require_company, utcnow
-from service.store import events, statement
+from service.store import events, profiles, statement
 from service.store import invoices as store
 from service.store import push_operations as push_store
 from service.store.db import connection, domain_error
@@ -84,15 +84,8 @@ def _operation_piece(op: PushOperation, run: AsyncRun | None) -> Piece:
     return push_store.insert_piece(op) if run is None else push_store.complete_piece(op, run.owner)
 
 
-@dataclass(frozen=True, slots=True)
-class Numbering:
-    """The gapless invoice numbers the service gives: prefix and zero-padded width."""
-
-    prefix: str
-    width: int
-
-    def format(self, value: int) -> str:
-        return f"{self.prefix}{value:0{self.width}d}"
+# The gapless invoice numbers the service gives by default (settings): prefix and zero-padded width.
+Numbering = NumberFormat
 
 
 class Invoices:
@@ -113,6 +106,8 @@ class Invoices:
             raise NotFound("invoice", key)
         if loaded.drawn is not None:
             self._drawn[loaded.invoice.id] = loaded.drawn
+        if loaded.profile is not None and self._uow.profile_read is None:
+            self._uow.profile_read = profiles.from_document(self._uow.company_id, loaded.profile)
         if not loaded.current:  # a concurrent writer committed while we waited: read it again, under our lock
             loaded = await store.load(conn, self._uow.company_id, loaded.invoice.id, lock=True)
             assert loaded is not None  # locked: it cannot have gone
@@ -143,7 +138,7 @@ class Invoices:
         value = self._drawn.pop(inv.id, None)
         if value is None:
             value = await store.next_invoice_number(await self._uow.connection(), inv.company_id)
-        return self._uow.numbering.format(value)
+        return (await self._uow.number_formats())[0].format(value)
 
     async def number_taken(self, number: str, exclude_id: str = "") -> bool:
         return await store.number_taken(await self._uow.connection(), self._uow.company_id, number, exclude_id)
@@ -189,6 +184,17 @@ class UnitOfWork:
         self.changes: list[Change] = []  # every change: the feed gets them all, the operation the recorded
         self._conn: asyncpg.Connection | None = None
         self._committed = False
+        self.profile_read: CompanyProfile | None = None  # read once, or with a finalization's locking read
+
+    async def profile(self) -> CompanyProfile:
+        """The company's profile as of this unit of work's transaction."""
+        if self.profile_read is None:
+            self.profile_read = await profiles.load(await self.connection(), self.company_id)
+        return self.profile_read
+
+    async def number_formats(self) -> tuple[NumberFormat, NumberFormat]:
+        """(invoice, credit note) number formats: the profile's, else the settings'."""
+        return (await self.profile()).numbering(self.numbering)
 
     def record(self, *changes: Change) -> None:
         self.changes.extend(changes)

@@ -11,12 +11,15 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from service.domain.models import Invoice, Status
 from service.domain.money import display
+from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, payment_reference
+from service.domain.profile import CompanyProfile
 from service.domain.totals import tax_breakdown
 from service.domain.values import fmt_datetime
 
@@ -52,8 +55,80 @@ def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
     return para
 
 
-def render(inv: Invoice, seller: str) -> bytes:
-    """The invoice as a PDF: parties, number, dates, lines with taxes and discounts, totals, payments."""
+def _address_text(a: PostalAddress | None) -> list[str]:
+    if a is None:
+        return []
+    place = " ".join(x for x in (a.postal_code, a.city) if x)
+    return [*a.address_lines, ", ".join(x for x in (place, a.country_subdivision, a.country_code) if x)]
+
+
+def _party_block(title: str, p: Party) -> list[object]:
+    """A seller or buyer block: name, trading name, address, tax and registration ids, contact."""
+    lines = [f"{title}: {p.name}", *([p.trading_name] if p.trading_name else []), *_address_text(p.address)]
+    lines += [f"{t.scheme} {t.id}" for t in p.tax_registrations]
+    if p.legal_registration_id:
+        lines.append(f"Registration: {p.legal_registration_id}")
+    if p.contact is not None:
+        lines += [x for x in (p.contact.name, p.contact.email, p.contact.phone) if x]
+    return [_p(line) for line in lines if line]
+
+
+def _payment_block(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans | None) -> list[object]:
+    """Payment terms and bank details, with the payment reference to quote."""
+    out: list[object] = []
+    if terms is not None and (terms.text or terms.net_days):
+        out.append(_p(f"Payment terms: {terms.text or f'net {terms.net_days} days'}"))
+    if means is not None:
+        account = (
+            [f"IBAN {means.iban}", *([f"BIC {means.bic}"] if means.bic else [])]
+            if means.iban
+            else [f"Account {means.account_number}", f"Routing/sort code {means.routing_code}"]
+        )
+        holder = [x for x in (means.account_name, means.bank_name) if x]
+        reference = means.payment_reference or payment_reference(
+            means.payment_reference_rule, inv.invoice_number, inv.customer_id
+        )
+        out.append(_p("Bank details: " + "    ".join([*holder, *account])))
+        if reference:
+            out.append(_p(f"Payment reference: {reference}"))
+    return out
+
+
+MAX_LOGO_PIXELS = 4000  # per side: a small file may still decode to a huge bitmap
+
+
+def logo_problem(data: bytes) -> str:
+    """Why the logo cannot be drawn (it is decoded whole, as drawing it will), or ""."""
+    try:
+        reader = ImageReader(io.BytesIO(data))
+        width, height = reader.getSize()
+        if max(width, height) > MAX_LOGO_PIXELS:
+            return f"must be at most {MAX_LOGO_PIXELS} pixels a side; got {width} x {height}"
+        reader.getRGBData()
+    except Exception as exc:  # any decoder failure means the same to the client
+        return f"is not a readable PNG or JPEG image ({str(exc).strip().splitlines()[-1][:80]})"
+    return ""
+
+
+def _logo(data: bytes) -> list[object]:
+    """The company's logo, at most 40 x 20 mm, keeping its proportions; an unreadable image is left out."""
+    if not data or logo_problem(data):
+        return []
+    width, height = ImageReader(io.BytesIO(data)).getSize()
+    scale = min(40 * mm / width, 20 * mm / height)
+    return [Image(io.BytesIO(data), width * scale, height * scale, hAlign="LEFT"), Spacer(1, 3 * mm)]
+
+
+def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> bytes:
+    """The invoice as a PDF: parties, number, dates, lines with taxes and discounts, totals, payments. The
+    seller, terms and bank details are the invoice's snapshot; a draft (no snapshot yet) shows the live
+    `profile`; `seller` (SELLER_NAME) names a company without one."""
+    profile = profile or CompanyProfile()
+    party = inv.seller or profile.seller(seller)
+    seller = party.name
+    terms = inv.payment_terms if inv.seller else profile.payment_terms
+    means = inv.payment_means if inv.seller else profile.payment_means
+    buyer = inv.buyer or Party(name=inv.customer_name or inv.customer_id)
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
@@ -70,11 +145,27 @@ def render(inv: Invoice, seller: str) -> bytes:
         story.append(_p("DRAFT", _MARK))
     elif inv.status is Status.VOID:
         story.append(_p(f"VOID ({inv.void_reason.value if inv.void_reason else ''})", _MARK))
+    parties = Table(
+        [[_party_block("From", party), [*_party_block("Bill to", buyer), _p(f"Customer: {inv.customer_id}")]]],
+        colWidths=[87 * mm, 87 * mm],
+        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
+    )
+    references = [
+        _p(f"{label}: {value}")
+        for label, value in (("Buyer reference", inv.buyer_reference), ("Purchase order", inv.purchase_order_reference))
+        if value
+    ]
+    if inv.delivery is not None:
+        where = ", ".join(x for x in [inv.delivery.name, *_address_text(inv.delivery.address)] if x)
+        when = inv.delivery.delivery_date.isoformat() if inv.delivery.delivery_date else ""
+        references.append(_p(f"Delivery: {'  '.join(x for x in (where, when) if x)}"))
     story += [
+        *_logo(profile.logo),
         _p(f"Invoice {inv.invoice_number or '(not yet numbered)'}", _TITLE),
         Spacer(1, 4 * mm),
-        _p(f"From: {seller}"),
-        _p(f"Bill to: {inv.customer_name or inv.customer_id} ({inv.customer_id})"),
+        parties,
+        Spacer(1, 3 * mm),
+        *references,
         _p(f"Issue date: {fmt_datetime(inv.issue_date)[:10] or '-'}"),
         _p(f"Due date: {fmt_datetime(inv.due_date)[:10] or '-'}"),
         _p(f"Status: {inv.status.value}    Currency: {cur}"),
@@ -132,6 +223,9 @@ def render(inv: Invoice, seller: str) -> bytes:
             when = fmt_datetime(a.allocated_on_date)[:10]
             ref = a.payment.get("reference") or a.payment.get("id") or a.source.value
             story.append(_p(f"{when}  {ref}  {_money(a.applied_amount, cur)}"))
+    payment = _payment_block(inv, terms, means)
+    if payment and inv.status is not Status.VOID:
+        story += [Spacer(1, 6 * mm), *payment]
     if inv.note:
         story += [Spacer(1, 6 * mm), _p(inv.note)]
     doc.build(story)

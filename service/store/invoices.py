@@ -13,6 +13,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from service.domain import parties
 from service.domain.ids import new_id as new_id  # callers outside the store take ids from here too
 from service.domain.ids import parse_id
 from service.domain.models import (
@@ -47,6 +48,14 @@ _ENUMS: dict[str, Any] = {
     "tax_mode": TaxMode,
 }
 _DEFAULTS = {"rounding_mode": Rounding.HALF_UP.value, "tax_mode": TaxMode.LINE.value}
+# Party columns (issue 16): JSON objects in the row, values of service/domain/parties.py on the invoice.
+_PARTIES: dict[str, Any] = {
+    "seller": parties.party_from_json,
+    "buyer": parties.party_from_json,
+    "delivery": parties.delivery_from_json,
+    "payment_terms": parties.terms_from_json,
+    "payment_means": parties.means_from_json,
+}
 _WRITTEN = columns("invoices")
 _HEADER = tuple(c for c in _WRITTEN if c not in ("document", "document_version"))
 _UPDATABLE = [c for c in _WRITTEN if c not in ("id", "company_id", "create_time")]
@@ -80,6 +89,7 @@ def _draw(source: str) -> str:
 
 _DRAFT_WITHOUT_NUMBER = "SELECT company_id, 1 FROM inv WHERE status = 'DRAFT' AND invoice_number IS NULL"
 _NEXT_NUMBER = _draw("VALUES ($1, 1)")
+_PROFILE = "(SELECT p.profile FROM company_profiles p WHERE p.company_id = $1)"
 
 
 def _load_sql(by: str, lock: bool, draw: bool) -> str:
@@ -93,6 +103,8 @@ def _load_sql(by: str, lock: bool, draw: bool) -> str:
         f"WITH inv AS (SELECT {', '.join(_HEADER)} FROM invoices "  # noqa: S608 - constant names
         f"WHERE company_id = $1 AND {by} = $2{lock_clause}){num if draw else ''} "
         f"SELECT inv.*, {'(SELECT last_value FROM num)' if draw else 'NULL::bigint'} AS drawn, "
+        # A finalization numbers and snapshots the seller from the company profile: read in the same trip.
+        f"{_PROFILE if draw else 'NULL::jsonb'} AS profile, "
         "(SELECT v.version FROM invoices v WHERE v.company_id = inv.company_id AND v.id = inv.id) AS seen_version, "
         f"{_CHILD_SELECT} FROM inv"
     )
@@ -124,6 +136,8 @@ def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
     for c in _HEADER:
         value = getattr(inv, c)
         values[c] = value.value if c in _ENUMS and value is not None else value
+        if c in _PARTIES:
+            values[c] = parties.to_json(value)
         if value is None and c in _DEFAULTS:
             values[c] = _DEFAULTS[c]
     values["invoice_number"] = inv.invoice_number or None
@@ -205,6 +219,8 @@ def _invoice_from_row(row: asyncpg.Record) -> Invoice:
         value = row[c]
         if c in _ENUMS and value is not None:
             value = _ENUMS[c](value)
+        elif c in _PARTIES:
+            value = _PARTIES[c](value)
         setattr(inv, c, value)
     inv.invoice_number = inv.invoice_number or ""
     return inv
@@ -215,6 +231,8 @@ class Loaded:
     invoice: Invoice
     drawn: int | None  # the number drawn from the company's sequence, if asked and the invoice needs one
     current: bool  # the children are as of the row returned (always, unless locked after a wait)
+    # With a drawn number: the company profile's stored form ({} without one), for numbering and the seller.
+    profile: dict[str, Any] | None = None
 
 
 async def load(
@@ -242,7 +260,8 @@ async def load(
         by_line[r["line_item_id"]].taxation_items.append(_tax_from_json(r))
     inv.allocations = [_allocation_from_json(r) for r in _json(row["allocations"])]
     inv.credit_memos = [_memo_from_json(r) for r in _json(row["memos"])]
-    return Loaded(inv, row["drawn"], row["seen_version"] == row["version"])
+    profile = (row["profile"] or {}) if draw else None
+    return Loaded(inv, row["drawn"], row["seen_version"] == row["version"], profile)
 
 
 async def load_invoice(

@@ -105,6 +105,15 @@ invoices = sa.Table(
     _ts("finalize_time"),
     _ts("void_time"),
     _ts("sent_time"),
+    # Parties (issue 16), as JSON objects of service/domain/parties.py: the seller, terms and means are the
+    # company profile as it was at finalization (NULL on drafts); the buyer and delivery are the client's.
+    sa.Column("seller", JSONB),
+    sa.Column("buyer", JSONB),
+    sa.Column("buyer_reference", _TEXT, nullable=False, server_default=""),
+    sa.Column("purchase_order_reference", _TEXT, nullable=False, server_default=""),
+    sa.Column("delivery", JSONB),
+    sa.Column("payment_terms", JSONB),
+    sa.Column("payment_means", JSONB),
     # The serialized invoices.v1.Invoice, rewritten with every change: reads stream it as stored. Its
     # format is DOCUMENT_VERSION's: a document of another version is read as none, and rendered again.
     sa.Column("document", sa.LargeBinary),
@@ -257,6 +266,19 @@ company_money_settings = sa.Table(
     sa.Column("tax_mode", sa.Text, nullable=False, server_default="LINE"),
     _ts("update_time", False),
     sa.CheckConstraint(f"rounding_mode IN {ROUNDING_MODES} AND tax_mode IN {TAX_MODES}", name="modes"),
+)
+
+# Each company's profile (issue 16): the seller, payment terms and means, numbering, locale and logo. Its
+# rounding modes stay in company_money_settings (the money defaults every create reads).
+company_profiles = sa.Table(
+    "company_profiles",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("profile", JSONB, nullable=False, server_default="{}"),
+    sa.Column("logo", sa.LargeBinary),
+    sa.Column("logo_content_type", sa.Text, nullable=False, server_default=""),
+    sa.Column("version", sa.Integer, nullable=False),
+    _ts("update_time", False),
 )
 
 # What migration 0008 changed when it rounded stored invoices to their currency: one row per invoice.

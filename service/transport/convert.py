@@ -35,6 +35,7 @@ from service.domain.values import (
     parse_datetime,
     parse_decimal,
 )
+from service.transport import parties
 
 E = TypeVar("E", bound=StrEnum)
 MAX_JSON_BYTES = 64 * 1024
@@ -57,6 +58,9 @@ OUTPUT_ONLY = frozenset(
         "cash_rounding_amount",
         "payable_amount",
         "tax_breakdown",
+        "seller",
+        "payment_terms",
+        "payment_means",
     }
 )
 
@@ -340,6 +344,7 @@ def invoice_in(msg: pb.Invoice, v: Violations, path: str = "invoice", paths: Ite
         setattr(inv, name, parse_decimal(own, f"{path}.{name}", getattr(msg, name), maximum=limit))
     for name in _TIMESTAMPS:
         setattr(inv, name, ts_in(own, path, msg, name))
+    parties.invoice_parties_in(inv, msg, own, path)
     check_text(own, f"{path}.customer_ref.id", msg.customer_ref.id, required=True)
     check_text(own, f"{path}.customer_ref.company_name", msg.customer_ref.company_name)
     check_text(own, f"{path}.note", msg.note, limit=LONG_TEXT)
@@ -424,6 +429,7 @@ def invoice_out(inv: m.Invoice) -> pb.Invoice:
         json_format.ParseDict(r, out.sales_order_refs.add())
     if inv.supplemental_data is not None:
         out.supplemental_data.update(inv.supplemental_data)
+    parties.invoice_parties_out(inv, out)
     return out
 
 

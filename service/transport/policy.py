@@ -56,6 +56,7 @@ def _derived(method: MethodDescriptor) -> Policy:
 _OVERRIDES: dict[str, dict[str, Any]] = {
     "invoices.v1.InvoiceService.BatchCreateInvoices": {"max_batch_line_items": MAX_BATCH_ITEMS},
     "invoices.v1.InvoiceService.AddCustomerCredit": {"data_type": "customerCreditBalances"},
+    "invoices.v1.InvoiceService.UpdateCompanyProfile": {"data_type": "companyProfiles"},
 }
 
 

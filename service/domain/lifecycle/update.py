@@ -47,6 +47,10 @@ UPDATABLE_FIELDS = frozenset(
         "rounding_mode",
         "tax_rounding_mode",
         "cash_rounding_increment",
+        "buyer",
+        "buyer_reference",
+        "purchase_order_reference",
+        "delivery",
     }
 )
 OPEN_AFTER_FINALIZE = frozenset({"due_date", "note", "metadata"})

@@ -7,10 +7,11 @@ from service.transport.servicers.attachments import AttachmentRpcs
 from service.transport.servicers.invoices import InvoiceRpcs
 from service.transport.servicers.lifecycle import LifecycleRpcs
 from service.transport.servicers.payments import PaymentRpcs
+from service.transport.servicers.profiles import ProfileRpcs
 from service.transport.servicers.vendors import VendorRpcs
 
 __all__ = ["InvoiceServicer"]
 
 
-class InvoiceServicer(InvoiceRpcs, LifecycleRpcs, PaymentRpcs, AttachmentRpcs, VendorRpcs):
+class InvoiceServicer(InvoiceRpcs, LifecycleRpcs, PaymentRpcs, AttachmentRpcs, VendorRpcs, ProfileRpcs):
     """Every InvoiceService RPC (each resource class subclasses the generated servicer)."""

@@ -1,0 +1,326 @@
+"""The company profile and the invoice's parties (issue 16) end to end: gRPC, PostgreSQL, the PDF."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from invoices.v1 import company_profile_pb2 as cpb
+from invoices.v1 import invoice_pb2 as pb
+from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import party_pb2 as ppb
+from invoices.v1 import push_operation_pb2 as push_pb
+from invoices.v1 import push_operation_service_pb2 as ps
+from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
+from pypdf import PdfReader
+
+from tests.helpers import create, finalized, invoice, rpc_error, violations
+
+INV = grpc.StatusCode.INVALID_ARGUMENT
+ABORTED = grpc.StatusCode.ABORTED
+ROOT = Path(__file__).resolve().parents[1]
+IBAN = "DE89370400440532013000"
+# A 2x1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000020000000108020000007b40e8dd0000000f49444154789c633cc1c0c0c0c0000004be"
+    "00cab7e2e5330000000049454e44ae426082"
+)
+
+
+def _profile(**kw: Any) -> cpb.CompanyProfile:
+    base: dict[str, Any] = {
+        "legal_name": "Acme Widgets GmbH",
+        "trading_name": "Acme",
+        "address": ppb.PostalAddress(
+            address_lines=["Hauptstr. 1"], city="Berlin", postal_code="10115", country_code="DE"
+        ),
+        "tax_registrations": [ppb.TaxRegistration(scheme="VAT", id="DE123456789")],
+        "legal_registration_id": "HRB 12345",
+        "contact": ppb.Contact(email="billing@acme.example", phone="+49 30 123456"),
+        "default_currency": "EUR",
+        "payment_terms": ppb.PaymentTerms(net_days=14, text="Net 14 days"),
+        "payment_means": ppb.PaymentMeans(
+            iban="DE89 3704 0044 0532 0130 00",
+            bic="COBADEFFXXX",
+            account_name="Acme Widgets GmbH",
+            payment_reference_rule=ppb.PAYMENT_REFERENCE_RULE_INVOICE_NUMBER,
+        ),
+    }
+    base.update(kw)
+    return cpb.CompanyProfile(**base)
+
+
+def _update(stub: Any, company: str, profile: cpb.CompanyProfile, *paths: str) -> cpb.UpdateCompanyProfileResponse:
+    mask = field_mask_pb2.FieldMask(paths=list(paths)) if paths else None
+    request = cpb.UpdateCompanyProfileRequest(company_id=company, profile=profile, update_mask=mask)
+    answer: cpb.UpdateCompanyProfileResponse = stub.UpdateCompanyProfile(request)
+    return answer
+
+
+def _get(stub: Any, company: str) -> cpb.CompanyProfile:
+    profile: cpb.CompanyProfile = stub.GetCompanyProfile(cpb.GetCompanyProfileRequest(company_id=company)).profile
+    return profile
+
+
+def _pdf_text(stub: Any, company: str, invoice_id: str) -> str:
+    request = svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=invoice_id)
+    data = b"".join(m.chunk for m in stub.DownloadInvoicePdf(request))
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def _buyer() -> ppb.Party:
+    return ppb.Party(
+        name="Globex Corporation",
+        address=ppb.PostalAddress(
+            address_lines=["1 Main St"],
+            city="Springfield",
+            postal_code="12345",
+            country_subdivision="OR",
+            country_code="US",
+        ),
+        tax_registrations=[ppb.TaxRegistration(scheme="EIN", id="12-3456789")],
+        contact=ppb.Contact(name="Accounts payable", email="ap@globex.example"),
+    )
+
+
+def test_a_company_without_a_profile_reads_an_empty_one(stub, company):
+    profile = _get(stub, company)
+    assert profile.name == f"companies/{company}/profile" and profile.company_id == company
+    assert profile.etag == 'W/"0"' and profile.legal_name == ""
+
+
+def test_update_with_a_mask_and_etag_then_get(stub, company):
+    answer = _update(stub, company, _profile(logo=PNG))
+    assert answer.push_operation.data_type == "companyProfiles"
+    assert answer.push_operation.status == 2  # SUCCESS
+    assert answer.profile.etag == 'W/"1"'
+    stored = _get(stub, company)
+    assert stored.legal_name == "Acme Widgets GmbH" and stored.address.country_code == "DE"
+    assert stored.payment_means.iban == IBAN and stored.payment_means.bic == "COBADEFFXXX"
+    assert stored.logo == PNG and stored.logo_content_type == "image/png"
+    assert stored.default_currency == "EUR" and stored.payment_terms.net_days == 14
+
+    # Only the masked field changes; the etag must be the current one.
+    changed = _update(
+        stub, company, cpb.CompanyProfile(trading_name="Acme Berlin", etag='W/"1"', legal_name="x"), "trading_name"
+    ).profile
+    assert (changed.trading_name, changed.legal_name, changed.etag) == ("Acme Berlin", "Acme Widgets GmbH", 'W/"2"')
+    err = rpc_error(
+        lambda: _update(stub, company, cpb.CompanyProfile(locale="de-DE", etag='W/"1"')), grpc.StatusCode.ABORTED
+    )
+    assert "etag" in (err.details() or "")
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(locale="de-DE"), "locale", "colour"), INV)
+    assert "colour" in violations(err)["update_mask.paths"]
+    assert _get(stub, company).etag == 'W/"2"' and _get(stub, company).locale == ""
+
+
+@pytest.mark.parametrize(
+    ("profile", "field"),
+    [
+        (_profile(payment_means=ppb.PaymentMeans(iban="DE89370400440532013001")), "profile.payment_means.iban"),
+        (_profile(payment_means=ppb.PaymentMeans(iban=IBAN, bic="NOTABIC")), "profile.payment_means.bic"),
+        (_profile(payment_means=ppb.PaymentMeans(account_number="12345678")), "profile.payment_means.routing_code"),
+        (_profile(address=ppb.PostalAddress(city="Atlantis", country_code="XX")), "profile.address.country_code"),
+        (_profile(address=ppb.PostalAddress(city="Berlin", country_code="de")), "profile.address.country_code"),
+        (_profile(address=ppb.PostalAddress(city="Berlin")), "profile.address.country_code"),
+        (_profile(default_currency="EURO"), "profile.default_currency"),
+        (_profile(tax_registrations=[ppb.TaxRegistration(scheme="VAT", id="123")]), "profile.tax_registrations[0].id"),
+        (_profile(contact=ppb.Contact(email="not-an-address")), "profile.contact.email"),
+        (_profile(payment_terms=ppb.PaymentTerms(net_days=-1)), "profile.payment_terms.net_days"),
+        (_profile(invoice_numbering=cpb.NumberFormat(prefix="A", width=0)), "profile.invoice_numbering.width"),
+        (_profile(logo=b"GIF89a....."), "profile.logo"),
+        (_profile(logo=PNG[:40]), "profile.logo"),
+        (_profile(locale="english"), "profile.locale"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field_and_change_nothing(stub, company, profile, field):
+    _update(stub, company, cpb.CompanyProfile(legal_name="Before"), "legal_name")
+    err = rpc_error(lambda: _update(stub, company, profile), INV)
+    assert field in violations(err), violations(err)
+    after = _get(stub, company)
+    assert (after.legal_name, after.etag) == ("Before", 'W/"1"')
+
+
+def test_profile_edit_after_finalization_leaves_the_issued_invoice(stub, company):
+    _update(stub, company, _profile())
+    draft = create(stub, company, invoice(issue_date="2030-03-01", buyer=_buyer()))
+    assert not draft.HasField("seller")  # drafts carry no seller: their PDF shows the live profile
+    assert "Acme Widgets GmbH" in _pdf_text(stub, company, draft.id)
+    issued = stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(company_id=company, invoice_id=draft.id)).invoice
+    assert issued.seller.name == "Acme Widgets GmbH" and issued.seller.tax_registrations[0].id == "DE123456789"
+    assert issued.payment_means.iban == IBAN
+    assert issued.payment_means.payment_reference == issued.invoice_number
+    assert issued.payment_terms.net_days == 14
+    assert issued.due_date.startswith("2030-03-15")  # no due date sent: issue date + net days
+
+    _update(
+        stub,
+        company,
+        _profile(legal_name="Acme Renamed AG", payment_means=ppb.PaymentMeans(iban="GB82WEST12345698765432")),
+    )
+    again = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=issued.id)).invoice
+    assert again.seller == issued.seller and again.payment_means == issued.payment_means
+    text = _pdf_text(stub, company, issued.id)
+    assert "Acme Widgets GmbH" in text and "Acme Renamed AG" not in text
+    assert IBAN in text and "GB82WEST12345698765432" not in text
+    assert "Globex Corporation" in text and "DE123456789" in text and "Springfield" in text
+    # The next invoice is issued under the new name.
+    later = finalized(stub, company)
+    assert later.seller.name == "Acme Renamed AG" and later.payment_means.iban == "GB82WEST12345698765432"
+
+
+def test_every_finalization_path_snapshots_the_seller(stub, company):
+    _update(stub, company, _profile())
+    submitted = create(stub, company, invoice(status=pb.INVOICE_STATUS_SUBMITTED))
+    assert submitted.seller.name == "Acme Widgets GmbH"
+    drafts = [create(stub, company) for _ in range(2)]
+    batch = stub.BatchFinalizeInvoices(
+        svc.BatchFinalizeInvoicesRequest(
+            company_id=company,
+            requests=[svc.FinalizeInvoiceRequest(company_id=company, invoice_id=d.id) for d in drafts],
+        )
+    ).invoices
+    assert [i.seller.name for i in batch] == ["Acme Widgets GmbH"] * 2
+    draft = create(stub, company)
+    recalculated = stub.RecalculateInvoice(
+        svc.RecalculateInvoiceRequest(company_id=company, invoice_id=draft.id, finalize=True)
+    ).invoice
+    assert recalculated.seller.legal_registration_id == "HRB 12345"
+
+
+def test_without_a_profile_the_seller_is_seller_name(stub, company):
+    issued = finalized(stub, company)
+    assert issued.seller.name == "Invoice Service" and not issued.HasField("payment_means")
+    assert issued.invoice_number.startswith("INV-")
+
+
+def test_invoice_numbers_take_the_profile_prefix_and_width(stub, company):
+    _update(stub, company, cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="ACME-2030/", width=4)))
+    first, second = finalized(stub, company), finalized(stub, company)
+    assert (first.invoice_number, second.invoice_number) == ("ACME-2030/0001", "ACME-2030/0002")
+    # Numbers of the profile's form are the service's to give.
+    err = rpc_error(lambda: create(stub, company, invoice(invoice_number="ACME-2030/0007")), INV)
+    assert "invoice.invoice_number" in violations(err)
+    assert create(stub, company, invoice(invoice_number="INV-000007")).invoice_number == "INV-000007"
+
+
+def test_profile_rounding_modes_are_the_money_defaults(stub, company):
+    _update(
+        stub,
+        company,
+        cpb.CompanyProfile(
+            rounding_mode=pb.ROUNDING_MODE_HALF_EVEN, tax_rounding_mode=pb.TAX_ROUNDING_MODE_DOCUMENT_PER_RATE
+        ),
+    )
+    got = _get(stub, company)
+    assert (got.rounding_mode, got.tax_rounding_mode) == (
+        pb.ROUNDING_MODE_HALF_EVEN,
+        pb.TAX_ROUNDING_MODE_DOCUMENT_PER_RATE,
+    )
+    inv = create(stub, company)
+    assert (inv.rounding_mode, inv.tax_rounding_mode) == (
+        pb.ROUNDING_MODE_HALF_EVEN,
+        pb.TAX_ROUNDING_MODE_DOCUMENT_PER_RATE,
+    )
+
+
+def test_buyer_party_round_trip_and_validation(stub, company):
+    delivery = ppb.Delivery(
+        name="Warehouse 7", delivery_date="2030-02-27", address=ppb.PostalAddress(city="Shelbyville", country_code="US")
+    )
+    draft = create(
+        stub,
+        company,
+        invoice(buyer=_buyer(), buyer_reference="LEITWEG-991", purchase_order_reference="PO-4711", delivery=delivery),
+    )
+    got = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=draft.id)).invoice
+    assert got.buyer == _buyer() and got.delivery == delivery
+    assert (got.buyer_reference, got.purchase_order_reference) == ("LEITWEG-991", "PO-4711")
+
+    # A draft's buyer changes like any field; the mask names it.
+    patch = pb.Invoice(id=draft.id, buyer=ppb.Party(name="Initech"))
+    updated = stub.UpdateInvoice(
+        svc.UpdateInvoiceRequest(
+            company_id=company, invoice=patch, update_mask=field_mask_pb2.FieldMask(paths=["buyer"])
+        )
+    ).invoice
+    assert updated.buyer.name == "Initech" and updated.purchase_order_reference == "PO-4711"
+
+    bad = ppb.Party(name="Globex", address=ppb.PostalAddress(city="Nowhere", country_code="QQ"))
+    err = rpc_error(lambda: create(stub, company, invoice(buyer=bad)), INV)
+    assert "invoice.buyer.address.country_code" in violations(err)
+    err = rpc_error(lambda: create(stub, company, invoice(buyer=ppb.Party(trading_name="no legal name"))), INV)
+    assert "invoice.buyer.name" in violations(err)
+    err = rpc_error(lambda: create(stub, company, invoice(delivery=ppb.Delivery(delivery_date="27.02.2030"))), INV)
+    assert "invoice.delivery.delivery_date" in violations(err)
+
+    # After finalization the buyer is part of the issued document.
+    issued = stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(company_id=company, invoice_id=draft.id)).invoice
+    err = rpc_error(
+        lambda: stub.UpdateInvoice(
+            svc.UpdateInvoiceRequest(
+                company_id=company,
+                invoice=pb.Invoice(id=issued.id, buyer=ppb.Party(name="Someone else")),
+                update_mask=field_mask_pb2.FieldMask(paths=["buyer"]),
+            )
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert "buyer" in (err.details() or "")
+
+
+def test_the_pdf_shows_seller_buyer_terms_and_bank_details(stub, company):
+    _update(stub, company, _profile(logo=PNG))
+    issued = finalized(stub, company, invoice(buyer=_buyer(), purchase_order_reference="PO-4711"))
+    text = _pdf_text(stub, company, issued.id)
+    for expected in (
+        "Acme Widgets GmbH",
+        "Hauptstr. 1",
+        "VAT DE123456789",
+        "Globex Corporation",
+        "ap@globex.example",
+        "PO-4711",
+        "Net 14 days",
+        f"IBAN {IBAN}",
+        "BIC COBADEFFXXX",
+        f"Payment reference: {issued.invoice_number}",
+    ):
+        assert expected in text, expected
+
+
+def test_money_defaults_cli_moves_the_profile_etag(stub, company, database_url):
+    _update(stub, company, cpb.CompanyProfile(legal_name="Acme"))
+    cli = [sys.executable, "-m", "service", "money-defaults", "--company", company, "--rounding", "DOWN"]
+    env = {**os.environ, "DATABASE_URL": database_url}
+    done = subprocess.run(cli, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = _get(stub, company)
+    assert (got.rounding_mode, got.etag, got.legal_name) == (pb.ROUNDING_MODE_DOWN, 'W/"2"', "Acme")
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(locale="en-GB", etag='W/"1"')), ABORTED)
+    assert violations(err) == {}
+
+
+def test_an_asynchronous_update_is_applied_by_a_worker(stub, channel, company):
+    request = cpb.UpdateCompanyProfileRequest(company_id=company, profile=_profile(), request_id="profile-1")
+    pending = stub.UpdateCompanyProfile(request, metadata=(("prefer", "respond-async"),)).push_operation
+    assert pending.status == push_pb.PUSH_OPERATION_STATUS_PENDING and pending.data_type == "companyProfiles"
+    ops = ps_grpc.PushOperationServiceStub(channel)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        op = ops.GetPushOperation(
+            ps.GetPushOperationRequest(company_id=company, push_operation_key=pending.push_operation_key)
+        )
+        if op.push_operation.status != push_pb.PUSH_OPERATION_STATUS_PENDING:
+            break
+        time.sleep(0.05)
+    assert op.push_operation.status == push_pb.PUSH_OPERATION_STATUS_SUCCESS
+    assert [c.record_ref.id for c in op.push_operation.changes] == [f"companies/{company}/profile"]
+    assert _get(stub, company).legal_name == "Acme Widgets GmbH"
