@@ -200,7 +200,15 @@ def test_line_charges_and_a_percentage_allowance_in_the_totals(stub, company):
         grpc.StatusCode.FAILED_PRECONDITION,
     )
     assert "allowance_charges" in (err.details() or "")
-    assert get(stub, company, done.id).total_amount == "121.00"
+    # Sending them back unchanged (a read-modify-write) is no change.
+    same = pb.Invoice(id=inv.id, note="checked", allowance_charges=done.allowance_charges)
+    mask = field_mask_pb2.FieldMask(paths=["allowance_charges", "note"])
+    kept = stub.UpdateInvoice(svc.UpdateInvoiceRequest(company_id=company, invoice=same, update_mask=mask)).invoice
+    assert (kept.note, kept.total_amount, list(kept.allowance_charges)) == (
+        "checked",
+        "121.00",
+        list(done.allowance_charges),
+    )
 
 
 def test_jpy_and_kwd_at_their_exponent_and_paid_to_zero(stub, company):
