@@ -250,3 +250,15 @@ def test_without_a_category_the_breakdown_is_as_before(stub, company):
     )
     assert breakdown(inv) == [("GST", pb.TAX_CATEGORY_UNSPECIFIED, "5", "10.00", "0.50", "", "")]
     assert (inv.allowance_total_amount, inv.charge_total_amount) == ("0.00", "0.00")
+
+
+def test_the_create_model_describes_the_tax_detail(stub, company):
+    model = stub.GetInvoiceModel(svc.GetInvoiceModelRequest(company_id=company)).model
+    ac = model.properties["allowanceCharges"].properties
+    assert ac["amount"].type == ac["percentage"].type == ac["baseAmount"].type == svc.PUSH_OPTION_TYPE_NUMBER
+    assert ac["charge"].type == svc.PUSH_OPTION_TYPE_BOOLEAN and "taxAmount" not in ac  # output only
+    item = model.properties["lineItems"].properties["taxationItems"].properties
+    assert [o.description for o in item["taxCategory"].options] == ["S", "Z", "E", "AE", "K", "G", "O", "L", "M"]
+    assert item["exemptionReasonCode"].description
+    assert model.properties["lineItems"].properties["chargeAmount"].type == svc.PUSH_OPTION_TYPE_NUMBER
+    assert "allowanceTotalAmount" not in model.properties and "taxBreakdown" not in model.properties
