@@ -58,6 +58,20 @@ class TaxRateType(StrEnum):
     FLAT_FEE = "FLAT_FEE"
 
 
+class TaxCategory(StrEnum):
+    """EN 16931 VAT category codes (UNCL5305 subset); the rules of each are in domain/tax.py."""
+
+    S = "S"  # standard rate
+    Z = "Z"  # zero rated
+    E = "E"  # exempt
+    AE = "AE"  # reverse charge
+    K = "K"  # intra-community supply
+    G = "G"  # export outside the EU
+    O = "O"  # noqa: E741 - the code's name; outside the scope of VAT
+    L = "L"  # Canary Islands IGIC
+    M = "M"  # Ceuta and Melilla IPSI
+
+
 class CreditMemoReason(StrEnum):
     REVERSAL = "REVERSAL"
     WRITE_OFF = "WRITE_OFF"
@@ -87,6 +101,9 @@ class TaxationItem:
     location_code: str = ""
     tax_date: date | None = None
     create_time: datetime | None = None
+    tax_category: TaxCategory | None = None
+    exemption_reason: str = ""
+    exemption_reason_code: str = ""
 
 
 @dataclass(slots=True)
@@ -109,7 +126,32 @@ class LineItem:
     # Codat references the rules never look at (itemRef, accountRef, taxRateRef, tracking...).
     refs: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    charge_amount: Decimal | None = None  # EN 16931 BG-28, added to sub_total
+    charge_percentage: Decimal | None = None
+    charge_reason: str = ""
+    charge_reason_code: str = ""
     taxation_items: list[TaxationItem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AllowanceCharge:
+    """An invoice-level allowance (charge False) or charge (EN 16931 BG-20 / BG-21)."""
+
+    charge: bool = False
+    amount: Decimal | None = None  # never negative; the sign comes from `charge`
+    base_amount: Decimal | None = None
+    percentage: Decimal | None = None
+    reason: str = ""
+    reason_code: str = ""
+    tax_category: TaxCategory | None = None
+    tax_rate: Decimal | None = None
+    tax_amount: Decimal | None = None  # computed: negative for an allowance
+
+    @property
+    def signed(self) -> Decimal:
+        """What it adds to the tax exclusive amount."""
+        amount = self.amount or ZERO
+        return amount if self.charge else -amount
 
 
 @dataclass(slots=True)
@@ -141,10 +183,13 @@ class CreditMemo:
 class TaxBreakdown:
     """One (category, rate) of an invoice's tax (EN 16931 BG-23): what is taxed and the tax on it."""
 
-    category: str  # the tax items' tax_code, else their name; "" for line taxes without items
+    category: str  # the category code, else the tax items' tax_code, else their name; "" without items
     rate: Decimal | None  # the percentage; None for flat fees and amounts sent without a rate
     taxable_amount: Decimal
     tax_amount: Decimal
+    tax_category: TaxCategory | None = None
+    exemption_reason: str = ""
+    exemption_reason_code: str = ""
 
 
 @dataclass(slots=True)
@@ -188,6 +233,7 @@ class Invoice:
     withholding_tax: list[dict[str, Any]] = field(default_factory=list)
     sales_order_refs: list[dict[str, Any]] = field(default_factory=list)
     lines: list[LineItem] = field(default_factory=list)
+    allowance_charges: list[AllowanceCharge] = field(default_factory=list)
     allocations: list[PaymentAllocation] = field(default_factory=list)
     credit_memos: list[CreditMemo] = field(default_factory=list)
     version: int = 0
@@ -212,6 +258,16 @@ class Invoice:
     @property
     def amount_credited(self) -> Decimal:
         return sum((m.total_amount for m in self.credit_memos), round_amount(ZERO, self.currency))
+
+    @property
+    def allowance_total_amount(self) -> Decimal:
+        zero = round_amount(ZERO, self.currency)
+        return sum((a.amount or ZERO for a in self.allowance_charges if not a.charge), zero)
+
+    @property
+    def charge_total_amount(self) -> Decimal:
+        zero = round_amount(ZERO, self.currency)
+        return sum((a.amount or ZERO for a in self.allowance_charges if a.charge), zero)
 
     @property
     def payable_amount(self) -> Decimal:

@@ -3,17 +3,25 @@ exactly. Every amount is rounded to the currency's minor unit when it is compute
 
 line gross        = round(quantity x unit_amount)
 line discount     = round(gross x discount_percentage / 100), or as sent
-line.sub_total    = gross - discount
+line charge       = round(gross x charge_percentage / 100), or as sent (EN 16931 BG-28)
+line.sub_total    = gross - discount + charge
 tax item          = LINE: round(sub_total x tax_rate / 100); DOCUMENT_PER_RATE: round(sum of the sub totals
-                    per (rate, category) x rate / 100), spread over the items by largest remainder
+                    per tax group x rate / 100), spread over the items by largest remainder
 line.tax_amount   = sum of its taxation items, else as sent
 line.total        = sub_total + tax
-invoice.sub_total        = sum of line sub totals
-invoice.total_discount   = sum of line discounts
-invoice.total_tax_amount = sum of line taxes + additional_tax_amount
+allowance/charge  = round(base_amount x percentage / 100), or as sent (EN 16931 BG-20 / BG-21); base_amount
+                    is the sum of line sub totals when empty. Its tax: LINE: round(+-amount x rate / 100);
+                    DOCUMENT_PER_RATE: what brings its tax group to round(group taxable x rate / 100)
+invoice.sub_total        = sum of line sub totals - allowances + charges (the tax exclusive amount, BT-109)
+invoice.total_discount   = sum of line discounts + allowances
+invoice.total_tax_amount = sum of line taxes + allowance/charge taxes + additional_tax_amount
 invoice.total_amount     = sub_total + total_tax_amount
 cash_rounding_amount     = total rounded to cash_rounding_increment - total (0 without an increment)
 amount_due               = total_amount + cash_rounding_amount - payments - credit memos
+
+A tax group is (tax category, rate) for items with a category, (tax_code or name, rate) for items without
+one (as before categories existed); the breakdown has one row per group, so in DOCUMENT_PER_RATE each row's
+tax is round(taxable x rate / 100) exactly (BR-CO-17). Category rules: service/domain/tax.py.
 
 An invoice-level discount_percentage applies to every line without a discount of its own: the discount
 round(sum of their gross x percentage / 100) is spread over them by largest remainder. additional_tax_amount
@@ -28,8 +36,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from service.domain.errors import Violations
-from service.domain.models import Invoice, TaxationItem, TaxBreakdown, TaxRateType
+from service.domain.models import AllowanceCharge, Invoice, TaxationItem, TaxBreakdown, TaxCategory, TaxRateType
 from service.domain.money import Rounding, Rules, TaxMode, exponent, to_increment
+from service.domain.tax import RULES, Taxed, check_category, check_exemption_code
 from service.domain.values import MAX_INT_DIGITS, ZERO
 
 LIMIT = Decimal(10) ** MAX_INT_DIGITS
@@ -68,7 +77,7 @@ def _client_amounts(inv: Invoice, r: Rules, v: Violations, path: str) -> None:
         setattr(inv, name, client_amount(v, f"{path}.{name}", getattr(inv, name), r))
     for i, line in enumerate(inv.lines):
         lp = f"{path}.line_items[{i}]"
-        for name in ("discount_amount", "sub_total", "tax_amount", "total_amount"):
+        for name in ("discount_amount", "charge_amount", "sub_total", "tax_amount", "total_amount"):
             setattr(line, name, client_amount(v, f"{lp}.{name}", getattr(line, name), r))
         for j, item in enumerate(line.taxation_items):
             ip = f"{lp}.taxation_items[{j}]"
@@ -76,6 +85,10 @@ def _client_amounts(inv: Invoice, r: Rules, v: Violations, path: str) -> None:
             item.exempt_amount = client_amount(v, f"{ip}.exempt_amount", item.exempt_amount, r)
             if item.tax_rate_type is TaxRateType.FLAT_FEE:  # a flat fee's rate is an amount
                 item.tax_rate = client_amount(v, f"{ip}.tax_rate", item.tax_rate, r)
+    for i, ac in enumerate(inv.allowance_charges):
+        ap = f"{path}.allowance_charges[{i}]"
+        ac.amount = client_amount(v, f"{ap}.amount", ac.amount, r)
+        ac.base_amount = client_amount(v, f"{ap}.base_amount", ac.base_amount, r)
     if inv.cash_rounding_increment is not None:
         inc = inv.cash_rounding_increment
         if inc <= 0 or not r.fits(inc) or exponent(inv.currency) is None:
@@ -106,30 +119,74 @@ def _discounts(inv: Invoice, gross: list[Decimal], r: Rules) -> list[Decimal | N
     return out
 
 
+GroupKey = tuple[TaxCategory | None, str, Decimal | None]
+
+
 def _category(item: TaxationItem) -> str:
-    return item.tax_code or item.name
+    return item.tax_category.value if item.tax_category is not None else item.tax_code or item.name
+
+
+def _group(item: TaxationItem) -> GroupKey:
+    """The breakdown row of an item: (category, label, rate); a flat fee has no rate."""
+    rate = item.tax_rate if item.tax_rate_type is TaxRateType.PERCENTAGE else None
+    return (item.tax_category, _category(item), rate)
+
+
+def _ac_group(ac: AllowanceCharge) -> GroupKey:
+    return (ac.tax_category, ac.tax_category.value if ac.tax_category is not None else "", ac.tax_rate)
+
+
+def _check_categories(inv: Invoice, v: Violations, path: str) -> None:
+    """The EN 16931 category rules of every taxation item and allowance/charge (service/domain/tax.py)."""
+    for i, line in enumerate(inv.lines):
+        for j, item in enumerate(line.taxation_items):
+            ip = f"{path}.line_items[{i}].taxation_items[{j}]"
+            check_exemption_code(v, f"{ip}.exemption_reason_code", item.exemption_reason_code)
+            if item.tax_category is not None and item.tax_rate_type is TaxRateType.FLAT_FEE:
+                v.add(f"{ip}.tax_rate_type", "a tax_category needs a percentage rate, not a flat fee")
+                continue
+            taxed = Taxed(
+                item.tax_category, item.tax_rate, item.tax_amount, item.exemption_reason, item.exemption_reason_code
+            )
+            check_category(v, ip, taxed)
+    for i, ac in enumerate(inv.allowance_charges):
+        taxed = Taxed(ac.tax_category, ac.tax_rate, has_reason_fields=False, rate_rule_number="7" if ac.charge else "6")
+        check_category(v, f"{path}.allowance_charges[{i}]", taxed)
 
 
 def _computed_taxes(inv: Invoice, nets: list[Decimal], r: Rules, v: Violations, path: str) -> None:
     """Fills tax_amount of every item sent without one, in the invoice's tax rounding mode."""
-    groups: dict[tuple[str, Decimal], list[tuple[int, TaxationItem]]] = {}
+    groups: dict[GroupKey, list[tuple[int, TaxationItem]]] = {}
     for i, line in enumerate(inv.lines):
         for j, item in enumerate(line.taxation_items):
             if item.tax_amount is not None:
                 continue
-            if item.tax_rate is None:
+            if item.tax_rate is None and item.tax_category is not None and RULES[item.tax_category].untaxed:
+                item.tax_amount = r.round(ZERO)  # category O has no rate: no tax
+            elif item.tax_rate is None:
                 v.add(f"{path}.line_items[{i}].taxation_items[{j}].tax_amount", "tax_amount or tax_rate is required")
             elif item.tax_rate_type is TaxRateType.FLAT_FEE:
                 item.tax_amount = item.tax_rate
             elif r.tax_mode is TaxMode.LINE:
                 item.tax_amount = r.percent(nets[i], item.tax_rate)
             else:
-                groups.setdefault((_category(item), item.tax_rate), []).append((i, item))
-    for (_, rate), members in groups.items():
+                groups.setdefault(_group(item), []).append((i, item))
+    for (_, _, rate), members in groups.items():
         weights = [nets[i] for i, _ in members]
-        total = r.percent(sum(weights, ZERO), rate)
+        total = r.percent(sum(weights, ZERO), rate or ZERO)
         for (_, item), share in zip(members, r.spread(total, weights), strict=True):
             item.tax_amount = share
+
+
+def _from_percentage(
+    v: Violations, path: str, sent: Decimal | None, computed: Decimal | None, r: Rules, what: str
+) -> Decimal:
+    """An amount computed from a percentage when not sent, checked against it when sent; 0 without either."""
+    if computed is not None:
+        if sent is None:
+            return computed
+        _check(v, path, sent, computed, what)
+    return sent if sent is not None else r.round(ZERO)
 
 
 def price_lines(inv: Invoice, r: Rules, v: Violations, path: str) -> None:
@@ -139,15 +196,16 @@ def price_lines(inv: Invoice, r: Rules, v: Violations, path: str) -> None:
     nets: list[Decimal] = []
     for i, line in enumerate(inv.lines):
         lp = f"{path}.line_items[{i}]"
-        discount = line.discount_amount
-        if computed[i] is not None:
-            if discount is None:
-                discount = computed[i]
-            else:
-                _check(v, f"{lp}.discount_amount", discount, computed[i] or ZERO, "discount_percentage")
-        line.discount_amount = discount if discount is not None else r.round(ZERO)
-        net = gross[i] - line.discount_amount
-        _check(v, f"{lp}.sub_total", line.sub_total, net, "round(quantity x unit_amount) - discount")
+        line.discount_amount = _from_percentage(
+            v, f"{lp}.discount_amount", line.discount_amount, computed[i], r, "discount_percentage"
+        )
+        charge = None if line.charge_percentage is None else r.percent(gross[i], line.charge_percentage)
+        line.charge_amount = _from_percentage(
+            v, f"{lp}.charge_amount", line.charge_amount, charge, r, "charge_percentage"
+        )
+        net = gross[i] - line.discount_amount + line.charge_amount
+        what = "round(quantity x unit_amount) - discount + charge"
+        _check(v, f"{lp}.sub_total", line.sub_total, net, what)
         line.sub_total = net
         nets.append(net)
     _computed_taxes(inv, nets, r, v, path)
@@ -171,20 +229,27 @@ def price_invoice(inv: Invoice, v: Violations, path: str = "invoice") -> None:
     r = rules_of(inv)
     zero = r.round(ZERO)
     _client_amounts(inv, r, v, path)
+    _check_categories(inv, v, path)
     if inv.lines:
         price_lines(inv, r, v, path)
-        sub_total = sum((ln.sub_total or ZERO for ln in inv.lines), zero)
+        lines_net = sum((ln.sub_total or ZERO for ln in inv.lines), zero)
+        ac_tax = _price_allowance_charges(inv, lines_net, r, v, path)
+        sub_total = lines_net - inv.allowance_total_amount + inv.charge_total_amount
         additional = _additional_tax(inv, sub_total, r, v, path)
-        discount = sum((ln.discount_amount or ZERO for ln in inv.lines), zero)
-        tax = sum((ln.tax_amount or ZERO for ln in inv.lines), zero) + additional
+        discount = sum((ln.discount_amount or ZERO for ln in inv.lines), zero) + inv.allowance_total_amount
+        tax = sum((ln.tax_amount or ZERO for ln in inv.lines), zero) + ac_tax + additional
         total = sub_total + tax
-        _check(v, f"{path}.sub_total", inv.sub_total, sub_total, "the sum of line sub totals")
-        _check(v, f"{path}.total_discount", inv.total_discount, discount, "the sum of line discounts")
-        _check(v, f"{path}.total_tax_amount", inv.total_tax_amount, tax, "line taxes + additional_tax_amount")
+        what = "the sum of line sub totals - allowances + charges"
+        _check(v, f"{path}.sub_total", inv.sub_total, sub_total, what)
+        _check(v, f"{path}.total_discount", inv.total_discount, discount, "line discounts + allowances")
+        what = "line taxes + allowance/charge taxes + additional_tax_amount"
+        _check(v, f"{path}.total_tax_amount", inv.total_tax_amount, tax, what)
         _check(v, f"{path}.total_amount", inv.total_amount, total, "sub_total + total_tax_amount")
         inv.sub_total, inv.total_discount, inv.total_tax_amount, inv.total_amount = sub_total, discount, tax, total
     else:
         # Without lines (ledger-synced invoices) the totals are the client's, but must add up exactly.
+        if inv.allowance_charges:
+            v.add(f"{path}.allowance_charges", "need line_items: the service computes their totals from the lines")
         if inv.total_amount is None:
             v.add(f"{path}.total_amount", "is required when the invoice has no line_items")
             return
@@ -243,31 +308,76 @@ def _additional_tax(inv: Invoice, sub_total: Decimal, r: Rules, v: Violations, p
     return inv.additional_tax_amount if inv.additional_tax_amount is not None else r.round(ZERO)
 
 
+def _price_allowance_charges(inv: Invoice, lines_net: Decimal, r: Rules, v: Violations, path: str) -> Decimal:
+    """Fills the amount and tax of every allowance/charge; returns their tax (allowances count negative)."""
+    for i, ac in enumerate(inv.allowance_charges):
+        ap = f"{path}.allowance_charges[{i}]"
+        computed = None
+        if ac.percentage is not None:  # of the line sub totals unless a base is given (kept empty then)
+            base = ac.base_amount if ac.base_amount is not None else lines_net
+            computed = r.percent(base, ac.percentage)
+        elif ac.amount is None:
+            v.add(f"{ap}.amount", "amount or percentage is required")
+        ac.amount = _from_percentage(v, f"{ap}.amount", ac.amount, computed, r, "round(base_amount x percentage / 100)")
+        ac.tax_amount = r.percent(ac.signed, ac.tax_rate) if ac.tax_rate is not None else r.round(ZERO)
+    if r.tax_mode is TaxMode.DOCUMENT_PER_RATE:
+        _group_allowance_charge_taxes(inv, r)
+    return sum((ac.tax_amount or ZERO for ac in inv.allowance_charges), r.round(ZERO))
+
+
+def _group_allowance_charge_taxes(inv: Invoice, r: Rules) -> None:
+    """DOCUMENT_PER_RATE: the allowances/charges of a group take what brings the group's tax to
+    round(group taxable x rate / 100), spread over them by largest remainder."""
+    members: dict[GroupKey, list[AllowanceCharge]] = {}
+    for ac in inv.allowance_charges:
+        if ac.tax_rate is not None:
+            members.setdefault(_ac_group(ac), []).append(ac)
+    for key, acs in members.items():
+        taxable = tax = ZERO
+        for line in inv.lines:
+            for item in line.taxation_items:
+                if _group(item) == key:
+                    taxable += line.sub_total or ZERO
+                    tax += item.tax_amount or ZERO
+        weights = [ac.signed for ac in acs]
+        rest = r.percent(taxable + sum(weights, ZERO), key[2] or ZERO) - tax
+        for ac, share in zip(acs, r.spread(rest, weights), strict=True):
+            ac.tax_amount = share
+
+
 def tax_breakdown(inv: Invoice) -> list[TaxBreakdown]:
-    """Tax per (category, rate), from the stored amounts; the tax amounts add up to total_tax_amount."""
+    """Tax per group (category, rate), from the stored amounts; the tax amounts add up to total_tax_amount.
+    The exemption reason and code of a group are the first ones an item of it carries."""
     r = rules_of(inv)
     zero = r.round(ZERO)
-    sums: dict[tuple[str, Decimal | None], list[Decimal]] = {}
+    sums: dict[GroupKey, list[Decimal]] = {}
+    reasons: dict[GroupKey, list[str]] = {}
 
-    def add(key: tuple[str, Decimal | None], taxable: Decimal, tax: Decimal) -> None:
+    def add(key: GroupKey, taxable: Decimal, tax: Decimal, reason: str = "", code: str = "") -> None:
         entry = sums.setdefault(key, [zero, zero])
         entry[0] += taxable
         entry[1] += tax
+        seen = reasons.setdefault(key, ["", ""])
+        seen[0], seen[1] = seen[0] or reason, seen[1] or code
 
     additional = inv.additional_tax_amount or zero
     if inv.lines:
         for line in inv.lines:
             net = line.sub_total or zero
             if not line.taxation_items:
-                add(("", None), net, line.tax_amount or zero)
+                add((None, "", None), net, line.tax_amount or zero)
             for item in line.taxation_items:
-                rate = item.tax_rate if item.tax_rate_type is TaxRateType.PERCENTAGE else None
-                add((_category(item), rate), net, item.tax_amount or zero)
+                add(_group(item), net, item.tax_amount or zero, item.exemption_reason, item.exemption_reason_code)
+        for ac in inv.allowance_charges:
+            add(_ac_group(ac), ac.signed, ac.tax_amount or zero)
     elif inv.total_tax_amount is not None:
-        add(("", None), inv.sub_total or zero, inv.total_tax_amount - additional)
+        add((None, "", None), inv.sub_total or zero, inv.total_tax_amount - additional)
     if additional or inv.additional_tax_percentage is not None:
-        add((ADDITIONAL, inv.additional_tax_percentage), inv.sub_total or zero, additional)
-    return [TaxBreakdown(cat, rate, taxable, tax) for (cat, rate), (taxable, tax) in sums.items()]
+        add((None, ADDITIONAL, inv.additional_tax_percentage), inv.sub_total or zero, additional)
+    return [
+        TaxBreakdown(label, rate, taxable, tax, category, *reasons[(category, label, rate)])
+        for (category, label, rate), (taxable, tax) in sums.items()
+    ]
 
 
 _INVOICE_AMOUNTS = (
@@ -288,10 +398,13 @@ def amounts(inv: Invoice) -> Iterable[tuple[str, Decimal | None]]:
     yield "amount_paid", inv.amount_paid
     yield "amount_credited", inv.amount_credited
     for i, line in enumerate(inv.lines):
-        for name in ("discount_amount", "sub_total", "tax_amount", "total_amount"):
+        for name in ("discount_amount", "charge_amount", "sub_total", "tax_amount", "total_amount"):
             yield f"line_items[{i}].{name}", getattr(line, name)
         for j, item in enumerate(line.taxation_items):
             yield f"line_items[{i}].taxation_items[{j}].tax_amount", item.tax_amount
+    for i, ac in enumerate(inv.allowance_charges):
+        for name in ("amount", "base_amount", "tax_amount"):
+            yield f"allowance_charges[{i}].{name}", getattr(ac, name)
     for i, a in enumerate(inv.allocations):
         yield f"payment_allocations[{i}].applied_amount", a.applied_amount
     for i, m in enumerate(inv.credit_memos):

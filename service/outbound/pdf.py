@@ -55,6 +55,51 @@ def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
     return para
 
 
+def _allowance_charge_section(inv: Invoice) -> list[object]:
+    """Invoice-level allowances (minus) and charges (plus), each with its reason and tax category/rate."""
+    if not inv.allowance_charges:
+        return []
+    cur = inv.currency
+    rows: list[list[object]] = [[_p(h) for h in ("Allowance / charge", "Reason", "Tax", "Amount")]]
+    for ac in inv.allowance_charges:
+        kind = "Charge" if ac.charge else "Allowance"
+        if ac.percentage is not None:
+            kind += f" {ac.percentage}%"
+        reason = " ".join(x for x in (ac.reason, f"({ac.reason_code})" if ac.reason_code else "") if x)
+        tax = " ".join(x for x in (ac.tax_category.value if ac.tax_category else "", _rate(ac.tax_rate)) if x)
+        rows.append([_p(kind), _p(reason or "-"), _p(tax or "-"), _p(_money(ac.signed, cur))])
+    table = Table(rows, colWidths=[45 * mm, 70 * mm, 25 * mm, 35 * mm], repeatRows=1, splitInRow=1)
+    table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black)]))
+    return [table, Spacer(1, 6 * mm)]
+
+
+def _rate(rate: Decimal | None) -> str:
+    return f"{rate}%" if rate is not None else ""
+
+
+def _tax_breakdown_section(inv: Invoice) -> list[object]:
+    """EN 16931 BG-23: per category and rate the taxable amount, the tax and the exemption reason."""
+    cur = inv.currency
+    breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate is not None or b.tax_category]
+    if not breakdown:
+        return []
+    rows: list[list[object]] = [[_p(h) for h in ("Tax category", "Rate", "Taxable amount", "Tax", "Exemption")]]
+    for b in breakdown:
+        exemption = " ".join(x for x in (b.exemption_reason_code, b.exemption_reason) if x)
+        rows.append(
+            [
+                _p(b.category or "Tax"),
+                _p(_rate(b.rate)),
+                _p(_money(b.taxable_amount, cur)),
+                _p(_money(b.tax_amount, cur)),
+                _p(exemption),
+            ]
+        )
+    table = Table(rows, colWidths=[28 * mm, 18 * mm, 38 * mm, 34 * mm, 57 * mm], repeatRows=1, splitInRow=1)
+    table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    return [Spacer(1, 6 * mm), _p("Tax breakdown", _TEXT), table]
+
+
 def _address_text(a: PostalAddress | None) -> list[str]:
     if a is None:
         return []
@@ -183,6 +228,9 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
                 _p(display(line.total_amount, cur)),
             ]
         )
+        if line.charge_amount:
+            charge = f"Charge {line.charge_reason or line.charge_reason_code}".strip()
+            rows.append(["", "", "", _p(charge), "", _p(display(line.charge_amount, cur))])
         for t in line.taxation_items:
             rows.append(["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(display(t.tax_amount, cur)), ""])
     if len(rows) > 1:
@@ -194,6 +242,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
             TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")])
         )
         story += [table, Spacer(1, 6 * mm)]
+    story += _allowance_charge_section(inv)
     totals = [
         ("Subtotal", inv.sub_total),
         ("Discount", inv.total_discount),
@@ -209,14 +258,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         ("Amount due", inv.amount_due),
     ]
     story.append(Table([[_p(k), _p(_money(v, cur))] for k, v in totals], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT"))
-    breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate]
-    if breakdown:
-        story += [Spacer(1, 6 * mm), _p("Tax breakdown", _TEXT)]
-        for b in breakdown:
-            rate = f"{b.rate}%" if b.rate is not None else ""
-            story.append(
-                _p(f"{b.category or 'Tax'} {rate}  on {_money(b.taxable_amount, cur)}: {_money(b.tax_amount, cur)}")
-            )
+    story += _tax_breakdown_section(inv)
     if inv.allocations:
         story += [Spacer(1, 6 * mm), _p("Payments", _TEXT)]
         for a in inv.allocations:

@@ -18,6 +18,7 @@ from service.domain.ids import new_id as new_id  # callers outside the store tak
 from service.domain.ids import parse_id
 from service.domain.models import (
     AllocationSource,
+    AllowanceCharge,
     BillingReason,
     CreditMemo,
     CreditMemoReason,
@@ -28,6 +29,7 @@ from service.domain.models import (
     PaymentStatus,
     Status,
     TaxationItem,
+    TaxCategory,
     TaxRateType,
     VoidReason,
 )
@@ -131,6 +133,27 @@ def assign_ids(inv: Invoice) -> None:
         m.id, m.invoice_id = m.id or new_id(), inv.id
 
 
+# Allowances and charges as JSONB: decimals as strings (exact), the category by its code.
+_AC_DECIMALS = ("amount", "base_amount", "percentage", "tax_rate", "tax_amount")
+
+
+def _ac_to_json(ac: AllowanceCharge) -> dict[str, Any]:
+    row: dict[str, Any] = {f.name: getattr(ac, f.name) for f in fields(AllowanceCharge)}
+    for name in _AC_DECIMALS:
+        row[name] = None if row[name] is None else str(row[name])
+    row["tax_category"] = ac.tax_category.value if ac.tax_category is not None else None
+    return row
+
+
+def _ac_from_json(row: dict[str, Any]) -> AllowanceCharge:
+    ac = AllowanceCharge(**{f.name: row.get(f.name, f.default) for f in fields(AllowanceCharge)})
+    for name in _AC_DECIMALS:
+        value = getattr(ac, name)
+        setattr(ac, name, None if value is None else Decimal(value))
+    ac.tax_category = TaxCategory(row["tax_category"]) if row.get("tax_category") else None
+    return ac
+
+
 def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
     values: dict[str, Any] = {"document": document, "document_version": DOCUMENT_VERSION}
     for c in _HEADER:
@@ -141,6 +164,7 @@ def _header_values(inv: Invoice, document: bytes) -> dict[str, Any]:
         if value is None and c in _DEFAULTS:
             values[c] = _DEFAULTS[c]
     values["invoice_number"] = inv.invoice_number or None
+    values["allowance_charges"] = [_ac_to_json(ac) for ac in inv.allowance_charges]
     return values
 
 
@@ -155,6 +179,7 @@ def _tax_row(inv: Invoice, line: LineItem, pos: int, t: TaxationItem) -> dict[st
     row = dict(zip(_TAX_FIELDS, _TAX_VALUES(t), strict=True))
     row.update(company_id=inv.company_id, line_item_id=line.id, invoice_id=inv.id, position=pos)
     row.update(tax_rate_type=t.tax_rate_type.value, create_time=t.create_time or inv.modified_date)
+    row.update(tax_category=t.tax_category.value if t.tax_category is not None else None)
     return row
 
 
@@ -223,6 +248,7 @@ def _invoice_from_row(row: asyncpg.Record) -> Invoice:
             value = _PARTIES[c](value)
         setattr(inv, c, value)
     inv.invoice_number = inv.invoice_number or ""
+    inv.allowance_charges = [_ac_from_json(r) for r in row["allowance_charges"]]
     return inv
 
 
@@ -383,10 +409,14 @@ def _line_from_json(r: dict[str, Any]) -> LineItem:
     return LineItem(**_decoded("line_items", r, _LINE_FIELDS))
 
 
-def _tax_from_json(r: dict[str, Any]) -> TaxationItem:
-    item = TaxationItem(**_decoded("taxation_items", r, _TAX_FIELDS))
+def _tax_enums(item: TaxationItem, r: Any) -> TaxationItem:
     item.tax_rate_type = TaxRateType(r["tax_rate_type"])
+    item.tax_category = TaxCategory(r["tax_category"]) if r["tax_category"] else None
     return item
+
+
+def _tax_from_json(r: dict[str, Any]) -> TaxationItem:
+    return _tax_enums(TaxationItem(**_decoded("taxation_items", r, _TAX_FIELDS)), r)
 
 
 def _allocation_from_json(r: dict[str, Any]) -> PaymentAllocation:
@@ -410,9 +440,7 @@ def _line_from_row(r: asyncpg.Record) -> LineItem:
 
 
 def _tax_from_row(r: asyncpg.Record) -> TaxationItem:
-    item = TaxationItem(**{c: r[c] for c in _TAX if c in _TAX_FIELDS})
-    item.tax_rate_type = TaxRateType(r["tax_rate_type"])
-    return item
+    return _tax_enums(TaxationItem(**{c: r[c] for c in _TAX if c in _TAX_FIELDS}), r)
 
 
 async def list_lines(

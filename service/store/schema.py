@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 # The format of invoices.document, as transport/document.py renders it. Bump it with any change to what
 # render produces (tests/test_document.py pins the rendering): stored documents of an older version are
 # then never answered; each is rendered again from its row the first time it is read.
-DOCUMENT_VERSION = 1
+DOCUMENT_VERSION = 2
 CURRENT_DOCUMENT = f"CASE WHEN document_version = {DOCUMENT_VERSION} THEN document END AS document"
 
 metadata = sa.MetaData(
@@ -51,6 +51,7 @@ _TEXT = sa.Text(collation="C")
 STATUSES = "('DRAFT','SUBMITTED','PARTIALLY_PAID','PAID','VOID')"
 ROUNDING_MODES = "('HALF_UP','HALF_EVEN','UP','DOWN')"
 TAX_MODES = "('LINE','DOCUMENT_PER_RATE')"
+TAX_CATEGORIES = "('S','Z','E','AE','K','G','O','L','M')"
 
 WRITE_XACT = "(pg_current_xact_id()::text::bigint)"  # the writing transaction, as a number
 # A column the database fills (its default, a sequencer, a worker lease): inserts leave it out.
@@ -99,6 +100,9 @@ invoices = sa.Table(
     sa.Column("supplemental_data", JSONB),
     sa.Column("withholding_tax", JSONB, nullable=False, server_default="[]"),
     sa.Column("sales_order_refs", JSONB, nullable=False, server_default="[]"),
+    # Invoice-level allowances and charges (EN 16931 BG-20/21), amounts as exact decimal strings; always
+    # read and written with the whole invoice (store/invoices.py _AC_CODEC).
+    sa.Column("allowance_charges", JSONB, nullable=False, server_default="[]"),
     sa.Column("version", sa.Integer, nullable=False),
     _ts("create_time", False),
     _ts("modified_date", False),
@@ -160,6 +164,11 @@ line_items = sa.Table(
     _money("sub_total", False),
     _money("tax_amount", False),
     _money("total_amount", False),
+    # A charge on the line (EN 16931 BG-28), included in sub_total.
+    sa.Column("charge_amount", sa.Numeric(asdecimal=True), nullable=False, server_default="0"),
+    _money("charge_percentage"),
+    sa.Column("charge_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("charge_reason_code", sa.Text, nullable=False, server_default=""),
     sa.Column("service_start_date", sa.Date),
     sa.Column("service_end_date", sa.Date),
     sa.Column("sku", sa.Text, nullable=False, server_default=""),
@@ -194,9 +203,14 @@ taxation_items = sa.Table(
     sa.Column("location_code", sa.Text, nullable=False, server_default=""),
     sa.Column("tax_date", sa.Date),
     _ts("create_time", False),
+    # EN 16931 VAT category (UNCL5305 subset) and exemption reason (BT-120/121); NULL: no category.
+    sa.Column("tax_category", sa.Text),
+    sa.Column("exemption_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("exemption_reason_code", sa.Text, nullable=False, server_default=""),
     sa.PrimaryKeyConstraint("company_id", "id"),
     _parent_key("line_items"),
     _parent_key("invoices"),
+    sa.CheckConstraint(f"tax_category IN {TAX_CATEGORIES}", name="tax_category"),
 )
 sa.Index("ix_taxation_items_invoice", taxation_items.c.company_id, taxation_items.c.invoice_id)
 sa.Index(

@@ -39,6 +39,7 @@ from service.transport import parties
 
 E = TypeVar("E", bound=StrEnum)
 MAX_JSON_BYTES = 64 * 1024
+MAX_ALLOWANCE_CHARGES = 100
 # Output-only Invoice fields: ignored on input (AIP-203), never part of an implicit update mask.
 OUTPUT_ONLY = frozenset(
     {
@@ -61,6 +62,8 @@ OUTPUT_ONLY = frozenset(
         "seller",
         "payment_terms",
         "payment_means",
+        "allowance_total_amount",
+        "charge_total_amount",
     }
 )
 
@@ -125,8 +128,10 @@ def taxation_in(msg: pb.TaxationItem, v: Violations, path: str) -> m.TaxationIte
         "tax_rate_description",
         "jurisdiction",
         "location_code",
+        "exemption_reason_code",
     ):
         check_text(v, f"{path}.{name}", getattr(msg, name))
+    check_text(v, f"{path}.exemption_reason", msg.exemption_reason, limit=LONG_TEXT)
     rate_type = enum_in(v, f"{path}.tax_rate_type", pb.TaxRateType, msg.tax_rate_type, m.TaxRateType)
     return m.TaxationItem(
         line_item_id=msg.line_item_id,
@@ -141,6 +146,9 @@ def taxation_in(msg: pb.TaxationItem, v: Violations, path: str) -> m.TaxationIte
         jurisdiction=msg.jurisdiction,
         location_code=msg.location_code,
         tax_date=parse_date(v, f"{path}.tax_date", msg.tax_date),
+        tax_category=enum_in(v, f"{path}.tax_category", pb.TaxCategory, msg.tax_category, m.TaxCategory),
+        exemption_reason=msg.exemption_reason,
+        exemption_reason_code=msg.exemption_reason_code,
     )
 
 
@@ -160,6 +168,9 @@ def taxation_out(t: m.TaxationItem, cur: str = "") -> pb.TaxationItem:
         tax_rate_type=enum_out(pb.TaxRateType, t.tax_rate_type),
         exempt_amount=money.fmt(t.exempt_amount, cur),
         tax_rate_description=t.tax_rate_description,
+        tax_category=enum_out(pb.TaxCategory, t.tax_category),
+        exemption_reason=t.exemption_reason,
+        exemption_reason_code=t.exemption_reason_code,
     )
     ts_out(out, "create_time", t.create_time)
     return out
@@ -167,7 +178,8 @@ def taxation_out(t: m.TaxationItem, cur: str = "") -> pb.TaxationItem:
 
 def line_in(msg: pb.LineItem, v: Violations, path: str) -> m.LineItem:
     check_text(v, f"{path}.description", msg.description, limit=LONG_TEXT)
-    for name in ("sku", "unit_of_measure", "price_id"):
+    check_text(v, f"{path}.charge_reason", msg.charge_reason, limit=LONG_TEXT)
+    for name in ("sku", "unit_of_measure", "price_id", "charge_reason_code"):
         check_text(v, f"{path}.{name}", getattr(msg, name))
     if msg.HasField("tax_rate_ref"):
         parse_decimal(v, f"{path}.tax_rate_ref.effective_tax_rate", msg.tax_rate_ref.effective_tax_rate)
@@ -188,6 +200,12 @@ def line_in(msg: pb.LineItem, v: Violations, path: str) -> m.LineItem:
         discount_percentage=parse_decimal(
             v, f"{path}.discount_percentage", msg.discount_percentage, minimum=ZERO, maximum=Decimal(100)
         ),
+        charge_amount=parse_decimal(v, f"{path}.charge_amount", msg.charge_amount, minimum=ZERO),
+        charge_percentage=parse_decimal(
+            v, f"{path}.charge_percentage", msg.charge_percentage, minimum=ZERO, maximum=Decimal(100)
+        ),
+        charge_reason=msg.charge_reason,
+        charge_reason_code=msg.charge_reason_code,
         sub_total=parse_decimal(v, f"{path}.sub_total", msg.sub_total),
         tax_amount=parse_decimal(v, f"{path}.tax_amount", msg.tax_amount),
         total_amount=parse_decimal(v, f"{path}.total_amount", msg.total_amount),
@@ -211,6 +229,10 @@ def line_out(line: m.LineItem, cur: str = "") -> pb.LineItem:
         unit_amount=fmt_decimal(line.unit_amount),
         discount_amount=money.fmt(line.discount_amount, cur),
         discount_percentage=fmt_decimal(line.discount_percentage),
+        charge_amount=money.fmt(line.charge_amount, cur),
+        charge_percentage=fmt_decimal(line.charge_percentage),
+        charge_reason=line.charge_reason,
+        charge_reason_code=line.charge_reason_code,
         sub_total=money.fmt(line.sub_total, cur),
         tax_amount=money.fmt(line.tax_amount, cur),
         total_amount=money.fmt(line.total_amount, cur),
@@ -226,6 +248,47 @@ def line_out(line: m.LineItem, cur: str = "") -> pb.LineItem:
     if line.refs:
         json_format.ParseDict(line.refs, out)
     return out
+
+
+def allowance_charge_in(msg: pb.AllowanceCharge, v: Violations, path: str) -> m.AllowanceCharge:
+    check_text(v, f"{path}.reason", msg.reason, limit=LONG_TEXT)
+    check_text(v, f"{path}.reason_code", msg.reason_code)
+    return m.AllowanceCharge(
+        charge=msg.charge,
+        amount=parse_decimal(v, f"{path}.amount", msg.amount, minimum=ZERO),
+        base_amount=parse_decimal(v, f"{path}.base_amount", msg.base_amount, minimum=ZERO),
+        percentage=parse_decimal(v, f"{path}.percentage", msg.percentage, minimum=ZERO, maximum=Decimal(100)),
+        reason=msg.reason,
+        reason_code=msg.reason_code,
+        tax_category=enum_in(v, f"{path}.tax_category", pb.TaxCategory, msg.tax_category, m.TaxCategory),
+        tax_rate=parse_decimal(v, f"{path}.tax_rate", msg.tax_rate, minimum=ZERO),
+    )
+
+
+def allowance_charge_out(ac: m.AllowanceCharge, cur: str) -> pb.AllowanceCharge:
+    return pb.AllowanceCharge(
+        charge=ac.charge,
+        amount=money.fmt(ac.amount, cur),
+        base_amount=money.fmt(ac.base_amount, cur),
+        percentage=fmt_decimal(ac.percentage),
+        reason=ac.reason,
+        reason_code=ac.reason_code,
+        tax_category=enum_out(pb.TaxCategory, ac.tax_category),
+        tax_rate=fmt_decimal(ac.tax_rate),
+        tax_amount=money.fmt(ac.tax_amount, cur),
+    )
+
+
+def breakdown_out(b: m.TaxBreakdown, cur: str) -> pb.TaxBreakdown:
+    return pb.TaxBreakdown(
+        category=b.category,
+        tax_rate=fmt_decimal(b.rate),
+        taxable_amount=money.fmt(b.taxable_amount, cur),
+        tax_amount=money.fmt(b.tax_amount, cur),
+        tax_category=enum_out(pb.TaxCategory, b.tax_category),
+        exemption_reason=b.exemption_reason,
+        exemption_reason_code=b.exemption_reason_code,
+    )
 
 
 # -- payments -----------------------------------------------------------------------------------
@@ -333,6 +396,9 @@ def invoice_in(msg: pb.Invoice, v: Violations, path: str = "invoice", paths: Ite
         subscription_id=msg.subscription_id,
         metadata=check_metadata(own, f"{path}.metadata", dict(msg.metadata)),
         lines=[line_in(x, own, f"{path}.line_items[{i}]") for i, x in enumerate(msg.line_items)],
+        allowance_charges=[
+            allowance_charge_in(a, own, f"{path}.allowance_charges[{i}]") for i, a in enumerate(msg.allowance_charges)
+        ],
         allocations=[
             allocation_in(a, own, f"{path}.payment_allocations[{i}]") for i, a in enumerate(msg.payment_allocations)
         ],
@@ -354,6 +420,8 @@ def invoice_in(msg: pb.Invoice, v: Violations, path: str = "invoice", paths: Ite
         check_text(own, f"{path}.invoice_number", msg.invoice_number, limit=64)
         if msg.invoice_number != msg.invoice_number.strip():
             own.add(f"{path}.invoice_number", "must not start or end with whitespace")
+    if len(msg.allowance_charges) > MAX_ALLOWANCE_CHARGES:
+        own.add(f"{path}.allowance_charges", f"at most {MAX_ALLOWANCE_CHARGES}; got {len(msg.allowance_charges)}")
     for i, w in enumerate(msg.withholding_tax):
         check_text(own, f"{path}.withholding_tax[{i}].name", w.name)
         parse_decimal(own, f"{path}.withholding_tax[{i}].amount", w.amount)
@@ -408,15 +476,10 @@ def invoice_out(inv: m.Invoice) -> pb.Invoice:
         tax_rounding_mode=enum_out(pb.TaxRoundingMode, inv.tax_mode),
         cash_rounding_amount=money.fmt(inv.cash_rounding_amount, inv.currency),
         payable_amount=money.fmt(inv.payable_amount, inv.currency) if inv.total_amount is not None else "",
-        tax_breakdown=[
-            pb.TaxBreakdown(
-                category=b.category,
-                tax_rate=fmt_decimal(b.rate),
-                taxable_amount=money.fmt(b.taxable_amount, inv.currency),
-                tax_amount=money.fmt(b.tax_amount, inv.currency),
-            )
-            for b in tax_breakdown(inv)
-        ],
+        tax_breakdown=[breakdown_out(b, inv.currency) for b in tax_breakdown(inv)],
+        allowance_charges=[allowance_charge_out(a, inv.currency) for a in inv.allowance_charges],
+        allowance_total_amount=money.fmt(inv.allowance_total_amount, inv.currency),
+        charge_total_amount=money.fmt(inv.charge_total_amount, inv.currency),
     )
     for name in _MONEY:
         value = getattr(inv, name)

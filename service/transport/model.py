@@ -54,6 +54,12 @@ DECIMAL_FIELDS = frozenset(
         "taxable_amount",
         "converted_amount",
         "rate",
+        "charge_amount",
+        "charge_percentage",
+        "base_amount",
+        "percentage",
+        "allowance_total_amount",
+        "charge_total_amount",
     }
 )
 DATE_FIELDS = frozenset({"issue_date", "due_date", "tax_date", "service_start_date", "service_end_date"})

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from service.domain.errors import FailedPrecondition, Violations
 from service.domain.lifecycle.status import refuse
-from service.domain.models import Invoice, LineItem, Status, TaxationItem
+from service.domain.models import AllowanceCharge, Invoice, LineItem, Status, TaxationItem
 from service.domain.totals import client_amount, expected_amount_due, price_invoice, rules_of
 
 MAX_TAXATION_ITEMS_PER_LINE = 5
@@ -24,6 +24,7 @@ UPDATABLE_FIELDS = frozenset(
         "currency",
         "currency_rate",
         "line_items",
+        "allowance_charges",
         "withholding_tax",
         "sales_order_refs",
         "sub_total",
@@ -80,10 +81,16 @@ def _line_key(line: LineItem) -> tuple[object, ...]:
     )
 
 
+def _ac_key(ac: AllowanceCharge) -> tuple[object, ...]:
+    return (ac.charge, ac.amount, ac.percentage, ac.reason, ac.reason_code, ac.tax_category, ac.tax_rate)
+
+
 def _unchanged(inv: Invoice, patch: Invoice, p: str) -> bool:
     """Whether applying path `p` of `patch` would leave `inv` as it is (e.g. a read-modify-write)."""
     if p == "line_items":
         return [_line_key(x) for x in inv.lines] == [_line_key(x) for x in patch.lines]
+    if p == "allowance_charges":
+        return [_ac_key(x) for x in inv.allowance_charges] == [_ac_key(x) for x in patch.allowance_charges]
     if p == "payment_allocations":
         return len(inv.allocations) == len(patch.allocations)
     return all(getattr(inv, a) == getattr(patch, a) for a in _PATH_ATTRS.get(p, (p,)))
@@ -142,6 +149,11 @@ def _forget_derived(inv: Invoice, sent: set[str], inherited: Decimal | None = No
             line.sub_total = line.tax_amount = line.total_amount = None
             if line.discount_percentage is not None:
                 line.discount_amount = None
+            if line.charge_percentage is not None:
+                line.charge_amount = None
+        for ac in inv.allowance_charges if "allowance_charges" not in sent else ():
+            if ac.percentage is not None:  # follows the lines (or its base) again
+                ac.amount = None
         for name in ("sub_total", "total_tax_amount", "total_discount", "total_amount"):
             if name not in sent:
                 setattr(inv, name, None)
