@@ -82,23 +82,28 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         if line.sub_total is not None:
             at = join(path, f"line_items[{i}].{LINE_AMOUNT.vendor}")
             line.unit_amount = unit_from(v, at, line.sub_total, line.quantity, inv.currency) or ZERO
+    if inv.lines and inv.total_tax_amount:
+        # FlexPrice lines carry no tax: the invoice's tax is the canonical invoice-level (additional) tax.
+        inv.additional_tax_amount = inv.total_tax_amount
     subtotal = read_value(SUBTOTAL, src, v, path)
     if subtotal is not None:
         inv.sub_total = subtotal - (inv.total_discount or ZERO)
     due = read_value(AMOUNT_DUE, src, v, path)
     paid = read_value(AMOUNT_PAID, src, v, path)
     remaining = read_value(AMOUNT_REMAINING, src, v, path)
+    status = read_value(INVOICE_STATUS, src, v, path)
     inv.allocations = paid_allocations(inv, paid)
     if remaining is not None:
         expected = None if due is None else due - (paid or ZERO)
-        if expected is not None and expected != remaining and inv.payment_status is not PaymentStatus.OVERPAID:
+        # Overpaid: the excess is the customer's credit; voided: nothing remains whatever was paid.
+        free = inv.payment_status is PaymentStatus.OVERPAID or status is InvoiceStatus.VOIDED
+        if expected is not None and expected != remaining and not free:
             v.add(
                 join(path, AMOUNT_REMAINING.vendor), f"must be amount_due - amount_paid = {expected}; got {remaining}"
             )
         inv.amount_due = remaining
     elif due is not None:
         inv.amount_due = due - (paid or ZERO)
-    status = read_value(INVOICE_STATUS, src, v, path)
     if status is InvoiceStatus.FINALIZED:
         inv.status = by_amounts(inv)
     elif status is InvoiceStatus.VOIDED:
@@ -112,7 +117,7 @@ def _write_invoice(inv: Invoice, out: dict[str, Any]) -> None:
         write_value(SUBTOTAL, out, inv.sub_total + (inv.total_discount or ZERO))
     paid = reported_paid(inv)
     if inv.amount_due is not None:
-        write_value(AMOUNT_DUE, out, inv.amount_due + (paid or ZERO))
+        write_value(AMOUNT_DUE, out, inv.amount_due + (inv.amount_paid if paid is not None else ZERO))
     if paid is not None:
         write_value(AMOUNT_PAID, out, paid)
         write_value(AMOUNT_REMAINING, out, inv.amount_due)

@@ -157,11 +157,10 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         reason = CreditMemoReason.WRITE_OFF if written_off else CreditMemoReason.REVERSAL
         inv.credit_memos = [CreditMemo(reason=reason, total_amount=credited, currency=inv.currency)]
         return
-    if credited:
-        v.add(
-            join(path, CREDIT_MEMO_AMOUNT.vendor),
-            "credit memos can only be represented on a reversed or written-off invoice (Posted, balance 0)",
-        )
+    if credited and status is not ZuoraStatus.POSTED:
+        v.add(join(path, CREDIT_MEMO_AMOUNT.vendor), "credit memos can only be represented on a Posted invoice")
+    elif credited:  # partly credited: the credit memo stays on the open invoice as imported history
+        inv.credit_memos = [CreditMemo(reason=CreditMemoReason.IMPORTED, total_amount=credited, currency=inv.currency)]
     if status is ZuoraStatus.POSTED:
         inv.status = by_amounts(inv)
     elif status in (ZuoraStatus.CANCELED, ZuoraStatus.CANCEL_IN_PROGRESS):

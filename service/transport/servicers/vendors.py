@@ -37,7 +37,7 @@ class VendorRpcs(Resources):
             v.add("invoice_json", f"is not JSON: {str(exc)[:200]}")
         v.raise_if_any()
         inv = vendors.import_invoice(vendor, payload)
-        created, op = await self.h.create(request.company_id, inv, "ImportInvoice", run=run)
+        created, op = await self.h.create(request.company_id, inv, "ImportInvoice", imported=True, run=run)
         return svc.ImportInvoiceResponse(invoice=c.invoice_out(created), push_operation=c.push_out(op))
 
     async def ExportInvoice(self, request: svc.ExportInvoiceRequest, context: Ctx) -> svc.ExportInvoiceResponse:
