@@ -14,6 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from service.domain import money
 from service.domain.errors import Violations
 from service.domain.models import (
     BillingReason,
@@ -82,6 +83,12 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         if line.sub_total is not None:
             at = join(path, f"line_items[{i}].{LINE_AMOUNT.vendor}")
             line.unit_amount = unit_from(v, at, line.sub_total, line.quantity, inv.currency) or ZERO
+    if inv.lines and inv.total_discount and all(line.sub_total is not None for line in inv.lines):
+        # FlexPrice discounts the invoice, not its lines: spread over the line amounts (largest remainder), so
+        # the canonical line discounts add up to it and each line's amount (before discount) stays as given.
+        gross = [line.sub_total or ZERO for line in inv.lines]
+        for line, part in zip(inv.lines, money.spread(inv.total_discount, gross, inv.currency), strict=True):
+            line.discount_amount, line.sub_total = part, (line.sub_total or ZERO) - part
     if inv.lines and inv.total_tax_amount:
         # FlexPrice lines carry no tax: the invoice's tax is the canonical invoice-level (additional) tax.
         inv.additional_tax_amount = inv.total_tax_amount
