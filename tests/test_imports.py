@@ -336,7 +336,9 @@ def _canonical_set(stub: Any, company: str) -> dict[str, str]:
         "draft-eur-percent-discount": create(
             stub, company, invoice(currency="EUR", lines=[line("3", "9.99", discount_percentage="10")])
         ).id,
-        "submitted-jpy": finalized(stub, company, invoice(currency="JPY", lines=[line("3", "333", tax_amount="99")])).id,
+        "submitted-jpy": finalized(
+            stub, company, invoice(currency="JPY", lines=[line("3", "333", tax_amount="99")])
+        ).id,
         "submitted-taxed": finalized(stub, company, invoice(lines=taxed)).id,
     }
     partly = finalized(stub, company, invoice(lines=taxed))

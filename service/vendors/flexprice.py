@@ -11,6 +11,7 @@ FlexPrice splits amounts differently from the canonical schema, which the hooks 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -78,6 +79,21 @@ AMOUNT_REMAINING = FieldMap("amount_remaining", "", D, minimum=ZERO)
 INVOICE_STATUS = FieldMap("invoice_status", "", Kind.ENUM, values=_values(InvoiceStatus))
 
 
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _spread(total: Decimal, amounts: list[Decimal]) -> list[Decimal]:
+    """`total` over the line amounts by largest remainder, in decimal places no line amount lacks, so each
+    amount before discount comes back digit for digit; [] when the total needs more places than that."""
+    places = min(_places(total), *(_places(x) for x in amounts))
+    units = total.scaleb(places)
+    if units != units.to_integral_value():
+        return []
+    return [u.scaleb(-places) for u in money.spread(units, amounts, "JPY")]  # JPY: in whole units
+
+
 def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -> None:
     for i, line in enumerate(inv.lines):  # the unit price, once the currency (its rounding) is known
         if line.sub_total is not None:
@@ -86,8 +102,8 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
     if inv.lines and inv.total_discount and all(line.sub_total is not None for line in inv.lines):
         # FlexPrice discounts the invoice, not its lines: spread over the line amounts (largest remainder), so
         # the canonical line discounts add up to it and each line's amount (before discount) stays as given.
-        gross = [line.sub_total or ZERO for line in inv.lines]
-        for line, part in zip(inv.lines, money.spread(inv.total_discount, gross, inv.currency), strict=True):
+        parts = _spread(inv.total_discount, [x.sub_total or ZERO for x in inv.lines])
+        for line, part in zip(inv.lines, parts, strict=False):
             line.discount_amount, line.sub_total = part, (line.sub_total or ZERO) - part
     if inv.lines and inv.total_tax_amount:
         # FlexPrice lines carry no tax: the invoice's tax is the canonical invoice-level (additional) tax.
