@@ -308,11 +308,11 @@ def test_zuora_partial_credit_memo_is_kept_on_the_open_invoice(stub, company):
         ("flexprice", _flex("ARCHIVED", "100.00", None, None), "invoice_status"),
         ("flexprice", _flex("FINALIZED", "100.00", None, None, payment_status="LOST"), "payment_status"),
         ("zuora", _zuora("Archived", 100, 100), "status"),
-        ("codat", _codat("Void", 100, 100), "invoice.amount_due"),
+        ("codat", _codat("Void", 100, 100), "amountDue"),
         (
             "flexprice",
             _flex("FINALIZED", "100.00", "120.00", "0.00", customer_id="", payment_status="OVERPAID"),
-            "customer_ref.id",
+            "customer_id",
         ),
     ],
 )

@@ -45,7 +45,9 @@ def _values(enum: type[StrEnum]) -> dict[str, StrEnum]:
     return {member.value: member for member in enum}
 
 
-LINE_AMOUNT = FieldMap("amount", "", D, required=True)
+LINE_AMOUNT = FieldMap(
+    "amount", "", D, required=True, about="quantity x unit_amount before discount (sub_total + discount)"
+)
 
 
 def _read_line(src: dict[str, Any], line: LineItem, v: Violations, path: str) -> None:
@@ -70,13 +72,16 @@ LINE = Shape(
     lambda: LineItem(quantity=ONE, unit_amount=ZERO),  # quantity 1 until read: no division error of its own
     read_hook=_read_line,
     write_hook=_write_line,
+    hooked=(LINE_AMOUNT,),
 )
 
-SUBTOTAL = FieldMap("subtotal", "", D)
-AMOUNT_DUE = FieldMap("amount_due", "", D)
-AMOUNT_PAID = FieldMap("amount_paid", "", D, minimum=ZERO)
-AMOUNT_REMAINING = FieldMap("amount_remaining", "", D, minimum=ZERO)
-INVOICE_STATUS = FieldMap("invoice_status", "", Kind.ENUM, values=_values(InvoiceStatus))
+SUBTOTAL = FieldMap("subtotal", "", D, about="sub_total + total_discount (before discounts)")
+AMOUNT_DUE = FieldMap("amount_due", "", D, about="amount_due + amount_paid: what the invoice asks for")
+AMOUNT_PAID = FieldMap("amount_paid", "", D, minimum=ZERO, about="the total paid: one imported payment allocation")
+AMOUNT_REMAINING = FieldMap("amount_remaining", "", D, minimum=ZERO, about="amount_due (what is still owed)")
+INVOICE_STATUS = FieldMap(
+    "invoice_status", "", Kind.ENUM, values=_values(InvoiceStatus), about="status and void_reason (README table)"
+)
 
 
 def _places(value: Decimal) -> int:
@@ -176,6 +181,7 @@ INVOICE = Shape(
     Invoice,
     read_hook=_read_invoice,
     write_hook=_write_invoice,
+    hooked=(SUBTOTAL, AMOUNT_DUE, AMOUNT_PAID, AMOUNT_REMAINING, INVOICE_STATUS),
 )
 
 FLEXPRICE = Vendor("flexprice", INVOICE)

@@ -36,6 +36,8 @@ def prepare_new(
     inv.rounding_mode = inv.rounding_mode or defaults.rounding
     inv.tax_mode = inv.tax_mode or defaults.tax_mode
     requested = inv.status
+    if not inv.currency:  # CreateInvoice says so while converting; a vendor payload may leave it out
+        v.add(f"{path}.currency", "is required (ISO 4217 code; XXX when unknown)")
     if requested not in (IMPORTABLE if imported else CREATABLE):
         v.add(f"{path}.status", "a new invoice must be DRAFT (default) or SUBMITTED")
     if len(inv.lines) > MAX_LINES:
