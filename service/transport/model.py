@@ -76,8 +76,16 @@ RULES = [
         "unit; sent totals must equal the computed ones exactly.",
     ),
     ("amountDue", "amountDue = totalAmount + cashRoundingAmount - payment allocations - credit memos, never negative."),
-    ("status", "New invoices are DRAFT (default) or SUBMITTED; numbers are assigned at finalization."),
-    ("lineItems", "At most 1,000 line items, 5 taxation items each."),
+    (
+        "status",
+        f"A new invoice is {' or '.join(sorted(lifecycle.CREATABLE))} (DRAFT by default; PARTIALLY_PAID and PAID "
+        "with payment allocations that make it so); numbers are assigned at finalization. ImportInvoice also "
+        "takes VOID: a vendor's history, kept as given.",
+    ),
+    (
+        "lineItems",
+        f"At most {lifecycle.MAX_LINES:,} line items, {lifecycle.MAX_TAXATION_ITEMS_PER_LINE} taxation items each.",
+    ),
 ]
 
 
