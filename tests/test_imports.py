@@ -13,6 +13,8 @@ import pytest
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 
+from service.domain import models as m
+from service.domain.lifecycle.invariants import invariant_breaches
 from service.vendors import dumps
 from tests.helpers import create, finalized, invoice, line, pay, rpc_error, violations
 
@@ -374,3 +376,23 @@ def test_every_export_reimports_to_the_same_export(stub, company, vendor):
             first = first.replace(number, f"{number}-again")
         again = _import(stub, company, vendor, first)
         assert _renumbered(_load(_export(stub, company, vendor, again.id))) == _renumbered(doc), (vendor, name)
+
+
+def test_invariants_of_imported_history_are_exact():
+    """PRODUCT section 5 extended for imports: an imported allocation applies at most its amount (the rest
+    went to credit), and a void invoice never holds more paid and credited than it asked for."""
+
+    def alloc(amount: str, applied: str) -> m.PaymentAllocation:
+        return m.PaymentAllocation(Decimal(amount), "USD", Decimal(applied), source=m.AllocationSource.IMPORTED)
+
+    paid = m.Invoice(currency="USD", total_amount=Decimal("100.00"), amount_due=Decimal("0.00"), status=m.Status.PAID)
+    paid.allocations = [alloc("120.00", "100.00")]
+    assert invariant_breaches(paid) == []
+    paid.allocations = [alloc("90.00", "100.00")]
+    assert any("imported allocation" in b for b in invariant_breaches(paid))
+    void = m.Invoice(currency="USD", total_amount=Decimal("100.00"), amount_due=Decimal("0.00"), status=m.Status.VOID)
+    void.allocations = [alloc("40.00", "40.00")]
+    void.credit_memos = [m.CreditMemo(m.CreditMemoReason.WRITE_OFF, Decimal("60.00"), "USD")]
+    assert invariant_breaches(void) == []
+    void.credit_memos[0].total_amount = Decimal("61.00")
+    assert any("void invoice has paid" in b for b in invariant_breaches(void))
