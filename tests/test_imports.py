@@ -112,6 +112,22 @@ STATES = {
         "40",
         "0",
     ),
+    "codat-void-amount-due-shown": (
+        "codat",
+        _codat("Void", 100, 60, [40]),
+        S.INVOICE_STATUS_VOID,
+        R.VOID_REASON_VOIDED,
+        "40",
+        "0",
+    ),
+    "flexprice-voided-without-remaining": (
+        "flexprice",
+        _flex("VOIDED", "100.00", None, None),
+        S.INVOICE_STATUS_VOID,
+        R.VOID_REASON_VOIDED,
+        "0",
+        "0",
+    ),
     "flexprice-draft": ("flexprice", _flex("DRAFT", "100.00", None, None), S.INVOICE_STATUS_DRAFT, 0, "0", "0"),
     "flexprice-finalized": (
         "flexprice",
@@ -189,6 +205,14 @@ STATES = {
         "0",
     ),
     "zuora-canceled": ("zuora", _zuora("Canceled", 100, 0), S.INVOICE_STATUS_VOID, R.VOID_REASON_CANCELED, "0", "0"),
+    "zuora-canceled-balance-shown": (
+        "zuora",
+        _zuora("Canceled", 100, 100),
+        S.INVOICE_STATUS_VOID,
+        R.VOID_REASON_CANCELED,
+        "0",
+        "0",
+    ),
     "zuora-reversed": (
         "zuora",
         _zuora("Posted", 100, 0, creditMemoAmount=100),
@@ -310,7 +334,7 @@ def test_zuora_partial_credit_memo_is_kept_on_the_open_invoice(stub, company):
         ("flexprice", _flex("ARCHIVED", "100.00", None, None), "invoice_status"),
         ("flexprice", _flex("FINALIZED", "100.00", None, None, payment_status="LOST"), "payment_status"),
         ("zuora", _zuora("Archived", 100, 100), "status"),
-        ("codat", _codat("Void", 100, 100), "amountDue"),
+        ("codat", _codat("Paid", 100, 150), "amountDue"),
         (
             "flexprice",
             _flex("FINALIZED", "100.00", "120.00", "0.00", customer_id="", payment_status="OVERPAID"),
