@@ -812,9 +812,9 @@ MALFORMED: list[tuple[str, str, dict[str, Any], set[str]]] = [
         {"invoiceItems[0].unitPrice"},
     ),
     (
-        "zuora credit memo on an open invoice",
+        "zuora credit memo on a draft",
         "zuora",
-        {"status": "Posted", "amount": 10, "balance": 5, "creditMemoAmount": 5},
+        {"status": "Draft", "amount": 10, "balance": 5, "creditMemoAmount": 5},
         {"creditMemoAmount"},
     ),
 ]

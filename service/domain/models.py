@@ -75,11 +75,13 @@ class TaxCategory(StrEnum):
 class CreditMemoReason(StrEnum):
     REVERSAL = "REVERSAL"
     WRITE_OFF = "WRITE_OFF"
+    IMPORTED = "IMPORTED"  # a vendor's credit memo ImportInvoice took in (Zuora Posted, partly credited)
 
 
 class AllocationSource(StrEnum):
     PAYMENT = "PAYMENT"
     CREDIT_BALANCE = "CREDIT_BALANCE"
+    IMPORTED = "IMPORTED"  # paid history ImportInvoice took in as a vendor's total, not a payment made here
 
 
 FINALIZED = frozenset({Status.SUBMITTED, Status.PARTIALLY_PAID, Status.PAID})

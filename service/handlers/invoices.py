@@ -26,7 +26,7 @@ from service.handlers.invoice_base import (
     modified,
 )
 from service.handlers.lifecycle_writes import LifecycleWrites
-from service.handlers.payments import CreditBalance, PaymentWrites
+from service.handlers.payments import CREDIT_BALANCES, CreditBalance, PaymentWrites
 from service.handlers.profiles import ProfileUseCases
 from service.handlers.unit_of_work import UnitOfWork
 from service.handlers.writes import require_company, utcnow
@@ -60,17 +60,26 @@ class ApplicationPart:
 class InvoiceWrites(InvoiceUseCases):
     # -- create -----------------------------------------------------------------------------
 
-    def _new(self, company_id: str, inv: Invoice, now: datetime, path: str, defaults: MoneyDefaults) -> None:
+    def _new(
+        self, company_id: str, inv: Invoice, now: datetime, path: str, defaults: MoneyDefaults, imported: bool
+    ) -> Decimal:
         inv.company_id, inv.version = company_id, 1
         inv.create_time = inv.modified_date = now
-        lifecycle.prepare_new(inv, Violations(), now, path, defaults)
+        return lifecycle.prepare_new(inv, Violations(), now, path, defaults, imported=imported)
 
     async def _add(
-        self, uow: UnitOfWork, inv: Invoice, path: str, defaults: MoneyDefaults, sizes: list[int] | None = None
+        self,
+        uow: UnitOfWork,
+        inv: Invoice,
+        path: str,
+        defaults: MoneyDefaults,
+        sizes: list[int] | None = None,
+        *,
+        imported: bool = False,
     ) -> None:
         """A new invoice into the unit of work. A draft without a number reads nothing: its create stays
-        one statement."""
-        self._new(uow.company_id, inv, uow.now, path, defaults)
+        one statement. An imported overpayment becomes the customer's credit in the same unit of work."""
+        excess = self._new(uow.company_id, inv, uow.now, path, defaults, imported)
         if inv.invoice_number:
             await self._check_number(uow, inv.invoice_number, f"{path}.invoice_number")
         if inv.invoice_number and await uow.invoices.number_taken(inv.invoice_number):
@@ -84,13 +93,28 @@ class InvoiceWrites(InvoiceUseCases):
         store.assign_ids(inv)
         uow.invoices.add(inv, self._document(inv, path, sizes))
         uow.record(Change(ChangeType.CREATED, inv.id))
+        if excess:
+            note = f"overpayment of imported invoice {inv.invoice_number}"
+            conn = await uow.connection()
+            row = await store.move_credit(
+                conn, inv.company_id, inv.customer_id, inv.currency, excess, "OVERPAYMENT", uow.now, None, note
+            )
+            lifecycle.check_credit_balance(row["balance"])
+            uow.record(Change(ChangeType.MODIFIED, inv.customer_id, CREDIT_BALANCES))
 
     async def create(
-        self, company_id: str, inv: Invoice, operation: str = "CreateInvoice", *, run: AsyncRun | None = None
+        self,
+        company_id: str,
+        inv: Invoice,
+        operation: str = "CreateInvoice",
+        *,
+        imported: bool = False,
+        run: AsyncRun | None = None,
     ) -> tuple[Invoice, PushOperation]:
+        """`imported`: vendor history (ImportInvoice), kept in the state given (lifecycle.prepare_new)."""
         defaults = self.money_defaults(company_id)
         async with self.uow(company_id, operation, run=run) as uow:
-            await self._add(uow, inv, "invoice", defaults)
+            await self._add(uow, inv, "invoice", defaults, imported=imported)
             await uow.commit()
         return inv, uow.operation
 

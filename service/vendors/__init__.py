@@ -16,10 +16,11 @@ from service.vendors import import_export
 from service.vendors.codat import CODAT
 from service.vendors.flexprice import FLEXPRICE
 from service.vendors.json_payload import dumps, json_decimal
+from service.vendors.paths import to_vendor
 from service.vendors.shapes import Vendor
 from service.vendors.zuora import ZUORA
 
-__all__ = ["VENDORS", "dumps", "export_invoice", "import_invoice", "json_decimal"]
+__all__ = ["VENDORS", "dumps", "export_invoice", "import_invoice", "json_decimal", "vendor_violations"]
 
 _BY_NAME = {vendor.name: vendor for vendor in (CODAT, FLEXPRICE, ZUORA)}
 VENDORS = ("codat", "flexprice", "zuora")
@@ -42,3 +43,12 @@ def import_invoice(vendor: str, payload: dict[str, Any]) -> Invoice:
 def export_invoice(vendor: str, inv: Invoice) -> dict[str, Any]:
     """The invoice in the vendor's JSON shape (numbers as int or Decimal), with its kept fields restored."""
     return import_export.export_invoice(_vendor(vendor), inv)
+
+
+def vendor_violations(vendor: str, exc: InvalidArgument) -> InvalidArgument:
+    """The create path's refusal of an imported invoice, each violation naming the vendor's field."""
+    mapped = InvalidArgument(
+        [FieldViolation(to_vendor(_vendor(vendor), f.field), f.description) for f in exc.violations]
+    )
+    mapped.push_operation_key = exc.push_operation_key
+    return mapped

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from service.domain.errors import Violations
-from service.domain.models import Invoice, LineItem, PaymentAllocation, Status, VoidReason
+from service.domain.models import AllocationSource, Invoice, LineItem, PaymentAllocation, Status, VoidReason
 from service.domain.money import HUNDRED
 from service.domain.totals import rules_of
 from service.domain.values import LONG_TEXT, ZERO
 from service.vendors.fields import FieldMap, Kind
-from service.vendors.shapes import ListMap, Shape, Vendor
+from service.vendors.shapes import ListMap, Shape, Vendor, write_shape
 
 N, T = Kind.NUMBER, Kind.TEXT
 
@@ -96,6 +96,20 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         alloc.applied_amount = rules_of(inv).convert(alloc.amount, rate) if rate is not None else alloc.amount
 
 
+ALLOCATIONS = "paymentAllocations"
+
+
+def _write_invoice(inv: Invoice, out: dict[str, Any]) -> None:
+    """Paid history imported as a total only (a Paid invoice without allocations) stays out of the
+    allocations, as the vendor gave it: amountDue says it."""
+    if any(a.source is AllocationSource.IMPORTED for a in inv.allocations):
+        kept = [write_shape(ALLOCATION, a) for a in inv.allocations if a.source is not AllocationSource.IMPORTED]
+        if kept:
+            out[ALLOCATIONS] = kept
+        else:
+            out.pop(ALLOCATIONS, None)
+
+
 INVOICE = Shape(
     (
         FieldMap("invoiceNumber", "invoice_number", T, limit=64),
@@ -119,12 +133,13 @@ INVOICE = Shape(
         FieldMap("status", "status", Kind.ENUM, required=True, values=STATUS),
         FieldMap("note", "note", T, limit=LONG_TEXT),
         ListMap("lineItems", "lines", LINE),
-        ListMap("paymentAllocations", "allocations", ALLOCATION),
+        ListMap(ALLOCATIONS, "allocations", ALLOCATION),
         ListMap("withholdingTax", "withholding_tax", WITHHOLDING),
         ListMap("salesOrderRefs", "sales_order_refs", SALES_ORDER_REF),
     ),
     Invoice,
     read_hook=_read_invoice,
+    write_hook=_write_invoice,
 )
 
 CODAT = Vendor("codat", INVOICE)

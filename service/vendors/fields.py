@@ -85,6 +85,7 @@ class FieldMap:
     const: str = ""  # CONSTANT: the only accepted value
     why: str = ""  # CONSTANT: why no other value can be represented
     emit: bool = True  # CONSTANT: written on export
+    about: str = ""  # a hook's field (attr ""): what it is in canonical terms, for the model
 
 
 class _Missing:

@@ -11,9 +11,11 @@ FlexPrice splits amounts differently from the canonical schema, which the hooks 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from service.domain import money
 from service.domain.errors import Violations
 from service.domain.models import (
     BillingReason,
@@ -43,7 +45,9 @@ def _values(enum: type[StrEnum]) -> dict[str, StrEnum]:
     return {member.value: member for member in enum}
 
 
-LINE_AMOUNT = FieldMap("amount", "", D, required=True)
+LINE_AMOUNT = FieldMap(
+    "amount", "", D, required=True, about="quantity x unit_amount before discount (sub_total + discount)"
+)
 
 
 def _read_line(src: dict[str, Any], line: LineItem, v: Violations, path: str) -> None:
@@ -68,13 +72,31 @@ LINE = Shape(
     lambda: LineItem(quantity=ONE, unit_amount=ZERO),  # quantity 1 until read: no division error of its own
     read_hook=_read_line,
     write_hook=_write_line,
+    hooked=(LINE_AMOUNT,),
 )
 
-SUBTOTAL = FieldMap("subtotal", "", D)
-AMOUNT_DUE = FieldMap("amount_due", "", D)
-AMOUNT_PAID = FieldMap("amount_paid", "", D, minimum=ZERO)
-AMOUNT_REMAINING = FieldMap("amount_remaining", "", D, minimum=ZERO)
-INVOICE_STATUS = FieldMap("invoice_status", "", Kind.ENUM, values=_values(InvoiceStatus))
+SUBTOTAL = FieldMap("subtotal", "", D, about="sub_total + total_discount (before discounts)")
+AMOUNT_DUE = FieldMap("amount_due", "", D, about="amount_due + amount_paid: what the invoice asks for")
+AMOUNT_PAID = FieldMap("amount_paid", "", D, minimum=ZERO, about="the total paid: one imported payment allocation")
+AMOUNT_REMAINING = FieldMap("amount_remaining", "", D, minimum=ZERO, about="amount_due (what is still owed)")
+INVOICE_STATUS = FieldMap(
+    "invoice_status", "", Kind.ENUM, values=_values(InvoiceStatus), about="status and void_reason (README table)"
+)
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _spread(total: Decimal, amounts: list[Decimal]) -> list[Decimal]:
+    """`total` over the line amounts by largest remainder, in decimal places no line amount lacks, so each
+    amount before discount comes back digit for digit; [] when the total needs more places than that."""
+    places = min(_places(total), *(_places(x) for x in amounts))
+    units = total.scaleb(places)
+    if units != units.to_integral_value():
+        return []
+    return [u.scaleb(-places) for u in money.spread(units, amounts, "JPY")]  # JPY: in whole units
 
 
 def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -> None:
@@ -82,23 +104,34 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         if line.sub_total is not None:
             at = join(path, f"line_items[{i}].{LINE_AMOUNT.vendor}")
             line.unit_amount = unit_from(v, at, line.sub_total, line.quantity, inv.currency) or ZERO
+    if inv.lines and inv.total_discount and all(line.sub_total is not None for line in inv.lines):
+        # FlexPrice discounts the invoice, not its lines: spread over the line amounts (largest remainder), so
+        # the canonical line discounts add up to it and each line's amount (before discount) stays as given.
+        parts = _spread(inv.total_discount, [x.sub_total or ZERO for x in inv.lines])
+        for line, part in zip(inv.lines, parts, strict=False):
+            line.discount_amount, line.sub_total = part, (line.sub_total or ZERO) - part
+    if inv.lines and inv.total_tax_amount:
+        # FlexPrice lines carry no tax: the invoice's tax is the canonical invoice-level (additional) tax.
+        inv.additional_tax_amount = inv.total_tax_amount
     subtotal = read_value(SUBTOTAL, src, v, path)
     if subtotal is not None:
         inv.sub_total = subtotal - (inv.total_discount or ZERO)
     due = read_value(AMOUNT_DUE, src, v, path)
     paid = read_value(AMOUNT_PAID, src, v, path)
     remaining = read_value(AMOUNT_REMAINING, src, v, path)
+    status = read_value(INVOICE_STATUS, src, v, path)
     inv.allocations = paid_allocations(inv, paid)
     if remaining is not None:
         expected = None if due is None else due - (paid or ZERO)
-        if expected is not None and expected != remaining and inv.payment_status is not PaymentStatus.OVERPAID:
+        # Overpaid: the excess is the customer's credit; voided: nothing remains whatever was paid.
+        free = inv.payment_status is PaymentStatus.OVERPAID or status is InvoiceStatus.VOIDED
+        if expected is not None and expected != remaining and not free:
             v.add(
                 join(path, AMOUNT_REMAINING.vendor), f"must be amount_due - amount_paid = {expected}; got {remaining}"
             )
         inv.amount_due = remaining
     elif due is not None:
         inv.amount_due = due - (paid or ZERO)
-    status = read_value(INVOICE_STATUS, src, v, path)
     if status is InvoiceStatus.FINALIZED:
         inv.status = by_amounts(inv)
     elif status is InvoiceStatus.VOIDED:
@@ -112,7 +145,7 @@ def _write_invoice(inv: Invoice, out: dict[str, Any]) -> None:
         write_value(SUBTOTAL, out, inv.sub_total + (inv.total_discount or ZERO))
     paid = reported_paid(inv)
     if inv.amount_due is not None:
-        write_value(AMOUNT_DUE, out, inv.amount_due + (paid or ZERO))
+        write_value(AMOUNT_DUE, out, inv.amount_due + (inv.amount_paid if paid is not None else ZERO))
     if paid is not None:
         write_value(AMOUNT_PAID, out, paid)
         write_value(AMOUNT_REMAINING, out, inv.amount_due)
@@ -148,6 +181,7 @@ INVOICE = Shape(
     Invoice,
     read_hook=_read_invoice,
     write_hook=_write_invoice,
+    hooked=(SUBTOTAL, AMOUNT_DUE, AMOUNT_PAID, AMOUNT_REMAINING, INVOICE_STATUS),
 )
 
 FLEXPRICE = Vendor("flexprice", INVOICE)

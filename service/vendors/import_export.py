@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from service.domain.errors import FieldViolation, InvalidArgument, Violations
-from service.domain.models import Invoice
+from service.domain.models import Invoice, Status
+from service.domain.money import round_amount
 from service.domain.totals import infer_modes
+from service.domain.values import ZERO
 from service.vendors.fields import MISSING
 from service.vendors.json_payload import decode, encode, json_type, normalize, same, tagged
 from service.vendors.shapes import Vendor, read_shape, write_shape
@@ -114,6 +116,9 @@ def import_invoice(vendor: Vendor, payload: Any) -> Invoice:
     raise_unique(v)
     assert isinstance(inv, Invoice)
     inv.company_id = inv.id = ""  # a client-side invoice: the create path assigns both
+    if inv.status is Status.VOID and inv.amount_due:
+        # A void invoice owes nothing; what the vendor still shows as due comes back on export (kept below).
+        inv.amount_due = round_amount(ZERO, inv.currency) if inv.currency else ZERO  # as the create path stores it
     infer_modes(inv)
     verbatim: list[dict[str, Any]] = []
     kept = _diff(doc, write_shape(vendor.shape, inv), [], verbatim) or {}

@@ -10,7 +10,7 @@ from typing import Final
 from service.domain import money
 from service.domain.errors import Violations
 from service.domain.lifecycle import derive_status
-from service.domain.models import Invoice, LineItem, PaymentAllocation, Status
+from service.domain.models import AllocationSource, Invoice, LineItem, PaymentAllocation, Status
 from service.domain.money import HUNDRED
 from service.domain.values import MAX_SCALE, ZERO, clamp_scale
 
@@ -25,15 +25,22 @@ def by_amounts(inv: Invoice) -> Status:
 
 
 def paid_allocations(inv: Invoice, paid: Decimal | None) -> list[PaymentAllocation]:
-    """A vendor that reports only the total paid: one allocation of it, in the invoice's currency."""
+    """A vendor that reports only the total paid: one allocation of it, in the invoice's currency, marked as
+    imported history (no payment was made here)."""
     if not paid:
         return []
-    return [PaymentAllocation(amount=paid, currency=inv.currency, applied_amount=paid)]
+    return [
+        PaymentAllocation(amount=paid, currency=inv.currency, applied_amount=paid, source=AllocationSource.IMPORTED)
+    ]
 
 
 def reported_paid(inv: Invoice) -> Decimal | None:
-    """The total paid, for vendors that carry only that; None when nothing was allocated."""
-    return inv.amount_paid if inv.allocations else None
+    """The total paid, for vendors that carry only that; None when nothing was allocated. An imported
+    overpayment counts whole (its excess became the customer's credit)."""
+    if not inv.allocations:
+        return None
+    excess = sum((a.amount - a.applied_amount for a in inv.allocations if a.currency == inv.currency), ZERO)
+    return inv.amount_paid + excess
 
 
 def line_discount(line: LineItem) -> Decimal | None:

@@ -44,6 +44,11 @@ class Shape:
     make: Callable[[], Any]
     read_hook: ReadHook | None = None
     write_hook: WriteHook | None = None
+    hooked: tuple[FieldMap | ListMap, ...] = ()  # the hooks' own fields: not walked, listed in the model
+
+    def every_field(self) -> tuple[FieldMap | ListMap, ...]:
+        """Every vendor field the shape reads or writes, the table's and the hooks'."""
+        return self.fields + self.hooked
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,9 +95,13 @@ def _check_discount(src: dict[str, Any], item: _Discount, v: Violations, path: s
 DISCOUNTS = ListMap(
     "discountItems",
     "",
-    Shape((FieldMap("amount", "amount", N, required=True),), _Discount, read_hook=_check_discount),
+    Shape(
+        (FieldMap("amount", "amount", N, required=True, maximum=ZERO, about="negative: the line's discount_amount"),),
+        _Discount,
+        read_hook=_check_discount,
+    ),
 )
-ITEM_AMOUNT = FieldMap("amount", "", N, required=True)
+ITEM_AMOUNT = FieldMap("amount", "", N, required=True, about="quantity x unit_amount before discount")
 UNIT_PRICE = FieldMap("unitPrice", "unit_amount", N)
 
 
@@ -137,11 +141,14 @@ ITEM = Shape(
     lambda: LineItem(quantity=ONE, unit_amount=ZERO),
     read_hook=_read_item,
     write_hook=_write_item,
+    hooked=(ITEM_AMOUNT, DISCOUNTS),
 )
 
-STATUS = FieldMap("status", "", Kind.ENUM, values={s.value: s for s in ZuoraStatus})
-PAYMENT_AMOUNT = FieldMap("paymentAmount", "", N, minimum=ZERO)
-CREDIT_MEMO_AMOUNT = FieldMap("creditMemoAmount", "", N, minimum=ZERO)
+STATUS = FieldMap(
+    "status", "", Kind.ENUM, values={s.value: s for s in ZuoraStatus}, about="status, void_reason, vendor_status"
+)
+PAYMENT_AMOUNT = FieldMap("paymentAmount", "", N, minimum=ZERO, about="the total paid: one imported allocation")
+CREDIT_MEMO_AMOUNT = FieldMap("creditMemoAmount", "", N, minimum=ZERO, about="the credit memos' total")
 
 
 def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -> None:
@@ -157,11 +164,10 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
         reason = CreditMemoReason.WRITE_OFF if written_off else CreditMemoReason.REVERSAL
         inv.credit_memos = [CreditMemo(reason=reason, total_amount=credited, currency=inv.currency)]
         return
-    if credited:
-        v.add(
-            join(path, CREDIT_MEMO_AMOUNT.vendor),
-            "credit memos can only be represented on a reversed or written-off invoice (Posted, balance 0)",
-        )
+    if credited and status is not ZuoraStatus.POSTED:
+        v.add(join(path, CREDIT_MEMO_AMOUNT.vendor), "credit memos can only be represented on a Posted invoice")
+    elif credited:  # partly credited: the credit memo stays on the open invoice as imported history
+        inv.credit_memos = [CreditMemo(reason=CreditMemoReason.IMPORTED, total_amount=credited, currency=inv.currency)]
     if status is ZuoraStatus.POSTED:
         inv.status = by_amounts(inv)
     elif status in (ZuoraStatus.CANCELED, ZuoraStatus.CANCEL_IN_PROGRESS):
@@ -207,6 +213,7 @@ INVOICE = Shape(
     Invoice,
     read_hook=_read_invoice,
     write_hook=_write_invoice,
+    hooked=(STATUS, PAYMENT_AMOUNT, CREDIT_MEMO_AMOUNT),
 )
 
 ZUORA = Vendor("zuora", INVOICE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.domain.errors import InvariantBreach
 from service.domain.lifecycle.status import derive_status
-from service.domain.models import FINALIZED, Invoice, Status
+from service.domain.models import FINALIZED, AllocationSource, Invoice, Status
 from service.domain.totals import amounts, rules_of
 
 
@@ -14,11 +14,18 @@ def invariant_breaches(inv: Invoice) -> list[str]:
     due, total = inv.amount_due, inv.total_amount
     if due is None or total is None:
         return ["amount_due and total_amount must be set"]
+    payable = inv.payable_amount
+    for a in inv.allocations:
+        # Imported history (FlexPrice OVERPAID): a payment applies at most its amount, the rest went to credit.
+        imported = a.source is AllocationSource.IMPORTED and a.currency == inv.currency
+        if imported and not 0 < a.applied_amount <= a.amount:
+            out.append(f"imported allocation applies {a.applied_amount} of {a.amount}")
     if inv.status is Status.VOID:
         if due != 0:
             out.append(f"void invoice has amount_due {due}")
+        if inv.amount_paid + inv.amount_credited > payable:
+            out.append(f"void invoice has paid {inv.amount_paid} + credited {inv.amount_credited} > payable {payable}")
         return out
-    payable = inv.payable_amount
     if due != payable - inv.amount_paid - inv.amount_credited:
         out.append(f"amount_due {due} != payable {payable} - paid {inv.amount_paid} - credited {inv.amount_credited}")
     if not 0 <= due <= payable:

@@ -8,7 +8,7 @@ from typing import Any
 from invoices.v1 import invoice_service_pb2 as svc
 
 from service import vendors
-from service.domain.errors import Violations
+from service.domain.errors import InvalidArgument, Violations
 from service.domain.push import AsyncRun
 from service.transport import convert as c
 from service.transport import requests as r
@@ -37,7 +37,10 @@ class VendorRpcs(Resources):
             v.add("invoice_json", f"is not JSON: {str(exc)[:200]}")
         v.raise_if_any()
         inv = vendors.import_invoice(vendor, payload)
-        created, op = await self.h.create(request.company_id, inv, "ImportInvoice", run=run)
+        try:
+            created, op = await self.h.create(request.company_id, inv, "ImportInvoice", imported=True, run=run)
+        except InvalidArgument as exc:
+            raise vendors.vendor_violations(vendor, exc) from exc
         return svc.ImportInvoiceResponse(invoice=c.invoice_out(created), push_operation=c.push_out(op))
 
     async def ExportInvoice(self, request: svc.ExportInvoiceRequest, context: Ctx) -> svc.ExportInvoiceResponse:
