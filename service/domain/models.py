@@ -60,6 +60,7 @@ class TaxRateType(StrEnum):
 class CreditMemoReason(StrEnum):
     REVERSAL = "REVERSAL"
     WRITE_OFF = "WRITE_OFF"
+    CREDIT_NOTE = "CREDIT_NOTE"
 
 
 class AllocationSource(StrEnum):
@@ -134,6 +135,8 @@ class CreditMemo:
     comment: str = ""
     reason_code: str = ""
     create_time: datetime | None = None
+    credit_note_id: str = ""  # the credit note that issued it
+    credit_note_number: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,7 @@ class Invoice:
     tax_mode: TaxMode | None = None
     cash_rounding_increment: Decimal | None = None  # EN 16931 BT-114, e.g. 0.05 CHF
     cash_rounding_amount: Decimal = ZERO  # added to total_amount to make the payable amount
+    amount_refunded: Decimal = ZERO  # refunds of payments; they never reopen amount_due
     status: Status = Status.DRAFT
     void_reason: VoidReason | None = None
     payment_status: PaymentStatus | None = None

@@ -57,6 +57,7 @@ OUTPUT_ONLY = frozenset(
         "cash_rounding_amount",
         "payable_amount",
         "tax_breakdown",
+        "amount_refunded",
     }
 )
 
@@ -287,6 +288,8 @@ def memo_out(c: m.CreditMemo) -> pb.CreditMemo:
         currency=c.currency,
         comment=c.comment,
         reason_code=c.reason_code,
+        credit_note_id=c.credit_note_id,
+        credit_note_number=c.credit_note_number,
     )
     ts_out(out, "create_time", c.create_time)
     return out
@@ -397,6 +400,7 @@ def invoice_out(inv: m.Invoice) -> pb.Invoice:
         vendor_status=inv.vendor_status,
         amount_paid=money.fmt(inv.amount_paid, inv.currency),
         amount_credited=money.fmt(inv.amount_credited, inv.currency),
+        amount_refunded=money.fmt(inv.amount_refunded, inv.currency),
         credit_memos=[memo_out(c) for c in inv.credit_memos],
         etag=inv.etag,
         rounding_mode=enum_out(pb.RoundingMode, inv.rounding_mode),
