@@ -124,6 +124,16 @@ class World:
             stub.AddCustomerCredit(
                 svc.AddCustomerCreditRequest(customer_id="cust-1", currency="USD", amount="5"), metadata=md
             )
+            # A finalized, partly paid invoice of B's with a draft credit note (the credit note RPCs' cases).
+            paid = stub.CreateInvoice(svc.CreateInvoiceRequest(invoice=invoice(lines=[line("1", "10")])), metadata=md)
+            stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(invoice_id=paid.invoice.id), metadata=md)
+            alloc = pb.PaymentAllocation(allocation=pb.Allocation(total_amount="4"))
+            after = stub.RecordPayment(
+                svc.RecordPaymentRequest(invoice_id=paid.invoice.id, payment_allocation=alloc), metadata=md
+            )
+            self.allocation_id = after.invoice.payment_allocations[0].id
+            note = svc.CreateCreditNoteRequest(invoice_id=paid.invoice.id, whole_invoice=True)
+            self.note_id = stub.CreateCreditNote(note, metadata=md).credit_note.id
 
 
 B = "iso-b"
@@ -170,6 +180,14 @@ def cases(w: World) -> dict[str, Callable[[], Any]]:
         "ImportInvoice": lambda: svc.ImportInvoiceRequest(company_id=B, vendor=svc.VENDOR_CODAT, invoice_json="{}"),
         "ExportInvoice": lambda: svc.ExportInvoiceRequest(**ids, vendor=svc.VENDOR_CODAT),
         "TriggerInvoiceCommunication": lambda: svc.TriggerInvoiceCommunicationRequest(**ids),
+        "CreateCreditNote": lambda: svc.CreateCreditNoteRequest(**ids, whole_invoice=True),
+        "IssueCreditNote": lambda: svc.IssueCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
+        "VoidCreditNote": lambda: svc.VoidCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
+        "GetCreditNote": lambda: svc.GetCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
+        "ListCreditNotes": lambda: svc.ListCreditNotesRequest(company_id=B),
+        "DownloadCreditNotePdf": lambda: svc.DownloadCreditNotePdfRequest(company_id=B, credit_note_id=w.note_id),
+        "RecordRefund": lambda: svc.RecordRefundRequest(**ids, payment_allocation_id=w.allocation_id),
+        "RefundCustomerCredit": lambda: svc.RefundCustomerCreditRequest(company_id=B, customer_id="cust-1", currency="USD", amount="1"),
         "GetPushOperation": lambda: ps.GetPushOperationRequest(company_id=B, push_operation_key=w.op_key),
         "ListPushOperations": lambda: ps.ListPushOperationsRequest(company_id=B),
         "WatchPushOperations": lambda: ps.WatchPushOperationsRequest(company_id=B),
