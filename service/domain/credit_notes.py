@@ -16,8 +16,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from service.domain.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, Violations
-from service.domain.lifecycle.status import settle
-from service.domain.models import CreditMemo, CreditMemoReason, Invoice, PaymentStatus, Status
+from service.domain.lifecycle.status import refund_status, refuse, settle
+from service.domain.models import CreditMemo, CreditMemoReason, Invoice, Status
 from service.domain.money import Rules
 from service.domain.totals import client_amount, rules_of
 from service.domain.values import ZERO, shown
@@ -292,9 +292,7 @@ def refunded(inv: Invoice, amount: Decimal) -> None:
     """`amount` of the invoice's payments went back: amount_refunded and the payment status follow; amount_due
     does not (Stripe: a refund does not reopen the invoice)."""
     inv.amount_refunded += amount
-    inv.payment_status = (
-        PaymentStatus.REFUNDED if inv.amount_refunded == inv.amount_paid else PaymentStatus.PARTIALLY_REFUNDED
-    )
+    inv.payment_status = refund_status(inv)
 
 
 def refund_payment(
@@ -303,8 +301,8 @@ def refund_payment(
     """A refund of one payment allocation: at most what it applied minus its earlier refunds, and at most
     what is left of the payments after earlier refunds and notes' balance parts (`credited_out`). Returns
     the amount refunded (all that is left of the allocation when `amount` is None)."""
-    if inv.status is Status.DRAFT:
-        raise FailedPrecondition(f"invoice {inv.id} is a DRAFT: it has no payments", subject=f"invoices/{inv.id}")
+    # A void invoice's payments went to the customer's credit balance: refund that (RefundCustomerCredit).
+    refuse(inv, "refund a payment of", [Status.PARTIALLY_PAID, Status.PAID])
     alloc = next((a for a in inv.allocations if a.id == allocation_id), None)
     if alloc is None:
         raise InvalidArgument([FieldViolation("payment_allocation_id", f"is not a payment of invoice {inv.id}")])
