@@ -233,3 +233,20 @@ def test_reverse_and_write_off_issue_a_numbered_credit_note(stub, company):
         assert (note.total_amount, note.credit_amount, note.invoice_id) == (amount, amount, resp.invoice.id)
         assert len(note.lines) == 1 and note.lines[0].total_amount == amount
         assert resp.invoice.credit_memos[0].credit_note_id == note.id
+
+
+def test_create_and_issue_in_one_call(stub, company, db):
+    inv = finalized(stub, company)
+    resp = stub.CreateCreditNote(
+        svc.CreateCreditNoteRequest(company_id=company, invoice_id=inv.id, lines=[note_line("12.50")], issue=True)
+    )
+    note = resp.credit_note
+    assert (note.status, note.credit_note_number, note.credit_amount) == (
+        pb.CREDIT_NOTE_STATUS_ISSUED,
+        "CN-000001",
+        "12.50",
+    )
+    assert resp.invoice.amount_due == "87.50" and resp.invoice.credit_memos[0].credit_note_id == note.id
+    assert get_credit_note(stub, company, "CN-000001").version == note.version
+    changes = [(c.type, c.record_ref.data_type) for c in resp.push_operation.changes]
+    assert len(changes) == len(set(changes)) == 2  # the note and the invoice, once each

@@ -62,10 +62,10 @@ class Refund:
         }
 
 
-def _note_changes(note: CreditNote, event: EventType) -> list[Change]:
+def _note_changes(note: CreditNote, event: EventType, kind: ChangeType = ChangeType.MODIFIED) -> list[Change]:
     """The note (listed on the operation) and its event, which names the invoice it corrects."""
     return [
-        Change(ChangeType.MODIFIED, note.id, CREDIT_NOTES),
+        Change(kind, note.id, CREDIT_NOTES),
         Change(ChangeType.MODIFIED, note.invoice_id, event=event, recorded=False),
     ]
 
@@ -81,7 +81,7 @@ async def issue_memo_note(uow: UnitOfWork, inv: Invoice, memo: CreditMemo, title
     store.assign_ids(note)
     memo.credit_note_id, memo.credit_note_number = note.id, note.credit_note_number
     uow.pieces.extend(store.insert_pieces(note))
-    uow.record(*_note_changes(note, EventType.CREDIT_NOTE_ISSUED))
+    uow.record(*_note_changes(note, EventType.CREDIT_NOTE_ISSUED, ChangeType.CREATED))
     return note
 
 
@@ -106,8 +106,9 @@ class CreditNoteWrites(InvoiceUseCases):
         parts: Parts,
         texts: tuple[str, str, str],
         *,
+        issue: bool = False,
         run: AsyncRun | None = None,
-    ) -> tuple[CreditNote, PushOperation]:
+    ) -> tuple[CreditNote, Invoice, PushOperation]:
         reason, reason_code, memo = texts
         async with self.uow(company_id, "CreateCreditNote", run=run, data_type=CREDIT_NOTES) as uow:
             inv = await uow.invoices.get_for_update(invoice_key)  # its credits serialise with its payments
@@ -115,10 +116,47 @@ class CreditNoteWrites(InvoiceUseCases):
                 inv, lines, whole_invoice, parts, uow.now, reason=reason, reason_code=reason_code, memo=memo
             )
             store.assign_ids(note)
+            uow.record(*_note_changes(note, EventType.CREDIT_NOTE_CREATED, ChangeType.CREATED))
+            if issue:  # Stripe's way: created issued, in the same unit of work
+                await self._apply(uow, note, inv)
             uow.pieces.extend(store.insert_pieces(note))
-            uow.record(*_note_changes(note, EventType.CREDIT_NOTE_CREATED))
             await uow.commit()
-        return note, uow.operation
+        return note, inv, uow.operation
+
+    async def _apply(self, uow: UnitOfWork, note: CreditNote, inv: Invoice) -> None:
+        """Issues the note against its locked invoice: the number drawn, the memo on the invoice (saved),
+        the balance part to the customer's credit, the refund part recorded."""
+        conn = await uow.connection()
+        before = await store.issued(conn, uow.company_id, inv.id)
+        notes.issue(note, inv, before, await _number(uow), uow.now)
+        assert note.balance_amount is not None and note.refund_amount is not None
+        text = f"credit note {note.credit_note_number} for invoice {inv.invoice_number}"
+        if note.balance_amount > 0:
+            await invoice_store.move_credit(
+                conn,
+                uow.company_id,
+                inv.customer_id,
+                inv.currency,
+                note.balance_amount,
+                "CREDIT_NOTE",
+                uow.now,
+                inv.id,
+                text,
+            )
+        if note.refund_amount > 0:
+            refund = Refund(
+                invoice_store.new_id(),
+                inv.customer_id,
+                note.refund_amount,
+                inv.currency,
+                uow.now,
+                invoice_id=inv.id,
+                credit_note_id=note.id,
+                reason=text,
+            )
+            uow.pieces.append(store.refund_piece(refund.row(uow.company_id)))
+        self._save(uow, inv)
+        uow.record(_note_changes(note, EventType.CREDIT_NOTE_ISSUED)[1], modified(inv))
 
     async def issue_credit_note(
         self, company_id: str, key: str, etag: str, *, run: AsyncRun | None = None
@@ -126,38 +164,9 @@ class CreditNoteWrites(InvoiceUseCases):
         async with self.uow(company_id, "IssueCreditNote", run=run, data_type=CREDIT_NOTES) as uow:
             note, inv = await self._note_for_update(uow, key)
             notes.check_etag(note, etag)
-            conn = await uow.connection()
-            before = await store.issued(conn, company_id, inv.id)
-            notes.issue(note, inv, before, await _number(uow), uow.now)
-            assert note.balance_amount is not None and note.refund_amount is not None
-            text = f"credit note {note.credit_note_number} for invoice {inv.invoice_number}"
-            if note.balance_amount > 0:
-                await invoice_store.move_credit(
-                    conn,
-                    company_id,
-                    inv.customer_id,
-                    inv.currency,
-                    note.balance_amount,
-                    "CREDIT_NOTE",
-                    uow.now,
-                    inv.id,
-                    text,
-                )
-            if note.refund_amount > 0:
-                refund = Refund(
-                    invoice_store.new_id(),
-                    inv.customer_id,
-                    note.refund_amount,
-                    inv.currency,
-                    uow.now,
-                    invoice_id=inv.id,
-                    credit_note_id=note.id,
-                    reason=text,
-                )
-                uow.pieces.append(store.refund_piece(refund.row(company_id)))
+            await self._apply(uow, note, inv)
+            uow.record(_note_changes(note, EventType.CREDIT_NOTE_ISSUED)[0])
             uow.pieces.append(store.update_piece(note))
-            self._save(uow, inv)
-            uow.record(*_note_changes(note, EventType.CREDIT_NOTE_ISSUED), modified(inv))
             await uow.commit()
         return note, inv, uow.operation
 

@@ -119,10 +119,12 @@ class CreditNoteRpcs(Resources):
         check_text(v, "memo", request.memo, limit=10_000)
         v.raise_if_any()
         texts = (request.reason, request.reason_code, request.memo)
-        note, op = await self.h.create_credit_note(
-            request.company_id, key, lines, request.whole_invoice, parts, texts, run=run
+        note, inv, op = await self.h.create_credit_note(
+            request.company_id, key, lines, request.whole_invoice, parts, texts, issue=request.issue, run=run
         )
-        return svc.CreateCreditNoteResponse(credit_note=note_out(note), push_operation=c.push_out(op))
+        return svc.CreateCreditNoteResponse(
+            credit_note=note_out(note), push_operation=c.push_out(op), invoice=c.invoice_out(inv)
+        )
 
     async def IssueCreditNote(
         self, request: svc.IssueCreditNoteRequest, context: Ctx, *, run: AsyncRun | None = None
