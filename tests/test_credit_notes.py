@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -250,3 +252,48 @@ def test_create_and_issue_in_one_call(stub, company, db):
     assert get_credit_note(stub, company, "CN-000001").version == note.version
     changes = [(c.type, c.record_ref.data_type) for c in resp.push_operation.changes]
     assert len(changes) == len(set(changes)) == 2  # the note and the invoice, once each
+
+
+def export(stub: Any, company: str, key: str, vendor: int) -> dict[str, Any]:
+    out = stub.ExportCreditNote(svc.ExportCreditNoteRequest(company_id=company, credit_note_id=key, vendor=vendor))
+    return json.loads(out.credit_note_json, parse_float=Decimal)  # type: ignore[no-any-return]
+
+
+def test_export_as_zuora_credit_memo_and_codat_credit_note(stub, company):
+    inv = finalized(stub, company)
+    pay(stub, company, inv.id, "100.00")
+    note = issue(
+        stub,
+        company,
+        draft(
+            stub,
+            company,
+            inv.id,
+            lines=[note_line("25.00", "2", tax_rate="10")],
+            reason="broken",
+            reason_code="product_unsatisfactory",
+            refund_amount="15.00",
+            balance_amount="40.00",
+        ).id,
+    ).credit_note
+    zuora = export(stub, company, note.credit_note_number, svc.VENDOR_ZUORA)
+    assert (zuora["number"], zuora["status"], zuora["referredInvoiceId"]) == (note.credit_note_number, "Posted", inv.id)
+    assert (zuora["amount"], zuora["taxAmount"]) == (Decimal("55.00"), Decimal("5.00"))
+    assert (zuora["appliedAmount"], zuora["refundAmount"], zuora["unappliedAmount"]) == (
+        Decimal("0.00"),
+        Decimal("15.00"),
+        Decimal("40.00"),
+    )
+    assert zuora["reasonCode"] == "product_unsatisfactory"
+    assert zuora["items"][0]["amountWithoutTax"] == Decimal("50.00") and zuora["items"][0]["amount"] == Decimal("55.00")
+    codat = export(stub, company, note.id, svc.VENDOR_CODAT)
+    assert (codat["creditNoteNumber"], codat["status"], codat["totalAmount"]) == (
+        note.credit_note_number,
+        "Submitted",
+        Decimal("55.00"),
+    )
+    assert codat["remainingCredit"] == Decimal("40.00") and codat["customerRef"]["id"] == "cust-1"
+    assert codat["supplementalData"]["content"]["invoice"]["number"] == inv.invoice_number
+    assert codat["lineItems"][0]["unitAmount"] == Decimal("25.00")
+    err = rpc_error(partial(export, stub, company, note.id, svc.VENDOR_FLEXPRICE), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "vendor" in violations(err)

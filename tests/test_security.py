@@ -186,6 +186,7 @@ def cases(w: World) -> dict[str, Callable[[], Any]]:
         "GetCreditNote": lambda: svc.GetCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
         "ListCreditNotes": lambda: svc.ListCreditNotesRequest(company_id=B),
         "DownloadCreditNotePdf": lambda: svc.DownloadCreditNotePdfRequest(company_id=B, credit_note_id=w.note_id),
+        "ExportCreditNote": lambda: svc.ExportCreditNoteRequest(company_id=B, credit_note_id=w.note_id, vendor=svc.VENDOR_ZUORA),
         "RecordRefund": lambda: svc.RecordRefundRequest(**ids, payment_allocation_id=w.allocation_id),
         "RefundCustomerCredit": lambda: svc.RefundCustomerCreditRequest(company_id=B, customer_id="cust-1", currency="USD", amount="1"),
         "GetPushOperation": lambda: ps.GetPushOperationRequest(company_id=B, push_operation_key=w.op_key),

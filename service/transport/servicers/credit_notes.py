@@ -20,6 +20,8 @@ from service.transport import requests as r
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
 from service.transport.servicers.payments import balance_out
+from service.vendors.credit_notes import export_credit_note
+from service.vendors.json_payload import dumps
 
 PDF_CHUNK = 64 * 1024
 
@@ -168,6 +170,16 @@ class CreditNoteRpcs(Resources):
             if start == 0:
                 out.file_name, out.content_type, out.size = name, "application/pdf", len(data)
             yield out
+
+    async def ExportCreditNote(
+        self, request: svc.ExportCreditNoteRequest, context: Ctx
+    ) -> svc.ExportCreditNoteResponse:
+        v = Violations()
+        key = r.require(v, "credit_note_id", request.credit_note_id)
+        vendor = r.vendor(v, request.vendor)
+        v.raise_if_any()
+        note = await self.h.get_credit_note(request.company_id, key)
+        return svc.ExportCreditNoteResponse(credit_note_json=dumps(export_credit_note(vendor, note)))
 
     async def RecordRefund(
         self, request: svc.RecordRefundRequest, context: Ctx, *, run: AsyncRun | None = None
