@@ -254,7 +254,7 @@ def test_create_and_issue_in_one_call(stub, company, db):
     assert len(changes) == len(set(changes)) == 2  # the note and the invoice, once each
 
 
-def export(stub: Any, company: str, key: str, vendor: int) -> dict[str, Any]:
+def export(stub: Any, company: str, key: str, vendor: Any) -> dict[str, Any]:
     out = stub.ExportCreditNote(svc.ExportCreditNoteRequest(company_id=company, credit_note_id=key, vendor=vendor))
     return json.loads(out.credit_note_json, parse_float=Decimal)  # type: ignore[no-any-return]
 
