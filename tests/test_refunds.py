@@ -42,6 +42,8 @@ def test_partial_then_full_refund_of_a_payment(stub, company, db):
     assert "amount" in (err.details() or "")
     rest = refund(stub, company, inv.id, first.id)  # empty amount: what is left of it
     assert rest.refund.amount == "35.00"
+    refunded = [(a.id, a.amount_refunded) for a in rest.invoice.payment_allocations]
+    assert refunded == [(first.id, "60.00"), (second.id, "0.00")]
     full = refund(stub, company, inv.id, second.id).invoice
     assert (full.amount_refunded, full.payment_status) == ("100.00", pb.PAYMENT_STATUS_REFUNDED)
     rpc_error(partial(refund, stub, company, inv.id, second.id, "0.01"), FAILED)

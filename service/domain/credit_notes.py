@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from service.domain.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from service.domain.lifecycle.status import refund_status, refuse, settle
-from service.domain.models import CreditMemo, CreditMemoReason, Invoice, Status
+from service.domain.models import CreditMemo, CreditMemoReason, Invoice, PaymentAllocation, Status
 from service.domain.money import Rules
 from service.domain.totals import client_amount, rules_of
 from service.domain.values import ZERO, shown
@@ -296,11 +296,11 @@ def refunded(inv: Invoice, amount: Decimal) -> None:
 
 
 def refund_payment(
-    inv: Invoice, allocation_id: str, amount: Decimal | None, already: Decimal, credited_out: Decimal
-) -> Decimal:
+    inv: Invoice, allocation_id: str, amount: Decimal | None, credited_out: Decimal
+) -> PaymentAllocation:
     """A refund of one payment allocation: at most what it applied minus its earlier refunds, and at most
-    what is left of the payments after earlier refunds and notes' balance parts (`credited_out`). Returns
-    the amount refunded (all that is left of the allocation when `amount` is None)."""
+    what is left of the payments after earlier refunds and notes' balance parts (`credited_out`); all that
+    is left of the allocation when `amount` is None. Returns the allocation, its refunded_amount grown."""
     # A void invoice's payments went to the customer's credit balance: refund that (RefundCustomerCredit).
     refuse(inv, "refund a payment of", [Status.PARTIALLY_PAID, Status.PAID])
     alloc = next((a for a in inv.allocations if a.id == allocation_id), None)
@@ -310,7 +310,7 @@ def refund_payment(
     v = Violations()
     amount = client_amount(v, "amount", amount, r)
     v.raise_if_any()
-    left = alloc.applied_amount - already
+    left = alloc.applied_amount - alloc.refunded_amount
     amount = left if amount is None else amount
     if amount <= 0:
         raise InvalidArgument([FieldViolation("amount", f"must be above zero; {left:f} is left to refund")])
@@ -329,7 +329,8 @@ def refund_payment(
             violation_type="OVER_REFUND",
         )
     refunded(inv, amount)
-    return amount
+    alloc.refunded_amount += amount
+    return alloc
 
 
 def for_memo(inv: Invoice, memo: CreditMemo, number: str, title: str, now: datetime) -> CreditNote:

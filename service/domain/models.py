@@ -123,6 +123,7 @@ class PaymentAllocation:
     payment: dict[str, Any] = field(default_factory=dict)  # Codat payment details, kept as sent
     source: AllocationSource = AllocationSource.PAYMENT
     create_time: datetime | None = None
+    refunded_amount: Decimal = ZERO  # refunds of this payment (RecordRefund), at most applied_amount
 
 
 @dataclass(slots=True)

@@ -239,9 +239,11 @@ class CreditNoteWrites(InvoiceUseCases):
             inv = await uow.invoices.get_for_update(invoice_key)
             conn = await uow.connection()
             canonical = parse_id(allocation_id) or allocation_id
-            already = await store.refunded_of(conn, company_id, canonical) if parse_id(allocation_id) else Decimal(0)
             before = await store.issued(conn, company_id, inv.id)
-            applied = notes.refund_payment(inv, canonical, amount, already, before.balance)
+            previously = {a.id: a.refunded_amount for a in inv.allocations}
+            alloc = notes.refund_payment(inv, canonical, amount, before.balance)
+            applied = alloc.refunded_amount - previously[alloc.id]
+            uow.pieces.append(store.allocation_refunded_piece(company_id, alloc.id, applied))
             refund = Refund(
                 invoice_store.new_id(),
                 inv.customer_id,

@@ -16,6 +16,7 @@ from service.domain.models import Invoice
 from service.store.statement import Piece, columns, insert
 
 NOTE = "credit_note"  # the check of update_piece: the note's row was written
+REFUNDED = "allocation refunded"  # the check of allocation_refunded_piece
 _NOTE_COLUMNS = columns("credit_notes")
 _LINE_FIELDS = tuple(f.name for f in fields(CreditNoteLine))
 _UPDATABLE = (
@@ -156,13 +157,14 @@ async def next_number(conn: asyncpg.Connection, company_id: str) -> int:
     return value
 
 
-async def refunded_of(conn: asyncpg.Connection, company_id: str, allocation_id: str) -> Decimal:
-    value: Decimal = await conn.fetchval(
-        "SELECT coalesce(sum(amount), 0) FROM refunds WHERE company_id = $1 AND payment_allocation_id = $2",
-        company_id,
-        allocation_id,
+def allocation_refunded_piece(company_id: str, allocation_id: str, amount: Decimal) -> Piece:
+    """A payment allocation's refunded_amount grows by `amount` (its invoice is locked); checked as REFUNDED."""
+    return Piece(
+        "UPDATE payment_allocations SET refunded_amount = refunded_amount + $3 "
+        "WHERE company_id = $1 AND id = $2 RETURNING 1",
+        (company_id, allocation_id, amount),
+        REFUNDED,
     )
-    return value
 
 
 def refund_piece(row: dict[str, Any]) -> Piece:

@@ -211,9 +211,11 @@ payment_allocations = sa.Table(
     sa.Column("payment", JSONB, nullable=False, server_default="{}"),
     sa.Column("source", sa.Text, nullable=False),
     _ts("create_time", False),
+    sa.Column("refunded_amount", sa.Numeric(asdecimal=True), nullable=False, server_default="0"),
     sa.PrimaryKeyConstraint("company_id", "id"),
     _parent_key("invoices"),
     sa.CheckConstraint("applied_amount > 0 AND amount > 0", name="positive"),
+    sa.CheckConstraint("refunded_amount >= 0 AND refunded_amount <= applied_amount", name="refunded"),
 )
 sa.Index(
     "ix_payment_allocations_invoice",

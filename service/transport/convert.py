@@ -261,6 +261,7 @@ def allocation_out(a: m.PaymentAllocation, cur: str = "") -> pb.PaymentAllocatio
             total_amount=money.fmt(a.amount, a.currency or cur),
         ),
         applied_amount=money.fmt(a.applied_amount, cur),
+        amount_refunded=money.fmt(a.refunded_amount, cur),
         source=a.source.value,
     )
     ts_out(out.allocation, "allocated_on_date", a.allocated_on_date)

@@ -35,6 +35,12 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_invoices_refunded"), "invoices", "amount_refunded >= 0 AND amount_refunded <= amount_paid"
     )
+    op.add_column("payment_allocations", sa.Column("refunded_amount", sa.Numeric(), server_default="0", nullable=False))
+    op.create_check_constraint(
+        op.f("ck_payment_allocations_refunded"),
+        "payment_allocations",
+        "refunded_amount >= 0 AND refunded_amount <= applied_amount",
+    )
     op.add_column("credit_memos", sa.Column("credit_note_id", UUID(as_uuid=False), nullable=True))
     op.add_column("credit_memos", sa.Column("credit_note_number", sa.Text(), server_default="", nullable=False))
     op.create_table(
@@ -151,5 +157,7 @@ def downgrade() -> None:
     op.drop_table("credit_notes")
     op.drop_column("credit_memos", "credit_note_number")
     op.drop_column("credit_memos", "credit_note_id")
+    op.drop_constraint(op.f("ck_payment_allocations_refunded"), "payment_allocations", type_="check")
+    op.drop_column("payment_allocations", "refunded_amount")
     op.drop_constraint(op.f("ck_invoices_refunded"), "invoices", type_="check")
     op.drop_column("invoices", "amount_refunded")
