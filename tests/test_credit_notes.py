@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 from pypdf import PdfReader
@@ -297,3 +298,35 @@ def test_export_as_zuora_credit_memo_and_codat_credit_note(stub, company):
     assert codat["lineItems"][0]["unitAmount"] == Decimal("25.00")
     err = rpc_error(partial(export, stub, company, note.id, svc.VENDOR_FLEXPRICE), grpc.StatusCode.INVALID_ARGUMENT)
     assert "vendor" in violations(err)
+
+
+def test_update_a_draft_by_field_mask_and_etag(stub, company):
+    inv = finalized(stub, company)
+    note = draft(stub, company, inv.id, lines=[note_line("10.00")], reason="first", memo="keep me")
+
+    def update(etag: str, paths: list[str], **kw: Any) -> svc.UpdateCreditNoteResponse:
+        return stub.UpdateCreditNote(  # type: ignore[no-any-return]
+            svc.UpdateCreditNoteRequest(
+                company_id=company,
+                credit_note_id=note.id,
+                etag=etag,
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+                **kw,
+            )
+        )
+
+    out = update(
+        note.etag, ["lines", "reason"], lines=[note_line("5.00", "3", tax_rate="10")], reason="second"
+    ).credit_note
+    assert (out.total_amount, out.reason, out.memo, out.version) == ("16.50", "second", "keep me", note.version + 1)
+    assert len(out.lines) == 1 and get_credit_note(stub, company, note.id).total_amount == "16.50"
+    rpc_error(partial(update, note.etag, ["memo"], memo="stale"), grpc.StatusCode.ABORTED)
+    err = rpc_error(partial(update, out.etag, ["currency"]), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "update_mask" in violations(err)
+    err = rpc_error(
+        partial(update, out.etag, ["credit_amount"], credit_amount="1.00"), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert "credit_amount" in violations(err)
+    issued = issue(stub, company, note.id).credit_note
+    assert issued.credit_amount == "16.50"
+    rpc_error(partial(update, issued.etag, ["memo"], memo="late"), FAILED)

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
@@ -181,6 +182,7 @@ def cases(w: World) -> dict[str, Callable[[], Any]]:
         "ExportInvoice": lambda: svc.ExportInvoiceRequest(**ids, vendor=svc.VENDOR_CODAT),
         "TriggerInvoiceCommunication": lambda: svc.TriggerInvoiceCommunicationRequest(**ids),
         "CreateCreditNote": lambda: svc.CreateCreditNoteRequest(**ids, whole_invoice=True),
+        "UpdateCreditNote": lambda: svc.UpdateCreditNoteRequest(company_id=B, credit_note_id=w.note_id, update_mask=field_mask_pb2.FieldMask(paths=["memo"])),
         "IssueCreditNote": lambda: svc.IssueCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
         "VoidCreditNote": lambda: svc.VoidCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
         "GetCreditNote": lambda: svc.GetCreditNoteRequest(company_id=B, credit_note_id=w.note_id),

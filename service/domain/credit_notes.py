@@ -142,6 +142,48 @@ def _whole_invoice(inv: Invoice, r: Rules) -> list[CreditNoteLine]:
     return [whole]
 
 
+def _price_lines(inv: Invoice, lines: list[CreditNoteLine], r: Rules, v: Violations) -> None:
+    if len(lines) > MAX_LINES:
+        v.add("lines", f"at most {MAX_LINES} lines; got {len(lines)}")
+    known = {line.id for line in inv.lines}
+    for i, line in enumerate(lines):
+        if line.invoice_line_item_id and line.invoice_line_item_id not in known:
+            v.add(f"lines[{i}].invoice_line_item_id", f"is not a line of invoice {inv.invoice_number}")
+        line.unit_amount = client_amount(v, f"lines[{i}].unit_amount", line.unit_amount, r) or line.unit_amount
+        price_line(line, r, v, f"lines[{i}]")
+
+
+def _check_parts(parts: Parts, r: Rules, v: Violations) -> None:
+    for name in ("credit", "balance", "refund"):
+        value = getattr(parts, name)
+        path = f"{name}_amount"
+        setattr(parts, name, client_amount(v, path, value, r))
+        if value is not None and value < 0:
+            v.add(path, f"must not be negative; got {value:f}")
+
+
+def _settle_totals(note: CreditNote, parts: Parts, r: Rules) -> None:
+    """The note's totals from its lines, and the parts asked for (which must add up to the total)."""
+    note.sub_total = sum((x.sub_total for x in note.lines), r.round(ZERO))
+    note.total_tax_amount = sum((x.tax_amount for x in note.lines), r.round(ZERO))
+    note.total_amount = note.sub_total + note.total_tax_amount
+    note.credit_amount, note.balance_amount, note.refund_amount = parts.credit, parts.balance, parts.refund
+    if note.total_amount <= 0:
+        raise InvalidArgument([FieldViolation("lines", "the credit note's total must be above zero")])
+    if parts.given():
+        given = sum((p or ZERO for p in (parts.credit, parts.balance, parts.refund)), ZERO)
+        if given != note.total_amount:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "credit_amount",
+                        f"credit_amount + balance_amount + refund_amount is {given:f}, "
+                        f"must equal the total {note.total_amount:f}",
+                    )
+                ]
+            )
+
+
 def draft(
     inv: Invoice,
     lines: list[CreditNoteLine],
@@ -160,20 +202,8 @@ def draft(
         v.add("lines", "must be empty with whole_invoice")
     elif not whole_invoice and not lines:
         v.add("lines", "at least one line is required (or whole_invoice)")
-    elif len(lines) > MAX_LINES:
-        v.add("lines", f"at most {MAX_LINES} lines; got {len(lines)}")
-    known = {line.id for line in inv.lines}
-    for i, line in enumerate(lines):
-        if line.invoice_line_item_id and line.invoice_line_item_id not in known:
-            v.add(f"lines[{i}].invoice_line_item_id", f"is not a line of invoice {inv.invoice_number}")
-        line.unit_amount = client_amount(v, f"lines[{i}].unit_amount", line.unit_amount, r) or line.unit_amount
-        price_line(line, r, v, f"lines[{i}]")
-    for name in ("credit", "balance", "refund"):
-        value = getattr(parts, name)
-        path = f"{name}_amount"
-        setattr(parts, name, client_amount(v, path, value, r))
-        if value is not None and value < 0:
-            v.add(path, f"must not be negative; got {value:f}")
+    _price_lines(inv, lines, r, v)
+    _check_parts(parts, r, v)
     v.raise_if_any()
     note = CreditNote(
         company_id=inv.company_id,
@@ -187,30 +217,33 @@ def draft(
         reason=reason,
         reason_code=reason_code,
         memo=memo,
-        credit_amount=parts.credit,
-        balance_amount=parts.balance,
-        refund_amount=parts.refund,
         version=1,
         create_time=now,
     )
-    note.sub_total = sum((x.sub_total for x in note.lines), r.round(ZERO))
-    note.total_tax_amount = sum((x.tax_amount for x in note.lines), r.round(ZERO))
-    note.total_amount = note.sub_total + note.total_tax_amount
-    if note.total_amount <= 0:
-        raise InvalidArgument([FieldViolation("lines", "the credit note's total must be above zero")])
-    if parts.given():
-        given = sum((p or ZERO for p in (parts.credit, parts.balance, parts.refund)), ZERO)
-        if given != note.total_amount:
-            raise InvalidArgument(
-                [
-                    FieldViolation(
-                        "credit_amount",
-                        f"credit_amount + balance_amount + refund_amount is {given:f}, "
-                        f"must equal the total {note.total_amount:f}",
-                    )
-                ]
-            )
+    _settle_totals(note, parts, r)
     return note
+
+
+def revise(
+    note: CreditNote, inv: Invoice, lines: list[CreditNoteLine] | None, parts: Parts, texts: dict[str, str]
+) -> None:
+    """A draft changed: new lines (priced again) unless None, the parts as given (None: not asked), and the
+    texts named in `texts` (reason, reason_code, memo)."""
+    _refuse(note, "update")
+    _creditable(inv)
+    r, v = rules_of(inv), Violations()
+    if lines is not None:
+        if not lines:
+            v.add("lines", "at least one line is required")
+        _price_lines(inv, lines, r, v)
+    _check_parts(parts, r, v)
+    v.raise_if_any()
+    if lines is not None:
+        note.lines = lines
+    for name, text in texts.items():
+        setattr(note, name, text)
+    _settle_totals(note, parts, r)
+    note.version += 1
 
 
 def check_etag(note: CreditNote, etag: str) -> None:

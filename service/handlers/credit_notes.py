@@ -170,6 +170,37 @@ class CreditNoteWrites(InvoiceUseCases):
             await uow.commit()
         return note, inv, uow.operation
 
+    async def update_credit_note(
+        self,
+        company_id: str,
+        key: str,
+        etag: str,
+        paths: frozenset[str],
+        lines: list[CreditNoteLine],
+        parts: Parts,
+        texts: dict[str, str],
+        *,
+        run: AsyncRun | None = None,
+    ) -> tuple[CreditNote, PushOperation]:
+        """A draft's fields named in `paths` replaced (the others kept as they are)."""
+        async with self.uow(company_id, "UpdateCreditNote", run=run, data_type=CREDIT_NOTES) as uow:
+            note, inv = await self._note_for_update(uow, key)
+            notes.check_etag(note, etag)
+            kept = Parts(note.credit_amount, note.balance_amount, note.refund_amount)
+            for name in ("credit", "balance", "refund"):
+                if f"{name}_amount" not in paths:
+                    setattr(parts, name, getattr(kept, name))
+            new_lines = lines if "lines" in paths else None
+            notes.revise(note, inv, new_lines, parts, {k: t for k, t in texts.items() if k in paths})
+            if new_lines is not None:
+                store.assign_ids(note)
+                await store.delete_lines(await uow.connection(), note)
+                uow.pieces.append(store.lines_piece(note))
+            uow.pieces.append(store.update_piece(note))
+            uow.record(*_note_changes(note, EventType.CREDIT_NOTE_MODIFIED))
+            await uow.commit()
+        return note, uow.operation
+
     async def void_credit_note(
         self, company_id: str, key: str, etag: str, *, run: AsyncRun | None = None
     ) -> tuple[CreditNote, PushOperation]:

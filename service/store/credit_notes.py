@@ -22,6 +22,12 @@ _LINE_FIELDS = tuple(f.name for f in fields(CreditNoteLine))
 _UPDATABLE = (
     "status",
     "credit_note_number",
+    "sub_total",
+    "total_tax_amount",
+    "total_amount",
+    "reason",
+    "reason_code",
+    "memo",
     "credit_amount",
     "balance_amount",
     "refund_amount",
@@ -52,6 +58,17 @@ def _row(note: CreditNote) -> dict[str, Any]:
 
 def insert_pieces(note: CreditNote) -> list[Piece]:
     """A new note (ids assigned) and its lines."""
+    return [insert("credit_notes", [_row(note)]), lines_piece(note)]
+
+
+async def delete_lines(conn: asyncpg.Connection, note: CreditNote) -> None:
+    """Its own statement, before the new lines go in (their positions are unique)."""
+    await conn.execute(
+        "DELETE FROM credit_note_lines WHERE company_id = $1 AND credit_note_id = $2", note.company_id, note.id
+    )
+
+
+def lines_piece(note: CreditNote) -> Piece:
     lines = [
         {
             **{f: getattr(line, f) for f in _LINE_FIELDS},
@@ -61,7 +78,7 @@ def insert_pieces(note: CreditNote) -> list[Piece]:
         }
         for pos, line in enumerate(note.lines)
     ]
-    return [insert("credit_notes", [_row(note)]), insert("credit_note_lines", lines)]
+    return insert("credit_note_lines", lines)
 
 
 def update_piece(note: CreditNote) -> Piece:

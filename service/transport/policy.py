@@ -59,6 +59,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "invoices.v1.InvoiceService.RefundCustomerCredit": {"data_type": "customerCreditBalances"},
     "invoices.v1.InvoiceService.CreateCreditNote": {"data_type": "creditNotes"},
     "invoices.v1.InvoiceService.IssueCreditNote": {"data_type": "creditNotes"},
+    "invoices.v1.InvoiceService.UpdateCreditNote": {"data_type": "creditNotes"},
     "invoices.v1.InvoiceService.VoidCreditNote": {"data_type": "creditNotes"},
 }
 

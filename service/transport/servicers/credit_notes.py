@@ -88,7 +88,26 @@ def refund_out(x: Refund) -> pb.Refund:
     return out
 
 
-def _lines_in(request: svc.CreateCreditNoteRequest, v: Violations) -> list[CreditNoteLine]:
+UPDATABLE = frozenset({"lines", "reason", "reason_code", "memo", "credit_amount", "balance_amount", "refund_amount"})
+NoteRequest = svc.CreateCreditNoteRequest | svc.UpdateCreditNoteRequest
+
+
+def _parts_in(request: NoteRequest, v: Violations) -> Parts:
+    return Parts(
+        parse_decimal(v, "credit_amount", request.credit_amount),
+        parse_decimal(v, "balance_amount", request.balance_amount),
+        parse_decimal(v, "refund_amount", request.refund_amount),
+    )
+
+
+def _texts_in(request: NoteRequest, v: Violations) -> dict[str, str]:
+    check_text(v, "reason", request.reason)
+    check_text(v, "reason_code", request.reason_code)
+    check_text(v, "memo", request.memo, limit=10_000)
+    return {"reason": request.reason, "reason_code": request.reason_code, "memo": request.memo}
+
+
+def _lines_in(request: NoteRequest, v: Violations) -> list[CreditNoteLine]:
     lines = []
     for i, x in enumerate(request.lines):
         path = f"lines[{i}]"
@@ -111,22 +130,35 @@ class CreditNoteRpcs(Resources):
         v = Violations()
         key = r.invoice_key(v, "invoice_id", request.invoice_id)
         lines = _lines_in(request, v)
-        parts = Parts(
-            parse_decimal(v, "credit_amount", request.credit_amount),
-            parse_decimal(v, "balance_amount", request.balance_amount),
-            parse_decimal(v, "refund_amount", request.refund_amount),
-        )
-        for name in ("reason", "reason_code"):
-            check_text(v, name, getattr(request, name))
-        check_text(v, "memo", request.memo, limit=10_000)
+        parts = _parts_in(request, v)
+        checked = _texts_in(request, v)
         v.raise_if_any()
-        texts = (request.reason, request.reason_code, request.memo)
+        texts = (checked["reason"], checked["reason_code"], checked["memo"])
         note, inv, op = await self.h.create_credit_note(
             request.company_id, key, lines, request.whole_invoice, parts, texts, issue=request.issue, run=run
         )
         return svc.CreateCreditNoteResponse(
             credit_note=note_out(note), push_operation=c.push_out(op), invoice=c.invoice_out(inv)
         )
+
+    async def UpdateCreditNote(
+        self, request: svc.UpdateCreditNoteRequest, context: Ctx, *, run: AsyncRun | None = None
+    ) -> svc.UpdateCreditNoteResponse:
+        v = Violations()
+        key = r.require(v, "credit_note_id", request.credit_note_id)
+        paths = frozenset(request.update_mask.paths)
+        if not paths:
+            v.add("update_mask", f"is required: name the fields to replace ({', '.join(sorted(UPDATABLE))})")
+        for path in sorted(paths - UPDATABLE):
+            v.add("update_mask", f"{path!r} cannot be updated; updatable: {', '.join(sorted(UPDATABLE))}")
+        lines = _lines_in(request, v)
+        parts = _parts_in(request, v)
+        texts = _texts_in(request, v)
+        v.raise_if_any()
+        note, op = await self.h.update_credit_note(
+            request.company_id, key, request.etag, paths, lines, parts, texts, run=run
+        )
+        return svc.UpdateCreditNoteResponse(credit_note=note_out(note), push_operation=c.push_out(op))
 
     async def IssueCreditNote(
         self, request: svc.IssueCreditNoteRequest, context: Ctx, *, run: AsyncRun | None = None
