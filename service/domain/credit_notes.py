@@ -277,7 +277,9 @@ def issue(note: CreditNote, inv: Invoice, before: Issued, number: str, now: date
     _refuse(note, "issue")
     _creditable(inv)
     assert inv.amount_due is not None
-    left = inv.payable_amount - before.total
+    # Memos without a note (imported history) credited the invoice too.
+    unnoted = sum((m.total_amount for m in inv.credit_memos if not m.credit_note_id), ZERO)
+    left = inv.payable_amount - before.total - unnoted
     if note.total_amount > left:
         raise _over(
             "total_amount", f"{note.total_amount:f} exceeds what is left to credit on the invoice, {left:f}", inv

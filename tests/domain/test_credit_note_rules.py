@@ -11,7 +11,7 @@ from service.domain import credit_notes as notes
 from service.domain.credit_notes import CreditNoteLine, CreditNoteStatus, Issued, Parts
 from service.domain.errors import FailedPrecondition, InvalidArgument
 from service.domain.lifecycle import check_invariants
-from service.domain.models import Invoice, PaymentStatus, Status
+from service.domain.models import CreditMemo, CreditMemoReason, Invoice, PaymentStatus, Status
 from tests.domain.builders import NOW, canceled, draft, paid, partially_paid, submitted, voided
 
 D = Decimal
@@ -160,3 +160,11 @@ def test_refund_payment_statuses_and_limits() -> None:
     check_invariants(inv)
     with pytest.raises(FailedPrecondition):
         notes.refund_payment(voided(), "a1", D("1"), D(0))
+
+
+def test_memos_without_a_note_count_against_what_is_left() -> None:
+    """Imported history: a credit memo that no note issued still credited the invoice."""
+    inv = partially_paid()  # 100 total, 40 paid
+    inv.credit_memos.append(CreditMemo(reason=CreditMemoReason.WRITE_OFF, total_amount=D("50.00"), currency="USD"))
+    with pytest.raises(FailedPrecondition, match="total_amount"):
+        notes.issue(note_for(inv, "50.01"), inv, Issued(), "CN-1", NOW)
