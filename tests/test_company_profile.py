@@ -324,3 +324,16 @@ def test_an_asynchronous_update_is_applied_by_a_worker(stub, channel, company):
     assert op.push_operation.status == push_pb.PUSH_OPERATION_STATUS_SUCCESS
     assert [c.record_ref.id for c in op.push_operation.changes] == [f"companies/{company}/profile"]
     assert _get(stub, company).legal_name == "Acme Widgets GmbH"
+
+
+def test_credit_note_numbers_take_the_profile_credit_note_format(stub, company):
+    _update(stub, company, cpb.CompanyProfile(credit_note_numbering=cpb.NumberFormat(prefix="GUT-", width=3)))
+    numbers = [
+        stub.CreateCreditNote(
+            svc.CreateCreditNoteRequest(
+                company_id=company, invoice_id=finalized(stub, company).id, whole_invoice=True, issue=True
+            )
+        ).credit_note.credit_note_number
+        for _ in range(2)
+    ]
+    assert numbers == ["GUT-001", "GUT-002"]

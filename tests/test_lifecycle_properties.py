@@ -86,6 +86,11 @@ class Lifecycle(RuleBasedStateMachine):
             "due": total,
             "paid": Decimal(0),
             "reason": None,
+            "noted": Decimal(0),  # totals of its issued credit notes
+            "refunded": Decimal(0),
+            "balance_out": Decimal(0),  # credit notes' parts given to the credit balance
+            "allocs": [],  # applied amounts, in order
+            "alloc0_refunded": Decimal(0),
         }
 
     @live
@@ -114,7 +119,68 @@ class Lifecycle(RuleBasedStateMachine):
         ):
             m["due"] -= amount
             m["paid"] += amount
+            m["allocs"].append(amount)
             m["status"] = expected_status(m["total"], m["due"])
+
+    @live
+    @rule(
+        idx=pick,
+        fraction=st.sampled_from([Decimal("0.1"), Decimal("0.5"), Decimal(1), Decimal("1.2")]),
+        refund=st.booleans(),
+    )
+    def credit_note(self, idx: int, fraction: Decimal, refund: bool) -> None:
+        """A credit note for a share of the total: by default credited to what is due and the rest to the
+        balance, or (refund) all refunded."""
+        inv, m = self.target(idx)
+        amount = (m["total"] * fraction).quantize(Decimal("0.01"))
+        if amount <= 0:
+            return
+        request = svc.CreateCreditNoteRequest(
+            company_id=self.company,
+            invoice_id=inv,
+            lines=[svc.CreditNoteLineInput(unit_amount=str(amount))],
+            refund_amount=str(amount) if refund else "",
+        )
+        note = self.call(lambda: self.stub.CreateCreditNote(request), m["status"] in PAYABLE | {PAID})
+        if note is None:
+            return
+        credit = Decimal(0) if refund else min(amount, m["due"])
+        out = amount - credit
+        issue = svc.IssueCreditNoteRequest(company_id=self.company, credit_note_id=note.credit_note.id)
+        kept = m["paid"] - m["refunded"] - m["balance_out"]
+        if self.call(lambda: self.stub.IssueCreditNote(issue), amount <= m["total"] - m["noted"], out <= kept):
+            m["noted"] += amount
+            m["due"] -= credit
+            m["status"] = expected_status(m["total"], m["due"])
+            if refund:
+                m["refunded"] += amount
+            else:
+                m["balance_out"] += out
+                self.credit += out
+
+    @live
+    @rule(idx=pick, fraction=st.sampled_from([Decimal("0.3"), Decimal(1), Decimal(2)]))
+    def refund_payment(self, idx: int, fraction: Decimal) -> None:
+        """A refund of the invoice's first payment."""
+        inv, m = self.target(idx)
+        if not m["allocs"]:
+            return
+        got = self.stub.GetInvoice(svc.GetInvoiceRequest(company_id=self.company, invoice_id=inv)).invoice
+        first = got.payment_allocations[0]
+        assert Decimal(first.applied_amount) == m["allocs"][0]
+        amount = (m["allocs"][0] * fraction).quantize(Decimal("0.01"))
+        request = svc.RecordRefundRequest(
+            company_id=self.company, invoice_id=inv, payment_allocation_id=first.id, amount=str(amount)
+        )
+        kept = m["paid"] - m["refunded"] - m["balance_out"]
+        if self.call(
+            lambda: self.stub.RecordRefund(request),
+            m["status"] in {PARTIAL, PAID},
+            amount <= m["allocs"][0] - m["alloc0_refunded"],
+            amount <= kept,
+        ):
+            m["refunded"] += amount
+            m["alloc0_refunded"] += amount
 
     @live
     @rule(idx=pick)
@@ -124,7 +190,7 @@ class Lifecycle(RuleBasedStateMachine):
             lambda: self.stub.VoidInvoice(svc.VoidInvoiceRequest(company_id=self.company, invoice_id=inv)),
             m["status"] in PAYABLE,
         ):
-            self.credit += m["paid"]
+            self.credit += m["paid"] - m["refunded"] - m["balance_out"]
             m.update(status=VOID, due=Decimal(0), reason="VOIDED")
 
     @live
@@ -192,6 +258,7 @@ class Lifecycle(RuleBasedStateMachine):
             self.credit -= applied
             m["due"] -= applied
             m["paid"] += applied
+            m["allocs"].append(applied)
             m["status"] = expected_status(m["total"], m["due"])
 
     @invariant()
@@ -201,7 +268,11 @@ class Lifecycle(RuleBasedStateMachine):
         rows = self.db.fetch(
             "SELECT i.id, i.status, i.void_reason, i.total_amount, i.amount_due, i.invoice_number, "
             "(SELECT coalesce(sum(applied_amount), 0) FROM payment_allocations p WHERE p.invoice_id = i.id) AS paid, "
-            "(SELECT coalesce(sum(total_amount), 0) FROM credit_memos c WHERE c.invoice_id = i.id) AS credited "
+            "(SELECT coalesce(sum(total_amount), 0) FROM credit_memos c WHERE c.invoice_id = i.id) AS credited, "
+            "i.amount_refunded, i.payment_status, "
+            "(SELECT coalesce(sum(amount), 0) FROM refunds f WHERE f.invoice_id = i.id) AS refunds, "
+            "(SELECT coalesce(sum(total_amount), 0) FROM credit_notes n WHERE n.invoice_id = i.id "
+            "AND n.status = 'ISSUED') AS noted "
             "FROM invoices i WHERE company_id = $1",
             self.company,
         )
@@ -210,6 +281,12 @@ class Lifecycle(RuleBasedStateMachine):
             m = self.model[r["id"]]
             assert S.Value(f"INVOICE_STATUS_{r['status']}") == m["status"], (r, m)
             assert r["amount_due"] == m["due"]
+            assert r["amount_refunded"] == r["refunds"] == m["refunded"] <= r["paid"]
+            if r["amount_refunded"] > 0:
+                full = r["amount_refunded"] == r["paid"]
+                assert r["payment_status"] == ("REFUNDED" if full else "PARTIALLY_REFUNDED")
+            if r["void_reason"] not in ("REVERSED", "WRITTEN_OFF"):  # those notes are the memo itself
+                assert r["noted"] == m["noted"] <= r["total_amount"]
             if r["status"] == "VOID":
                 assert r["amount_due"] == 0 and r["void_reason"] == m["reason"]
             else:

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from invoices.v1 import company_profile_pb2 as cpb
 from invoices.v1 import invoice_pb2 as pb
@@ -125,6 +126,16 @@ class World:
             stub.AddCustomerCredit(
                 svc.AddCustomerCreditRequest(customer_id="cust-1", currency="USD", amount="5"), metadata=md
             )
+            # A finalized, partly paid invoice of B's with a draft credit note (the credit note RPCs' cases).
+            paid = stub.CreateInvoice(svc.CreateInvoiceRequest(invoice=invoice(lines=[line("1", "10")])), metadata=md)
+            stub.FinalizeInvoice(svc.FinalizeInvoiceRequest(invoice_id=paid.invoice.id), metadata=md)
+            alloc = pb.PaymentAllocation(allocation=pb.Allocation(total_amount="4"))
+            after = stub.RecordPayment(
+                svc.RecordPaymentRequest(invoice_id=paid.invoice.id, payment_allocation=alloc), metadata=md
+            )
+            self.allocation_id = after.invoice.payment_allocations[0].id
+            note = svc.CreateCreditNoteRequest(invoice_id=paid.invoice.id, whole_invoice=True)
+            self.note_id = stub.CreateCreditNote(note, metadata=md).credit_note.id
 
 
 B = "iso-b"
@@ -173,6 +184,16 @@ def cases(w: World) -> dict[str, Callable[[], Any]]:
         "TriggerInvoiceCommunication": lambda: svc.TriggerInvoiceCommunicationRequest(**ids),
         "GetCompanyProfile": lambda: cpb.GetCompanyProfileRequest(company_id=B),
         "UpdateCompanyProfile": lambda: cpb.UpdateCompanyProfileRequest(company_id=B, profile=cpb.CompanyProfile(legal_name="x")),
+        "CreateCreditNote": lambda: svc.CreateCreditNoteRequest(**ids, whole_invoice=True),
+        "UpdateCreditNote": lambda: svc.UpdateCreditNoteRequest(company_id=B, credit_note_id=w.note_id, update_mask=field_mask_pb2.FieldMask(paths=["memo"])),
+        "IssueCreditNote": lambda: svc.IssueCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
+        "VoidCreditNote": lambda: svc.VoidCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
+        "GetCreditNote": lambda: svc.GetCreditNoteRequest(company_id=B, credit_note_id=w.note_id),
+        "ListCreditNotes": lambda: svc.ListCreditNotesRequest(company_id=B),
+        "DownloadCreditNotePdf": lambda: svc.DownloadCreditNotePdfRequest(company_id=B, credit_note_id=w.note_id),
+        "ExportCreditNote": lambda: svc.ExportCreditNoteRequest(company_id=B, credit_note_id=w.note_id, vendor=svc.VENDOR_ZUORA),
+        "RecordRefund": lambda: svc.RecordRefundRequest(**ids, payment_allocation_id=w.allocation_id),
+        "RefundCustomerCredit": lambda: svc.RefundCustomerCreditRequest(company_id=B, customer_id="cust-1", currency="USD", amount="1"),
         "GetPushOperation": lambda: ps.GetPushOperationRequest(company_id=B, push_operation_key=w.op_key),
         "ListPushOperations": lambda: ps.ListPushOperationsRequest(company_id=B),
         "WatchPushOperations": lambda: ps.WatchPushOperationsRequest(company_id=B),

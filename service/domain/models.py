@@ -76,6 +76,7 @@ class CreditMemoReason(StrEnum):
     REVERSAL = "REVERSAL"
     WRITE_OFF = "WRITE_OFF"
     IMPORTED = "IMPORTED"  # a vendor's credit memo ImportInvoice took in (Zuora Posted, partly credited)
+    CREDIT_NOTE = "CREDIT_NOTE"
 
 
 class AllocationSource(StrEnum):
@@ -167,6 +168,7 @@ class PaymentAllocation:
     payment: dict[str, Any] = field(default_factory=dict)  # Codat payment details, kept as sent
     source: AllocationSource = AllocationSource.PAYMENT
     create_time: datetime | None = None
+    refunded_amount: Decimal = ZERO  # refunds of this payment (RecordRefund), at most applied_amount
 
 
 @dataclass(slots=True)
@@ -179,6 +181,8 @@ class CreditMemo:
     comment: str = ""
     reason_code: str = ""
     create_time: datetime | None = None
+    credit_note_id: str = ""  # the credit note that issued it
+    credit_note_number: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +226,7 @@ class Invoice:
     tax_mode: TaxMode | None = None
     cash_rounding_increment: Decimal | None = None  # EN 16931 BT-114, e.g. 0.05 CHF
     cash_rounding_amount: Decimal = ZERO  # added to total_amount to make the payable amount
+    amount_refunded: Decimal = ZERO  # refunds of payments; they never reopen amount_due
     status: Status = Status.DRAFT
     void_reason: VoidReason | None = None
     payment_status: PaymentStatus | None = None

@@ -13,6 +13,7 @@ from service.domain.ids import parse_id
 from service.domain.models import Invoice, LineItem, Status, TaxationItem
 from service.domain.money import MoneyDefaults
 from service.domain.push import AsyncRun, Change, ChangeType, PushOperation
+from service.handlers.credit_notes import CreditNoteWrites
 from service.handlers.invoice_base import (
     MAX_BATCH,
     MAX_BATCH_ITEMS,
@@ -259,5 +260,5 @@ class InvoiceReads(InvoiceUseCases):
         return sorted(parts, key=lambda p: (p.create_time is None, p.create_time))
 
 
-class InvoiceHandlers(InvoiceWrites, InvoiceReads, LifecycleWrites, PaymentWrites, ProfileUseCases):
+class InvoiceHandlers(InvoiceWrites, InvoiceReads, LifecycleWrites, PaymentWrites, CreditNoteWrites, ProfileUseCases):
     """Every invoice use case (one object for the transport to call)."""

@@ -11,9 +11,11 @@ from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.ids import parse_id
 from service.domain.models import CreditMemo, Invoice, TaxationItem
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation
+from service.handlers.credit_notes import issue_memo_note
 from service.handlers.invoice_base import InvoiceUseCases, batch_size, finalized, modified
 from service.handlers.unit_of_work import UnitOfWork
 from service.store import invoices as store
+from service.store.credit_notes import issued_credit
 
 VOIDED = EventType.INVOICE_VOIDED
 
@@ -74,7 +76,8 @@ class LifecycleWrites(InvoiceUseCases):
     ) -> tuple[Invoice, PushOperation, Decimal]:
         async with self.uow(company_id, "VoidInvoice", run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id, etag)
-            credited = lifecycle.void(inv, uow.now)
+            # What was paid, less refunds and what credit notes already gave back as credit.
+            credited = lifecycle.void(inv, uow.now) - (await issued_credit(await uow.connection(), inv)).balance
             if credited > 0:
                 note = f"paid part of voided invoice {inv.invoice_number}"
                 conn = await uow.connection()
@@ -110,6 +113,7 @@ class LifecycleWrites(InvoiceUseCases):
         async with self.uow(company_id, "ReverseInvoice", run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id, etag)
             memo = lifecycle.reverse(inv, uow.now, comment, reason_code)
+            await issue_memo_note(uow, inv, memo, "Reversal")
             self._save(uow, inv)  # the memo is new on the invoice: the commit inserts it
             uow.record(modified(inv, VOIDED))
             await uow.commit()
@@ -128,6 +132,7 @@ class LifecycleWrites(InvoiceUseCases):
         async with self.uow(company_id, "WriteOffInvoice", run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id, etag)
             memo = lifecycle.write_off(inv, uow.now, comment, reason_code)
+            await issue_memo_note(uow, inv, memo, "Write-off")
             self._save(uow, inv)
             uow.record(modified(inv, VOIDED))
             await uow.commit()

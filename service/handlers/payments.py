@@ -28,7 +28,7 @@ class CreditBalance:
     update_time: datetime
 
 
-def _balance(row: asyncpg.Record) -> CreditBalance:
+def balance_of(row: asyncpg.Record) -> CreditBalance:
     return CreditBalance(row["company_id"], row["customer_id"], row["currency"], row["balance"], row["update_time"])
 
 
@@ -79,7 +79,7 @@ class PaymentWrites(InvoiceUseCases):
             self._save(uow, inv)
             uow.record(paid(inv))
             await uow.commit()
-        return inv, uow.operation, alloc.applied_amount, _balance(row)
+        return inv, uow.operation, alloc.applied_amount, balance_of(row)
 
     async def add_credit(
         self,
@@ -98,9 +98,9 @@ class PaymentWrites(InvoiceUseCases):
             lifecycle.check_credit_balance(row["balance"])  # over it: refused, the transaction rolls back
             uow.record(Change(ChangeType.MODIFIED, customer_id, CREDIT_BALANCES))
             await uow.commit()
-        return _balance(row), uow.operation
+        return balance_of(row), uow.operation
 
     async def credit_balances(self, company_id: str, customer_id: str) -> list[CreditBalance]:
         require_company(company_id)
         async with connection(self.pool) as conn:
-            return [_balance(r) for r in await store.credit_balances(conn, company_id, customer_id)]
+            return [balance_of(r) for r in await store.credit_balances(conn, company_id, customer_id)]

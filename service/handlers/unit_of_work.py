@@ -229,8 +229,8 @@ class UnitOfWork:
             failed = await statement.execute(conn, pieces, events.NOTIFY_NEW)
             if push_store.LEASE in failed:
                 raise LeaseLost(op.key)
-            if store.INVOICE in failed:
-                raise RuntimeError(f"an invoice of {op.key} changed under its row lock")
+            if failed:  # the invoice, credit note or payment row that was locked is not as read
+                raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its row lock")
             await conn.execute("COMMIT")
         self._committed = True
 

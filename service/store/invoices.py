@@ -192,6 +192,7 @@ def _allocation_row(inv: Invoice, a: PaymentAllocation) -> dict[str, Any]:
 def _memo_row(inv: Invoice, m: CreditMemo) -> dict[str, Any]:
     row = dict(zip(_MEMO_FIELDS, _MEMO_VALUES(m), strict=True))
     row.update(company_id=inv.company_id, invoice_id=inv.id, reason=m.reason.value)
+    row.update(credit_note_id=m.credit_note_id or None)
     return row
 
 
@@ -428,6 +429,7 @@ def _allocation_from_json(r: dict[str, Any]) -> PaymentAllocation:
 def _memo_from_json(r: dict[str, Any]) -> CreditMemo:
     m = CreditMemo(**_decoded("credit_memos", r, _MEMO_FIELDS))
     m.reason = CreditMemoReason(r["reason"])
+    m.credit_note_id = m.credit_note_id or ""
     return m
 
 

@@ -87,6 +87,8 @@ invoices = sa.Table(
     _money("amount_due", False),
     _money("amount_paid", False),
     _money("amount_credited", False),
+    # Refunds of payments (issue 16): they never reopen amount_due, and never exceed amount_paid.
+    sa.Column("amount_refunded", sa.Numeric(asdecimal=True), nullable=False, server_default="0"),
     # Money rules (issue 13): the modes the invoice is rounded in, and its cash rounding (EN 16931 BT-114).
     sa.Column("rounding_mode", sa.Text, nullable=False, server_default="HALF_UP"),
     sa.Column("tax_mode", sa.Text, nullable=False, server_default="LINE"),
@@ -137,6 +139,7 @@ invoices = sa.Table(
     ),
     sa.CheckConstraint(f"rounding_mode IN {ROUNDING_MODES} AND tax_mode IN {TAX_MODES}", name="money_modes"),
     sa.CheckConstraint("status <> 'DRAFT' OR amount_paid = 0", name="draft_unpaid"),
+    sa.CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount_paid", name="refunded"),
     sa.CheckConstraint("status IN ('DRAFT','VOID') OR invoice_number IS NOT NULL", name="numbered"),
 )
 # ListInvoices: each common filter and the default order (create_time desc) walk an index, so a
@@ -231,9 +234,11 @@ payment_allocations = sa.Table(
     sa.Column("payment", JSONB, nullable=False, server_default="{}"),
     sa.Column("source", sa.Text, nullable=False),
     _ts("create_time", False),
+    sa.Column("refunded_amount", sa.Numeric(asdecimal=True), nullable=False, server_default="0"),
     sa.PrimaryKeyConstraint("company_id", "id"),
     _parent_key("invoices"),
     sa.CheckConstraint("applied_amount > 0 AND amount > 0", name="positive"),
+    sa.CheckConstraint("refunded_amount >= 0 AND refunded_amount <= applied_amount", name="refunded"),
 )
 sa.Index(
     "ix_payment_allocations_invoice",
@@ -254,6 +259,9 @@ credit_memos = sa.Table(
     sa.Column("comment", sa.Text, nullable=False, server_default=""),
     sa.Column("reason_code", sa.Text, nullable=False, server_default=""),
     _ts("create_time", False),
+    # The credit note that issued the memo (issue 16); none on memos from before credit notes.
+    sa.Column("credit_note_id", UUID(as_uuid=False)),
+    sa.Column("credit_note_number", sa.Text, nullable=False, server_default=""),
     sa.PrimaryKeyConstraint("company_id", "id"),
     _parent_key("invoices"),
     sa.CheckConstraint("total_amount >= 0", name="non_negative"),
@@ -340,6 +348,99 @@ invoice_number_sequences = sa.Table(
     sa.Column("company_id", sa.Text, primary_key=True),
     sa.Column("last_value", sa.BigInteger, nullable=False),
 )
+
+# Credit notes (issue 16): documents of their own, numbered from their own gapless sequence at issue.
+CREDIT_NOTE_STATUSES = "('DRAFT','ISSUED','VOID')"
+credit_notes = sa.Table(
+    "credit_notes",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("credit_note_number", _TEXT),
+    _parent("invoices"),
+    sa.Column("invoice_number", _TEXT, nullable=False),
+    _ts("invoice_issue_date"),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("customer_id", _TEXT, nullable=False),
+    sa.Column("customer_name", _TEXT, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    _money("sub_total", False),
+    _money("total_tax_amount", False),
+    _money("total_amount", False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("memo", sa.Text, nullable=False, server_default=""),
+    # How the total is applied: all three are set at issue (a draft keeps what the client asked, or none).
+    _money("credit_amount"),
+    _money("balance_amount"),
+    _money("refund_amount"),
+    sa.Column("version", sa.Integer, nullable=False),
+    _ts("create_time", False),
+    _ts("issue_time"),
+    _ts("void_time"),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    sa.UniqueConstraint("company_id", "credit_note_number"),
+    _parent_key("invoices"),
+    sa.CheckConstraint(f"status IN {CREDIT_NOTE_STATUSES}", name="status"),
+    sa.CheckConstraint("total_amount >= 0 AND sub_total + total_tax_amount = total_amount", name="totals"),
+    sa.CheckConstraint(
+        "status <> 'ISSUED' OR (credit_note_number IS NOT NULL AND credit_amount >= 0 AND balance_amount >= 0 "
+        "AND refund_amount >= 0 AND credit_amount + balance_amount + refund_amount = total_amount)",
+        name="issued",
+    ),
+)
+sa.Index("ix_credit_notes_invoice", credit_notes.c.company_id, credit_notes.c.invoice_id)
+sa.Index("ix_credit_notes_customer", credit_notes.c.company_id, credit_notes.c.customer_id, credit_notes.c.create_time)
+sa.Index("ix_credit_notes_company_created", credit_notes.c.company_id, credit_notes.c.create_time, credit_notes.c.id)
+
+credit_note_lines = sa.Table(
+    "credit_note_lines",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
+    _parent("credit_notes"),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("invoice_line_item_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    _money("quantity", False),
+    _money("unit_amount", False),
+    _money("tax_rate"),
+    _money("sub_total", False),
+    _money("tax_amount", False),
+    _money("total_amount", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    sa.UniqueConstraint("company_id", "credit_note_id", "position"),
+    _parent_key("credit_notes"),
+)
+
+# Each company's gapless credit note numbers, drawn at issue (the row stays locked until commit).
+credit_note_number_sequences = sa.Table(
+    "credit_note_number_sequences",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("last_value", sa.BigInteger, nullable=False),
+)
+
+# Money paid back: of a payment allocation, of a credit note's refund_amount, or of a credit balance.
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), nullable=False),
+    sa.Column("company_id", sa.Text, nullable=False),
+    sa.Column("invoice_id", UUID(as_uuid=False)),
+    sa.Column("payment_allocation_id", UUID(as_uuid=False)),
+    sa.Column("credit_note_id", UUID(as_uuid=False)),
+    sa.Column("customer_id", _TEXT, nullable=False),
+    _money("amount", False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("reference", sa.Text, nullable=False, server_default=""),
+    _ts("create_time", False),
+    sa.PrimaryKeyConstraint("company_id", "id"),
+    sa.ForeignKeyConstraint(["company_id", "invoice_id"], ["invoices.company_id", "invoices.id"], ondelete="CASCADE"),
+    sa.CheckConstraint("amount > 0", name="positive"),
+)
+sa.Index("ix_refunds_invoice", refunds.c.company_id, refunds.c.invoice_id)
 
 push_operations = sa.Table(
     "push_operations",

@@ -64,6 +64,7 @@ OUTPUT_ONLY = frozenset(
         "payment_means",
         "allowance_total_amount",
         "charge_total_amount",
+        "amount_refunded",
     }
 )
 
@@ -327,6 +328,7 @@ def allocation_out(a: m.PaymentAllocation, cur: str = "") -> pb.PaymentAllocatio
             total_amount=money.fmt(a.amount, a.currency or cur),
         ),
         applied_amount=money.fmt(a.applied_amount, cur),
+        amount_refunded=money.fmt(a.refunded_amount, cur),
         source=a.source.value,
     )
     ts_out(out.allocation, "allocated_on_date", a.allocated_on_date)
@@ -354,6 +356,8 @@ def memo_out(c: m.CreditMemo) -> pb.CreditMemo:
         currency=c.currency,
         comment=c.comment,
         reason_code=c.reason_code,
+        credit_note_id=c.credit_note_id,
+        credit_note_number=c.credit_note_number,
     )
     ts_out(out, "create_time", c.create_time)
     return out
@@ -470,6 +474,7 @@ def invoice_out(inv: m.Invoice) -> pb.Invoice:
         vendor_status=inv.vendor_status,
         amount_paid=money.fmt(inv.amount_paid, inv.currency),
         amount_credited=money.fmt(inv.amount_credited, inv.currency),
+        amount_refunded=money.fmt(inv.amount_refunded, inv.currency),
         credit_memos=[memo_out(c) for c in inv.credit_memos],
         etag=inv.etag,
         rounding_mode=enum_out(pb.RoundingMode, inv.rounding_mode),

@@ -57,6 +57,11 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "invoices.v1.InvoiceService.BatchCreateInvoices": {"max_batch_line_items": MAX_BATCH_ITEMS},
     "invoices.v1.InvoiceService.AddCustomerCredit": {"data_type": "customerCreditBalances"},
     "invoices.v1.InvoiceService.UpdateCompanyProfile": {"data_type": "companyProfiles"},
+    "invoices.v1.InvoiceService.RefundCustomerCredit": {"data_type": "customerCreditBalances"},
+    "invoices.v1.InvoiceService.CreateCreditNote": {"data_type": "creditNotes"},
+    "invoices.v1.InvoiceService.IssueCreditNote": {"data_type": "creditNotes"},
+    "invoices.v1.InvoiceService.UpdateCreditNote": {"data_type": "creditNotes"},
+    "invoices.v1.InvoiceService.VoidCreditNote": {"data_type": "creditNotes"},
 }
 
 

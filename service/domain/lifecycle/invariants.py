@@ -36,6 +36,8 @@ def invariant_breaches(inv: Invoice) -> list[str]:
             out.append(f"{path} {value} is not at the {inv.currency} exponent")
     if inv.status in FINALIZED and inv.status is not derive_status(inv):
         out.append(f"status {inv.status.value} disagrees with amounts (due {due}, total {total})")
+    if not 0 <= inv.amount_refunded <= inv.amount_paid:
+        out.append(f"amount_refunded {inv.amount_refunded} outside [0, paid {inv.amount_paid}]")
     if inv.status is Status.DRAFT and inv.allocations:
         out.append("draft with payments")
     return out

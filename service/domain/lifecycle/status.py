@@ -46,6 +46,13 @@ def settle(inv: Invoice, now: datetime) -> None:
         inv.paid_on_date = inv.paid_on_date or now
         if inv.total_amount:
             inv.payment_status = PaymentStatus.SUCCEEDED
+    if inv.amount_refunded:
+        inv.payment_status = refund_status(inv)
+
+
+def refund_status(inv: Invoice) -> PaymentStatus:
+    """What refunds make of the payment status: REFUNDED when all that was paid went back."""
+    return PaymentStatus.REFUNDED if inv.amount_refunded == inv.amount_paid else PaymentStatus.PARTIALLY_REFUNDED
 
 
 def finalize_amounts(inv: Invoice, now: datetime) -> None:

@@ -27,12 +27,12 @@ def finalize(inv: Invoice, number: str, now: datetime, issue_date: datetime | No
 
 
 def void(inv: Invoice, now: datetime) -> Decimal:
-    """SUBMITTED or PARTIALLY_PAID -> VOID. Returns what was paid, owed back as customer credit."""
+    """SUBMITTED or PARTIALLY_PAID -> VOID. Returns what was paid and not refunded, owed back as customer credit."""
     if inv.status is Status.DRAFT:
         raise FailedPrecondition(f"invoice {inv.id} is a DRAFT: cancel it instead", subject=f"invoices/{inv.id}")
     refuse(inv, "void", [Status.SUBMITTED, Status.PARTIALLY_PAID])
     _end(inv, VoidReason.VOIDED, now)
-    return inv.amount_paid
+    return inv.amount_paid - inv.amount_refunded
 
 
 def cancel(inv: Invoice, now: datetime) -> None:

@@ -17,7 +17,7 @@ from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
 
 
-def _balance_out(b: CreditBalance) -> pb.CustomerCreditBalance:
+def balance_out(b: CreditBalance) -> pb.CustomerCreditBalance:
     out = pb.CustomerCreditBalance(
         company_id=b.company_id,
         customer_id=b.customer_id,
@@ -64,7 +64,7 @@ class PaymentRpcs(Resources):
             invoice=c.invoice_out(inv),
             push_operation=c.push_out(op),
             amount_applied=money.fmt(applied, inv.currency),
-            credit_balance=_balance_out(balance),
+            credit_balance=balance_out(balance),
         )
 
     async def AddCustomerCredit(
@@ -81,7 +81,7 @@ class PaymentRpcs(Resources):
         balance, op = await self.h.add_credit(
             request.company_id, request.customer_id, currency or "", amount or ZERO, request.note, run=run
         )
-        return svc.AddCustomerCreditResponse(credit_balance=_balance_out(balance), push_operation=c.push_out(op))
+        return svc.AddCustomerCreditResponse(credit_balance=balance_out(balance), push_operation=c.push_out(op))
 
     async def GetCustomerCreditBalance(
         self, request: svc.GetCustomerCreditBalanceRequest, context: Ctx
@@ -90,7 +90,7 @@ class PaymentRpcs(Resources):
         r.require(v, "customer_id", request.customer_id)
         v.raise_if_any()
         balances = await self.h.credit_balances(request.company_id, request.customer_id)
-        return svc.GetCustomerCreditBalanceResponse(credit_balances=[_balance_out(b) for b in balances])
+        return svc.GetCustomerCreditBalanceResponse(credit_balances=[balance_out(b) for b in balances])
 
     async def ListInvoiceApplications(
         self, request: svc.ListInvoiceApplicationsRequest, context: Ctx
