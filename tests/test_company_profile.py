@@ -337,3 +337,26 @@ def test_credit_note_numbers_take_the_profile_credit_note_format(stub, company):
         for _ in range(2)
     ]
     assert numbers == ["GUT-001", "GUT-002"]
+
+
+def test_a_credit_note_pdf_carries_the_corrected_invoice_parties(stub, company):
+    _update(stub, company, _profile())
+    inv = finalized(stub, company, invoice(buyer=_buyer()))
+    note = stub.CreateCreditNote(
+        svc.CreateCreditNoteRequest(company_id=company, invoice_id=inv.id, whole_invoice=True, issue=True)
+    ).credit_note
+    data = b"".join(
+        c.chunk
+        for c in stub.DownloadCreditNotePdf(
+            svc.DownloadCreditNotePdfRequest(company_id=company, credit_note_id=note.id)
+        )
+    )
+    text = " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).split())
+    for expected in (
+        "Acme Widgets GmbH",
+        "DE123456789",
+        "Hauptstr. 1",
+        inv.buyer.name,
+        f"for invoice {inv.invoice_number}",
+    ):
+        assert expected in text, expected

@@ -13,6 +13,7 @@ from service.domain.credit_notes import CreditNote, CreditNoteLine, Parts
 from service.domain.errors import FieldViolation, InvalidArgument, NotFound
 from service.domain.ids import parse_id
 from service.domain.models import CreditMemo, Invoice
+from service.domain.parties import Party
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation
 from service.handlers.invoice_base import InvoiceUseCases, modified
 from service.handlers.payments import CREDIT_BALANCES, CreditBalance, balance_of
@@ -21,6 +22,7 @@ from service.handlers.writes import require_company
 from service.outbound import credit_note_pdf
 from service.store import credit_notes as store
 from service.store import invoices as invoice_store
+from service.store import profiles
 from service.store.db import connection
 
 CREDIT_NOTES = "creditNotes"  # the data type of credit note writes' push operations
@@ -316,6 +318,13 @@ class CreditNoteWrites(InvoiceUseCases):
         return refund, balance_of(row), uow.operation
 
     async def credit_note_pdf(self, company_id: str, key: str) -> tuple[str, bytes]:
+        """The note's PDF with the parties of the invoice it corrects: that invoice's seller snapshot (the live
+        profile while it has none) and its buyer."""
         note = await self.get_credit_note(company_id, key)
-        data = await asyncio.to_thread(credit_note_pdf.render, note, self.settings.seller_name)  # CPU: off the loop
+        async with connection(self.pool) as conn:
+            inv = await invoice_store.load_invoice(conn, company_id, note.invoice_id)
+            profile = await profiles.load(conn, company_id)
+        seller = (inv.seller if inv is not None else None) or profile.seller(self.settings.seller_name)
+        buyer = (inv.buyer if inv is not None else None) or Party(name=note.customer_name or note.customer_id)
+        data = await asyncio.to_thread(credit_note_pdf.render, note, seller, buyer)  # CPU: off the event loop
         return credit_note_pdf.file_name(note), data

@@ -10,8 +10,9 @@ from reportlab.platypus import SimpleDocTemplate, Spacer, Table
 
 from service.domain.credit_notes import CreditNote, CreditNoteStatus
 from service.domain.money import display
+from service.domain.parties import Party
 from service.domain.values import fmt_datetime
-from service.outbound.pdf import _MARK, _TITLE, _money, _p
+from service.outbound.pdf import _MARK, _TITLE, _money, _p, _party_block
 
 
 def file_name(note: CreditNote) -> str:
@@ -24,7 +25,9 @@ def heading(note: CreditNote) -> str:
     return f"Credit note {note.credit_note_number or '(draft)'} for invoice {note.invoice_number} (issued {issued})"
 
 
-def render(note: CreditNote, seller: str) -> bytes:
+def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
+    """The credit note as a PDF: the reference to the corrected invoice, both parties, lines, totals and how
+    the credit was applied."""
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
@@ -33,7 +36,7 @@ def render(note: CreditNote, seller: str) -> bytes:
         rightMargin=18 * mm,
         topMargin=16 * mm,
         title=file_name(note),
-        author=seller,
+        author=seller.name,
     )
     cur = note.currency
     story: list[object] = []
@@ -42,8 +45,12 @@ def render(note: CreditNote, seller: str) -> bytes:
     story += [
         _p(heading(note), _TITLE),
         Spacer(1, 4 * mm),
-        _p(f"From: {seller}"),
-        _p(f"To: {note.customer_name or note.customer_id} ({note.customer_id})"),
+        Table(
+            [[_party_block("From", seller), [*_party_block("To", buyer), _p(f"Customer: {note.customer_id}")]]],
+            colWidths=[87 * mm, 87 * mm],
+            style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
+        ),
+        Spacer(1, 4 * mm),
         _p(f"Issue date: {fmt_datetime(note.issue_time)[:10] or '-'}    Currency: {cur}"),
         _p(f"Reason: {note.reason or '-'} {f'({note.reason_code})' if note.reason_code else ''}"),
         Spacer(1, 6 * mm),
