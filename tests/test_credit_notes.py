@@ -71,7 +71,7 @@ def test_a_partial_credit_note_on_a_partly_paid_invoice(stub, company, db):
     stored = get_invoice(stub, company, inv.id)
     assert stored.amount_due == "46.00" and stored.credit_memos[0].credit_note_id == n.id
     events = db.fetch(
-        "SELECT type, invoice_id FROM invoice_events WHERE company_id = $1 AND type LIKE 'CREDIT%'", company
+        "SELECT type, invoice_id FROM invoice_events WHERE company_id = $1 AND type LIKE 'CREDIT%' ORDER BY id", company
     )
     assert [(e["type"], e["invoice_id"]) for e in events] == [
         ("CREDIT_NOTE_CREATED", inv.id),
