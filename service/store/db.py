@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -173,21 +171,49 @@ def domain_error(exc: BaseException) -> Exception | None:
     return None
 
 
-@contextlib.contextmanager
-def driver_errors() -> Iterator[None]:
+class _DriverErrors:
+    """Raises the domain error for a driver error inside (see domain_error). A class, not a generator-based
+    context manager: every read and write passes through it."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
+        if exc is not None and isinstance(exc, (asyncpg.PostgresError, *_UNAVAILABLE)):
+            mapped = domain_error(exc)
+            if mapped is not None:
+                raise mapped from exc
+        return False
+
+
+_DRIVER_ERRORS = _DriverErrors()
+
+
+def driver_errors() -> _DriverErrors:
     """Raises the domain error for a driver error inside (see domain_error)."""
-    try:
-        yield
-    except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-        mapped = domain_error(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return _DRIVER_ERRORS
 
 
-@contextlib.asynccontextmanager
-async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+class connection:
     """A pooled connection for reads, with driver errors as domain errors."""
-    with driver_errors():
-        async with pool.acquire() as conn:
-            yield conn
+
+    __slots__ = ("_acquire", "_pool")
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._acquire: Any = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        with _DRIVER_ERRORS:
+            self._acquire = self._pool.acquire()
+            conn: asyncpg.Connection = await self._acquire.__aenter__()
+            return conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> Literal[False]:
+        with _DRIVER_ERRORS:
+            await self._acquire.__aexit__(kind, exc, tb)
+        return _DRIVER_ERRORS.__exit__(kind, exc, tb)  # a driver error from the body, as the domain's
