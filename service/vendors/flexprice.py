@@ -184,4 +184,8 @@ INVOICE = Shape(
     hooked=(SUBTOTAL, AMOUNT_DUE, AMOUNT_PAID, AMOUNT_REMAINING, INVOICE_STATUS),
 )
 
-FLEXPRICE = Vendor("flexprice", INVOICE)
+FLEXPRICE = Vendor(
+    "flexprice",
+    INVOICE,
+    hooked_paths=(("allocations", AMOUNT_PAID.vendor), ("amount_due", AMOUNT_REMAINING.vendor)),
+)

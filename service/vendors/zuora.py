@@ -216,4 +216,8 @@ INVOICE = Shape(
     hooked=(STATUS, PAYMENT_AMOUNT, CREDIT_MEMO_AMOUNT),
 )
 
-ZUORA = Vendor("zuora", INVOICE)
+ZUORA = Vendor(
+    "zuora",
+    INVOICE,
+    hooked_paths=(("allocations", PAYMENT_AMOUNT.vendor), ("credit_memos", CREDIT_MEMO_AMOUNT.vendor)),
+)
