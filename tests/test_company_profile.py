@@ -324,3 +324,27 @@ def test_an_asynchronous_update_is_applied_by_a_worker(stub, channel, company):
     assert op.push_operation.status == push_pb.PUSH_OPERATION_STATUS_SUCCESS
     assert [c.record_ref.id for c in op.push_operation.changes] == [f"companies/{company}/profile"]
     assert _get(stub, company).legal_name == "Acme Widgets GmbH"
+
+
+# -- hostile input (review of issue 16) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("logo", [PNG[:33] + bytes(30), b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff" + b"\x00" * 100])
+def test_an_unreadable_logo_is_refused_without_internals_in_the_answer(stub, company, logo):
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(logo=logo), "logo"), INV)
+    text = violations(err)["profile.logo"] + (err.details() or "")
+    assert "PNG or JPEG" in text
+    for leak in ("0x", "BytesIO", "ImageReader", "fileName", "identity"):
+        assert leak not in text, text
+    assert _get(stub, company).etag == 'W/"0"'
+
+
+def test_a_wildcard_mask_with_an_unknown_path_is_refused_and_changes_nothing(stub, company):
+    _update(stub, company, cpb.CompanyProfile(legal_name="Before", locale="de-DE"), "legal_name", "locale")
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(legal_name="After"), "*", "colour"), INV)
+    assert "colour" in violations(err)["update_mask.paths"]
+    after = _get(stub, company)
+    assert (after.legal_name, after.locale, after.etag) == ("Before", "de-DE", 'W/"1"')
+    # The wildcard alone replaces the whole profile (AIP-134): fields not sent are cleared.
+    replaced = _update(stub, company, cpb.CompanyProfile(legal_name="After"), "*").profile
+    assert (replaced.legal_name, replaced.locale) == ("After", "")

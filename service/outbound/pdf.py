@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -139,6 +140,7 @@ def _payment_block(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans
     return out
 
 
+_OBJECT_REPR = re.compile(r"fileName=<[^>]*>|identity=\[[^\]]*\]|<[^<>]* at 0x[0-9a-fA-F]+>")
 MAX_LOGO_PIXELS = 4000  # per side: a small file may still decode to a huge bitmap
 
 
@@ -151,7 +153,9 @@ def logo_problem(data: bytes) -> str:
             return f"must be at most {MAX_LOGO_PIXELS} pixels a side; got {width} x {height}"
         reader.getRGBData()
     except Exception as exc:  # any decoder failure means the same to the client
-        return f"is not a readable PNG or JPEG image ({str(exc).strip().splitlines()[-1][:80]})"
+        # The decoders name their in-memory objects by address: the client gets the cause without them.
+        cause = " ".join(_OBJECT_REPR.sub("", str(exc)).split())[:80]
+        return f"is not a readable PNG or JPEG image ({cause or type(exc).__name__})"
     return ""
 
 
