@@ -348,3 +348,35 @@ def test_a_wildcard_mask_with_an_unknown_path_is_refused_and_changes_nothing(stu
     # The wildcard alone replaces the whole profile (AIP-134): fields not sent are cleared.
     replaced = _update(stub, company, cpb.CompanyProfile(legal_name="After"), "*").profile
     assert (replaced.legal_name, replaced.locale) == ("After", "")
+
+
+def test_parties_at_every_length_limit_still_render_the_pdf(stub, company):
+    """Seller and buyer blocks of the longest values the API takes (255 characters without a space) are taller
+    than a page: the PDF continues them on the next page instead of failing with INTERNAL."""
+    w = "W" * 255
+    address = ppb.PostalAddress(address_lines=[w] * 3, city=w, postal_code=w, country_subdivision=w, country_code="DE")
+    tax_ids = [ppb.TaxRegistration(scheme="S" * 20, id="I" * 50)] * 5
+    contact = ppb.Contact(name=w, email="a" * 240 + "@b.example", phone="1" * 30)
+    profile = cpb.CompanyProfile(
+        legal_name=w,
+        trading_name=w,
+        address=address,
+        tax_registrations=tax_ids,
+        legal_registration_id="L" * 50,
+        contact=contact,
+        payment_terms=ppb.PaymentTerms(net_days=30, text="T" * 1000),
+        payment_means=ppb.PaymentMeans(account_number="1" * 34, routing_code="2" * 34, account_name=w, bank_name=w),
+    )
+    _update(stub, company, profile)
+    buyer = ppb.Party(
+        name=w,
+        trading_name=w,
+        address=address,
+        tax_registrations=tax_ids,
+        legal_registration_id="L" * 50,
+        contact=contact,
+    )
+    draft = create(stub, company, invoice(buyer=buyer, buyer_reference=w, purchase_order_reference=w))
+    assert "W" * 40 in _pdf_text(stub, company, draft.id).replace("\n", "")
+    issued = finalized(stub, company, invoice(buyer=buyer))
+    assert "W" * 40 in _pdf_text(stub, company, issued.id).replace("\n", "")

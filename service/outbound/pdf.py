@@ -197,6 +197,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
     parties = Table(
         [[_party_block("From", party), [*_party_block("Bill to", buyer), _p(f"Customer: {inv.customer_id}")]]],
         colWidths=[87 * mm, 87 * mm],
+        splitInRow=1,  # parties at their length limits are taller than a page: they continue on the next
         style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
     )
     references = [
