@@ -469,3 +469,30 @@ def test_refusals_of_the_paid_total_name_the_vendor_field(stub, company, db, ven
     assert any(f.split("[")[0] == field for f in violations(err)), violations(err)
     assert not any(f.startswith("invoice.") for f in violations(err)), violations(err)
     assert _stored(db, company) == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (review of #16): vendor exports carry totals that include allowances, charges and line charges, "
+    "but not the allowances/charges themselves, so the re-import's totals disagree with its lines",
+)
+@pytest.mark.parametrize("vendor", list(VENDORS))
+def test_an_invoice_with_allowances_and_charges_reimports(stub, company, vendor):
+    taxed = [pb.TaxationItem(name="VAT", tax_rate="20", tax_category=pb.TAX_CATEGORY_S)]
+    made = finalized(
+        stub,
+        company,
+        invoice(
+            lines=[line("2", "50.00", taxation_items=taxed, charge_amount="1.00")],
+            allowance_charges=[
+                pb.AllowanceCharge(percentage="10", reason="Loyalty", tax_category=pb.TAX_CATEGORY_S, tax_rate="20"),
+                pb.AllowanceCharge(
+                    charge=True, amount="5.00", reason="Freight", tax_category=pb.TAX_CATEGORY_S, tax_rate="20"
+                ),
+            ],
+        ),
+    )
+    first = _export(stub, company, vendor, made.id)
+    number = payload_number(_load(first))
+    again = _import(stub, company, vendor, first.replace(number, f"{number}-again"))
+    assert _renumbered(_load(_export(stub, company, vendor, again.id))) == _renumbered(_load(first))

@@ -187,5 +187,9 @@ INVOICE = Shape(
 FLEXPRICE = Vendor(
     "flexprice",
     INVOICE,
-    hooked_paths=(("allocations", AMOUNT_PAID.vendor), ("amount_due", AMOUNT_REMAINING.vendor)),
+    hooked_paths=(
+        ("allocations", AMOUNT_PAID.vendor),
+        ("amount_due", AMOUNT_REMAINING.vendor),
+        ("sub_total", SUBTOTAL.vendor),
+    ),
 )
