@@ -380,3 +380,31 @@ def test_parties_at_every_length_limit_still_render_the_pdf(stub, company):
     assert "W" * 40 in _pdf_text(stub, company, draft.id).replace("\n", "")
     issued = finalized(stub, company, invoice(buyer=buyer))
     assert "W" * 40 in _pdf_text(stub, company, issued.id).replace("\n", "")
+
+
+def _png(width: int, height: int) -> bytes:
+    """An RGBA PNG of 16 bits a channel, all zero: a few KiB that decode to width x height x 8 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = (b"\x00" + bytes(width * 8)) * height
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def test_a_large_logo_is_drawn_shrunk_so_pdfs_do_not_decode_it_whole(stub, company):
+    """A logo within the limits (256 KiB, 4,000 pixels a side) can decode to 128 MB; each PDF used to decode and
+    embed it whole (8 concurrent PDFs took 1.4 GB). The PDF draws it at most 600 pixels a side."""
+    logo = _png(4000, 2000)
+    assert len(logo) < 256 * 1024
+    _update(stub, company, cpb.CompanyProfile(logo=logo), "logo")
+    draft = create(stub, company, invoice())
+    request = svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=draft.id)
+    data = b"".join(m.chunk for m in stub.DownloadInvoicePdf(request))
+    images = [image for page in PdfReader(io.BytesIO(data)).pages for image in page.images]
+    assert len(images) == 1
+    drawn = images[0].image
+    assert drawn is not None and drawn.size == (600, 300)

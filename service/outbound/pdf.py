@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 import reportlab
+from PIL import Image as PILImage
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -159,13 +162,39 @@ def logo_problem(data: bytes) -> str:
     return ""
 
 
+LOGO_DRAWN_PIXELS = 600  # a side: 40 x 20 mm at 300 dpi needs 472 x 236
+_LOGO_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _drawable_logo(data: bytes) -> tuple[bytes, int, int] | None:
+    """The logo shrunk to what the PDF draws, as PNG bytes with their size; None when unreadable. A logo within
+    the upload limits can decode to 128 MB: each process decodes a logo once, not every PDF."""
+    if logo_problem(data):
+        return None
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.thumbnail((LOGO_DRAWN_PIXELS, LOGO_DRAWN_PIXELS))
+            alpha = "A" in image.getbands() or "transparency" in image.info
+            small = image.convert("RGBA" if alpha else "RGB")
+            out = io.BytesIO()
+            small.save(out, "PNG")
+            return out.getvalue(), small.width, small.height
+    except Exception:  # decoded once already (logo_problem): a failure here leaves the logo out, as unreadable
+        return None
+
+
 def _logo(data: bytes) -> list[object]:
     """The company's logo, at most 40 x 20 mm, keeping its proportions; an unreadable image is left out."""
-    if not data or logo_problem(data):
+    if not data:
         return []
-    width, height = ImageReader(io.BytesIO(data)).getSize()
+    with _LOGO_LOCK:  # concurrent PDFs of one company wait for the one decode
+        drawable = _drawable_logo(data)
+    if drawable is None:
+        return []
+    png, width, height = drawable
     scale = min(40 * mm / width, 20 * mm / height)
-    return [Image(io.BytesIO(data), width * scale, height * scale, hAlign="LEFT"), Spacer(1, 3 * mm)]
+    return [Image(io.BytesIO(png), width * scale, height * scale, hAlign="LEFT"), Spacer(1, 3 * mm)]
 
 
 def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> bytes:
