@@ -408,3 +408,20 @@ def test_a_large_logo_is_drawn_shrunk_so_pdfs_do_not_decode_it_whole(stub, compa
     assert len(images) == 1
     drawn = images[0].image
     assert drawn is not None and drawn.size == (600, 300)
+
+
+def test_a_number_format_that_reaches_numbers_clients_hold_is_refused(stub, company):
+    """A client may have chosen "ACME-3" while the format was the default; a profile making "ACME-" the prefix
+    would stop every finalization at 3 (ALREADY_EXISTS on each): it is refused and changes nothing."""
+    finalized(stub, company, invoice())  # the sequence is at 1
+    create(stub, company, invoice(invoice_number="ACME-3"))
+    create(stub, company, invoice(invoice_number="B-1"))  # below the sequence: never reached
+    form = cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="ACME-", width=1))
+    err = rpc_error(lambda: _update(stub, company, form), grpc.StatusCode.FAILED_PRECONDITION)
+    assert "ACME-3" in (err.details() or "")
+    assert _get(stub, company).etag == 'W/"0"'
+    # Another width never makes "ACME-3"; a prefix whose numbers the sequence has passed is fine.
+    _update(stub, company, cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="ACME-", width=2)))
+    assert [finalized(stub, company, invoice()).invoice_number for _ in range(3)] == ["ACME-02", "ACME-03", "ACME-04"]
+    _update(stub, company, cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="B-", width=1)))
+    assert finalized(stub, company, invoice()).invoice_number == "B-5"
