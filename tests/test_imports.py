@@ -493,3 +493,17 @@ def test_an_invoice_with_allowances_and_charges_reimports(stub, company, vendor)
     number = payload_number(_load(first))
     again = _import(stub, company, vendor, first.replace(number, f"{number}-again"))
     assert _renumbered(_load(_export(stub, company, vendor, again.id))) == _renumbered(_load(first))
+
+
+def test_flexprice_allowances_beyond_the_invoice_discount_are_refused(stub, company, db):
+    """FlexPrice's total_discount includes the allowances written beside it; one smaller than they are left a
+    negative discount to spread over the lines (a hidden charge) and was accepted."""
+    payload = _flex("FINALIZED", "100.00", None, None) | {
+        "allowance_charges": [{"amount": "100.00"}],
+        "total_discount": "50.00",
+        "total": "50.00",
+        "amount_due": "50.00",
+    }
+    err = rpc_error(lambda: _import(stub, company, "flexprice", payload), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "total_discount" in violations(err), violations(err)
+    assert _stored(db, company) == 0

@@ -110,7 +110,9 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
     # The invoice's discount includes its allowances (written beside it): the lines' part is the rest.
     allowances = sum((ac.amount or ZERO for ac in inv.allowance_charges if not ac.charge), ZERO)
     line_discount = (inv.total_discount or ZERO) - allowances
-    if inv.lines and line_discount and all(line.sub_total is not None for line in inv.lines):
+    if line_discount < 0:
+        v.add(join(path, "total_discount"), f"is {inv.total_discount} but its allowances alone come to {allowances}")
+    if inv.lines and line_discount > 0 and all(line.sub_total is not None for line in inv.lines):
         # FlexPrice discounts the invoice, not its lines: spread over the line amounts (largest remainder), so
         # the canonical line discounts add up to it and each line's amount (before discount) stays as given.
         parts = _spread(line_discount, [x.sub_total or ZERO for x in inv.lines])
