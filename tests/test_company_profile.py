@@ -360,3 +360,110 @@ def test_a_credit_note_pdf_carries_the_corrected_invoice_parties(stub, company):
         f"for invoice {inv.invoice_number}",
     ):
         assert expected in text, expected
+
+
+# -- hostile input (review of issue 16) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("logo", [PNG[:33] + bytes(30), b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff" + b"\x00" * 100])
+def test_an_unreadable_logo_is_refused_without_internals_in_the_answer(stub, company, logo):
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(logo=logo), "logo"), INV)
+    text = violations(err)["profile.logo"] + (err.details() or "")
+    assert "PNG or JPEG" in text
+    for leak in ("0x", "BytesIO", "ImageReader", "fileName", "identity"):
+        assert leak not in text, text
+    assert _get(stub, company).etag == 'W/"0"'
+
+
+def test_a_wildcard_mask_with_an_unknown_path_is_refused_and_changes_nothing(stub, company):
+    _update(stub, company, cpb.CompanyProfile(legal_name="Before", locale="de-DE"), "legal_name", "locale")
+    err = rpc_error(lambda: _update(stub, company, cpb.CompanyProfile(legal_name="After"), "*", "colour"), INV)
+    assert "colour" in violations(err)["update_mask.paths"]
+    after = _get(stub, company)
+    assert (after.legal_name, after.locale, after.etag) == ("Before", "de-DE", 'W/"1"')
+    # The wildcard alone replaces the whole profile (AIP-134): fields not sent are cleared.
+    replaced = _update(stub, company, cpb.CompanyProfile(legal_name="After"), "*").profile
+    assert (replaced.legal_name, replaced.locale) == ("After", "")
+
+
+def test_parties_at_every_length_limit_still_render_the_pdf(stub, company):
+    """Seller and buyer blocks of the longest values the API takes (255 characters without a space) are taller
+    than a page: the PDF continues them on the next page instead of failing with INTERNAL."""
+    w = "W" * 255
+    address = ppb.PostalAddress(address_lines=[w] * 3, city=w, postal_code=w, country_subdivision=w, country_code="DE")
+    tax_ids = [ppb.TaxRegistration(scheme="S" * 20, id="I" * 50)] * 5
+    contact = ppb.Contact(name=w, email="a" * 240 + "@b.example", phone="1" * 30)
+    profile = cpb.CompanyProfile(
+        legal_name=w,
+        trading_name=w,
+        address=address,
+        tax_registrations=tax_ids,
+        legal_registration_id="L" * 50,
+        contact=contact,
+        payment_terms=ppb.PaymentTerms(net_days=30, text="T" * 1000),
+        payment_means=ppb.PaymentMeans(account_number="1" * 34, routing_code="2" * 34, account_name=w, bank_name=w),
+    )
+    _update(stub, company, profile)
+    buyer = ppb.Party(
+        name=w,
+        trading_name=w,
+        address=address,
+        tax_registrations=tax_ids,
+        legal_registration_id="L" * 50,
+        contact=contact,
+    )
+    draft = create(stub, company, invoice(buyer=buyer, buyer_reference=w, purchase_order_reference=w))
+    assert "W" * 40 in _pdf_text(stub, company, draft.id).replace("\n", "")
+    issued = finalized(stub, company, invoice(buyer=buyer))
+    assert "W" * 40 in _pdf_text(stub, company, issued.id).replace("\n", "")
+    note = stub.CreateCreditNote(
+        svc.CreateCreditNoteRequest(company_id=company, invoice_id=issued.id, whole_invoice=True, issue=True)
+    ).credit_note
+    request = svc.DownloadCreditNotePdfRequest(company_id=company, credit_note_id=note.id)
+    data = b"".join(c.chunk for c in stub.DownloadCreditNotePdf(request))
+    assert "W" * 40 in "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).replace("\n", "")
+
+
+def _png(width: int, height: int) -> bytes:
+    """An RGBA PNG of 16 bits a channel, all zero: a few KiB that decode to width x height x 8 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = (b"\x00" + bytes(width * 8)) * height
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def test_a_large_logo_is_drawn_shrunk_so_pdfs_do_not_decode_it_whole(stub, company):
+    """A logo within the limits (256 KiB, 4,000 pixels a side) can decode to 128 MB; each PDF used to decode and
+    embed it whole (8 concurrent PDFs took 1.4 GB). The PDF draws it at most 600 pixels a side."""
+    logo = _png(4000, 2000)
+    assert len(logo) < 256 * 1024
+    _update(stub, company, cpb.CompanyProfile(logo=logo), "logo")
+    draft = create(stub, company, invoice())
+    request = svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=draft.id)
+    data = b"".join(m.chunk for m in stub.DownloadInvoicePdf(request))
+    images = [image for page in PdfReader(io.BytesIO(data)).pages for image in page.images]
+    assert len(images) == 1
+    drawn = images[0].image
+    assert drawn is not None and drawn.size == (600, 300)
+
+
+def test_a_number_format_that_reaches_numbers_clients_hold_is_refused(stub, company):
+    """A client may have chosen "ACME-3" while the format was the default; a profile making "ACME-" the prefix
+    would stop every finalization at 3 (ALREADY_EXISTS on each): it is refused and changes nothing."""
+    finalized(stub, company, invoice())  # the sequence is at 1
+    create(stub, company, invoice(invoice_number="ACME-3"))
+    create(stub, company, invoice(invoice_number="B-1"))  # below the sequence: never reached
+    form = cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="ACME-", width=1))
+    err = rpc_error(lambda: _update(stub, company, form), grpc.StatusCode.FAILED_PRECONDITION)
+    assert "ACME-3" in (err.details() or "")
+    assert _get(stub, company).etag == 'W/"0"'
+    # Another width never makes "ACME-3"; a prefix whose numbers the sequence has passed is fine.
+    _update(stub, company, cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="ACME-", width=2)))
+    assert [finalized(stub, company, invoice()).invoice_number for _ in range(3)] == ["ACME-02", "ACME-03", "ACME-04"]
+    _update(stub, company, cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="B-", width=1)))
+    assert finalized(stub, company, invoice()).invoice_number == "B-5"

@@ -420,3 +420,90 @@ def test_invariants_of_imported_history_are_exact():
     assert invariant_breaches(void) == []
     void.credit_memos[0].total_amount = Decimal("61.00")
     assert any("void invoice has paid" in b for b in invariant_breaches(void))
+
+
+# -- hostile payloads (review of issue 16) ----------------------------------------------------------
+
+
+def _stored(db: Any, company: str) -> int:
+    count: int = db.fetch("SELECT count(*) AS n FROM invoices WHERE company_id = $1", company)[0]["n"]
+    return count
+
+
+@pytest.mark.parametrize("text", ["null", "[]", '"text"', "7"])
+def test_a_payload_that_is_no_object_is_refused_naming_invoice_json(stub, company, text):
+    err = rpc_error(lambda: _import(stub, company, "codat", text), grpc.StatusCode.INVALID_ARGUMENT)
+    assert list(violations(err)) == ["invoice_json"], violations(err)
+
+
+def test_zuora_credit_memo_with_more_decimals_than_the_currency_is_refused(stub, company, db):
+    payload = _zuora("Posted", 100, 0, paymentAmount=100, creditMemoAmount=Decimal("0.001"))
+    err = rpc_error(lambda: _import(stub, company, "zuora", payload), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "creditMemoAmount" in violations(err), violations(err)
+    assert _stored(db, company) == 0
+
+
+def test_flexprice_voided_paid_beyond_its_total_moves_nothing_to_credit(stub, company, db):
+    """README: a void invoice keeps what was paid and nothing moves to the credit balance, so a voided invoice
+    paid beyond its total cannot be stored as given (as Codat's Void with payments beyond the total)."""
+    payload = _flex("VOIDED", "100.00", "150.00", "0.00")
+    err = rpc_error(lambda: _import(stub, company, "flexprice", payload), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "amount_paid" in violations(err), violations(err)
+    assert _stored(db, company) == 0
+    balances = stub.GetCustomerCreditBalance(
+        svc.GetCustomerCreditBalanceRequest(company_id=company, customer_id="cust-1")
+    ).credit_balances
+    assert [b for b in balances if Decimal(b.balance)] == []
+
+
+@pytest.mark.parametrize(
+    ("vendor", "payload", "field"),
+    [
+        ("flexprice", _flex("FINALIZED", "100.00", "100.001", "0.00", payment_status="OVERPAID"), "amount_paid"),
+        ("zuora", _zuora("Posted", 100, 0, paymentAmount=Decimal("100.001")), "paymentAmount"),
+        ("codat", _codat("Paid", 100, 0, [150]), "paymentAllocations"),
+    ],
+)
+def test_refusals_of_the_paid_total_name_the_vendor_field(stub, company, db, vendor, payload, field):
+    err = rpc_error(lambda: _import(stub, company, vendor, payload), grpc.StatusCode.INVALID_ARGUMENT)
+    assert any(f.split("[")[0] == field for f in violations(err)), violations(err)
+    assert not any(f.startswith("invoice.") for f in violations(err)), violations(err)
+    assert _stored(db, company) == 0
+
+
+@pytest.mark.parametrize("vendor", list(VENDORS))
+def test_an_invoice_with_allowances_and_charges_reimports(stub, company, vendor):
+    """The vendors define no allowances or charges: exports wrote only totals that include them, and the
+    re-import refused its own export (totals disagreeing with the lines)."""
+    taxed = [pb.TaxationItem(name="VAT", tax_rate="20", tax_category=pb.TAX_CATEGORY_S)]
+    made = finalized(
+        stub,
+        company,
+        invoice(
+            lines=[line("2", "50.00", taxation_items=taxed, charge_amount="1.00")],
+            allowance_charges=[
+                pb.AllowanceCharge(percentage="10", reason="Loyalty", tax_category=pb.TAX_CATEGORY_S, tax_rate="20"),
+                pb.AllowanceCharge(
+                    charge=True, amount="5.00", reason="Freight", tax_category=pb.TAX_CATEGORY_S, tax_rate="20"
+                ),
+            ],
+        ),
+    )
+    first = _export(stub, company, vendor, made.id)
+    number = payload_number(_load(first))
+    again = _import(stub, company, vendor, first.replace(number, f"{number}-again"))
+    assert _renumbered(_load(_export(stub, company, vendor, again.id))) == _renumbered(_load(first))
+
+
+def test_flexprice_allowances_beyond_the_invoice_discount_are_refused(stub, company, db):
+    """FlexPrice's total_discount includes the allowances written beside it; one smaller than they are left a
+    negative discount to spread over the lines (a hidden charge) and was accepted."""
+    payload = _flex("FINALIZED", "100.00", None, None) | {
+        "allowance_charges": [{"amount": "100.00"}],
+        "total_discount": "50.00",
+        "total": "50.00",
+        "amount_due": "50.00",
+    }
+    err = rpc_error(lambda: _import(stub, company, "flexprice", payload), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "total_discount" in violations(err), violations(err)
+    assert _stored(db, company) == 0

@@ -854,7 +854,7 @@ def test_unknown_vendor_and_non_object_payloads() -> None:
     assert fields(e.value) == {"vendor"}
     with pytest.raises(InvalidArgument) as e:
         import_invoice("codat", [])  # type: ignore[arg-type]
-    assert fields(e.value) == {""}
+    assert fields(e.value) == {"invoice_json"}
 
 
 def test_nan_and_infinity_are_refused_even_in_kept_fields() -> None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from service.domain.errors import Aborted, Violations
+from service.domain.errors import Aborted, FailedPrecondition, Violations
 from service.domain.models import Invoice
 from service.domain.money import MoneyDefaults, Rounding, TaxMode
 from service.domain.parties import (
@@ -122,6 +122,19 @@ _ATTRS = {"tax_rounding_mode": ("tax_mode",), "logo": ("logo", "logo_content_typ
 def check_etag(profile: CompanyProfile, etag: str) -> None:
     if etag and etag != profile.etag:
         raise Aborted(f"etag {shown(etag)} does not match the current {profile.etag!r}; read the profile again")
+
+
+def check_numbers_ahead(form: NumberFormat, ahead: list[str]) -> None:
+    """A new invoice number format must not reach numbers clients already hold (`ahead`: numbers of its prefix
+    beyond the sequence): the service's finalizations would stop at them."""
+    for number in ahead:
+        if form.is_generated(number) and form.format(int(number[len(form.prefix) :])) == number:
+            raise FailedPrecondition(
+                f"invoice number {shown(number)} exists and is of the form {form.format(0)!r} beyond the "
+                "sequence: its finalizations would collide; choose another prefix or width",
+                subject="invoice_numbering",
+                violation_type="NUMBER_FORMAT",
+            )
 
 
 def check_paths(paths: set[str]) -> None:

@@ -37,6 +37,10 @@ class ProfileUseCases(InvoiceUseCases):
         async with self.uow(company_id, "UpdateCompanyProfile", run=run, data_type=PROFILES) as uow:
             current = await store.load(await uow.connection(), company_id, lock=True)
             new = profile.apply_update(current, patch, paths, etag)
+            form = new.numbering(uow.numbering)[0]
+            if form != current.numbering(uow.numbering)[0]:
+                ahead = await store.numbers_ahead(await uow.connection(), company_id, form.prefix)
+                profile.check_numbers_ahead(form, ahead)
             # Decoded whole, off the event loop (it holds only the profile's row: finalizations read it unlocked).
             if "logo" in paths and new.logo and (problem := await asyncio.to_thread(pdf.logo_problem, new.logo)):
                 raise InvalidArgument([FieldViolation("profile.logo", problem)])

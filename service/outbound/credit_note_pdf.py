@@ -12,7 +12,7 @@ from service.domain.credit_notes import CreditNote, CreditNoteStatus
 from service.domain.money import display
 from service.domain.parties import Party
 from service.domain.values import fmt_datetime
-from service.outbound.pdf import _MARK, _TITLE, _money, _p, _party_block
+from service.outbound.pdf import _MARK, _TITLE, _money, _p, parties_table
 
 
 def file_name(note: CreditNote) -> str:
@@ -45,11 +45,7 @@ def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
     story += [
         _p(heading(note), _TITLE),
         Spacer(1, 4 * mm),
-        Table(
-            [[_party_block("From", seller), [*_party_block("To", buyer), _p(f"Customer: {note.customer_id}")]]],
-            colWidths=[87 * mm, 87 * mm],
-            style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
-        ),
+        parties_table(seller, buyer, note.customer_id, "To"),
         Spacer(1, 4 * mm),
         _p(f"Issue date: {fmt_datetime(note.issue_time)[:10] or '-'}    Currency: {cur}"),
         _p(f"Reason: {note.reason or '-'} {f'({note.reason_code})' if note.reason_code else ''}"),

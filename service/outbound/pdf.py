@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import re
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 import reportlab
+from PIL import Image as PILImage
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -118,6 +122,16 @@ def _party_block(title: str, p: Party) -> list[object]:
     return [_p(line) for line in lines if line]
 
 
+def parties_table(seller: Party, buyer: Party, customer_id: str, buyer_title: str) -> Table:
+    """The seller and buyer blocks side by side (invoices and credit notes alike)."""
+    return Table(
+        [[_party_block("From", seller), [*_party_block(buyer_title, buyer), _p(f"Customer: {customer_id}")]]],
+        colWidths=[87 * mm, 87 * mm],
+        splitInRow=1,  # parties at their length limits are taller than a page: they continue on the next
+        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
+    )
+
+
 def _payment_block(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans | None) -> list[object]:
     """Payment terms and bank details, with the payment reference to quote."""
     out: list[object] = []
@@ -139,6 +153,7 @@ def _payment_block(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans
     return out
 
 
+_OBJECT_REPR = re.compile(r"fileName=<[^>]*>|identity=\[[^\]]*\]|<[^<>]* at 0x[0-9a-fA-F]+>")
 MAX_LOGO_PIXELS = 4000  # per side: a small file may still decode to a huge bitmap
 
 
@@ -151,17 +166,45 @@ def logo_problem(data: bytes) -> str:
             return f"must be at most {MAX_LOGO_PIXELS} pixels a side; got {width} x {height}"
         reader.getRGBData()
     except Exception as exc:  # any decoder failure means the same to the client
-        return f"is not a readable PNG or JPEG image ({str(exc).strip().splitlines()[-1][:80]})"
+        # The decoders name their in-memory objects by address: the client gets the cause without them.
+        cause = " ".join(_OBJECT_REPR.sub("", str(exc)).split())[:80]
+        return f"is not a readable PNG or JPEG image ({cause or type(exc).__name__})"
     return ""
+
+
+LOGO_DRAWN_PIXELS = 600  # a side: 40 x 20 mm at 300 dpi needs 472 x 236
+_LOGO_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _drawable_logo(data: bytes) -> tuple[bytes, int, int] | None:
+    """The logo shrunk to what the PDF draws, as PNG bytes with their size; None when unreadable. A logo within
+    the upload limits can decode to 128 MB: each process decodes a logo once, not every PDF."""
+    if logo_problem(data):
+        return None
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.thumbnail((LOGO_DRAWN_PIXELS, LOGO_DRAWN_PIXELS))
+            alpha = "A" in image.getbands() or "transparency" in image.info
+            small = image.convert("RGBA" if alpha else "RGB")
+            out = io.BytesIO()
+            small.save(out, "PNG")
+            return out.getvalue(), small.width, small.height
+    except Exception:  # decoded once already (logo_problem): a failure here leaves the logo out, as unreadable
+        return None
 
 
 def _logo(data: bytes) -> list[object]:
     """The company's logo, at most 40 x 20 mm, keeping its proportions; an unreadable image is left out."""
-    if not data or logo_problem(data):
+    if not data:
         return []
-    width, height = ImageReader(io.BytesIO(data)).getSize()
+    with _LOGO_LOCK:  # concurrent PDFs of one company wait for the one decode
+        drawable = _drawable_logo(data)
+    if drawable is None:
+        return []
+    png, width, height = drawable
     scale = min(40 * mm / width, 20 * mm / height)
-    return [Image(io.BytesIO(data), width * scale, height * scale, hAlign="LEFT"), Spacer(1, 3 * mm)]
+    return [Image(io.BytesIO(png), width * scale, height * scale, hAlign="LEFT"), Spacer(1, 3 * mm)]
 
 
 def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> bytes:
@@ -190,11 +233,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         story.append(_p("DRAFT", _MARK))
     elif inv.status is Status.VOID:
         story.append(_p(f"VOID ({inv.void_reason.value if inv.void_reason else ''})", _MARK))
-    parties = Table(
-        [[_party_block("From", party), [*_party_block("Bill to", buyer), _p(f"Customer: {inv.customer_id}")]]],
-        colWidths=[87 * mm, 87 * mm],
-        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
-    )
+    parties = parties_table(party, buyer, inv.customer_id, "Bill to")
     references = [
         _p(f"{label}: {value}")
         for label, value in (("Buyer reference", inv.buyer_reference), ("Purchase order", inv.purchase_order_reference))

@@ -112,6 +112,22 @@ def save_pieces(p: CompanyProfile, modes_changed: bool) -> list[Piece]:
     return pieces
 
 
+# Numbers of the prefix followed by digits (a btree range under the C collation) beyond the sequence's last value.
+_AHEAD = (
+    "SELECT i.invoice_number FROM invoices i WHERE i.company_id = $1 "
+    "AND i.invoice_number >= $2 || '0' AND i.invoice_number < $2 || ':' "
+    "AND CASE WHEN substr(i.invoice_number, length($2) + 1) ~ '^[0-9]{1,40}$' "
+    "THEN substr(i.invoice_number, length($2) + 1)::numeric END "
+    "> coalesce((SELECT s.last_value FROM invoice_number_sequences s WHERE s.company_id = $1), 0) "
+    "ORDER BY i.invoice_number LIMIT 100"
+)
+
+
+async def numbers_ahead(conn: Conn, company_id: str, prefix: str) -> list[str]:
+    """The company's invoice numbers of `prefix` and digits that its sequence has not reached yet."""
+    return [r["invoice_number"] for r in await conn.fetch(_AHEAD, company_id, prefix)]
+
+
 # The settings' defaults (INVOICE_NUMBER_PREFIX, INVOICE_NUMBER_WIDTH); callers pass the configured ones.
 SETTINGS_NUMBERING = NumberFormat("INV-", 6)
 

@@ -106,8 +106,8 @@ def implicit_profile_paths(msg: cpb.CompanyProfile) -> set[str]:
 def profile_paths(msg: cpb.CompanyProfile, mask: list[str]) -> set[str]:
     """AIP-134: the mask; "*" every updatable field; none: the fields set."""
     paths = set(mask) if mask else implicit_profile_paths(msg)
-    if "*" in paths:
-        paths = {f.name for f in cpb.CompanyProfile.DESCRIPTOR.fields} - PROFILE_OUTPUT_ONLY
+    if "*" in paths:  # other paths beside it stay, so an unknown one is still refused by name
+        paths = (paths - {"*"}) | ({f.name for f in cpb.CompanyProfile.DESCRIPTOR.fields} - PROFILE_OUTPUT_ONLY)
     return paths
 
 

@@ -13,6 +13,7 @@ from service.domain.models import AllocationSource, Invoice, LineItem, PaymentAl
 from service.domain.money import HUNDRED
 from service.domain.totals import rules_of
 from service.domain.values import LONG_TEXT, ZERO
+from service.vendors.allowances import allowance_charges, line_charge
 from service.vendors.fields import FieldMap, Kind
 from service.vendors.shapes import ListMap, Shape, Vendor, write_shape
 
@@ -62,6 +63,7 @@ LINE = Shape(
         FieldMap("tracking.projectRef.name", "refs.tracking.project_ref.name", T),
         FieldMap("tracking.isBilledTo", "refs.tracking.is_billed_to", T),
         FieldMap("tracking.isRebilledTo", "refs.tracking.is_rebilled_to", T),
+        *line_charge(N),
     ),
     lambda: LineItem(quantity=ZERO, unit_amount=ZERO),
 )
@@ -136,6 +138,7 @@ INVOICE = Shape(
         ListMap(ALLOCATIONS, "allocations", ALLOCATION),
         ListMap("withholdingTax", "withholding_tax", WITHHOLDING),
         ListMap("salesOrderRefs", "sales_order_refs", SALES_ORDER_REF),
+        allowance_charges(N),
     ),
     Invoice,
     read_hook=_read_invoice,

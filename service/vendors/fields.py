@@ -86,6 +86,7 @@ class FieldMap:
     why: str = ""  # CONSTANT: why no other value can be represented
     emit: bool = True  # CONSTANT: written on export
     about: str = ""  # a hook's field (attr ""): what it is in canonical terms, for the model
+    omit_zero: bool = False  # a zero amount is written as nothing (a field most invoices do not use)
 
 
 class _Missing:
@@ -270,7 +271,7 @@ def write_value(fm: FieldMap, out: dict[str, Any], value: Any) -> None:
             vendor_set(out, fm.vendor, fm.const)
         return
     value = _from_text(fm.kind, value)
-    if blank(value):
+    if blank(value) or (fm.omit_zero and isinstance(value, Decimal) and value == 0):
         return
     if fm.kind is Kind.CURRENCY and isinstance(value, str):
         value = value.lower() if fm.lower else value.upper()

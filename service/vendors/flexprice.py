@@ -27,6 +27,7 @@ from service.domain.models import (
     VoidReason,
 )
 from service.domain.values import LONG_TEXT, ZERO
+from service.vendors.allowances import allowance_charges, line_charge, snake
 from service.vendors.fields import FieldMap, Kind, read_value, write_value
 from service.vendors.json_payload import join
 from service.vendors.rules import ONE, by_amounts, line_gross, paid_allocations, reported_paid, unit_from
@@ -68,6 +69,7 @@ LINE = Shape(
         FieldMap("period_start", "service_start_date", Kind.DAY_TIME),
         FieldMap("period_end", "service_end_date", Kind.DAY_TIME),
         FieldMap("metadata", "metadata", Kind.STRING_MAP),
+        *line_charge(D, snake),
     ),
     lambda: LineItem(quantity=ONE, unit_amount=ZERO),  # quantity 1 until read: no division error of its own
     read_hook=_read_line,
@@ -103,16 +105,24 @@ def _read_invoice(src: dict[str, Any], inv: Invoice, v: Violations, path: str) -
     for i, line in enumerate(inv.lines):  # the unit price, once the currency (its rounding) is known
         if line.sub_total is not None:
             at = join(path, f"line_items[{i}].{LINE_AMOUNT.vendor}")
-            line.unit_amount = unit_from(v, at, line.sub_total, line.quantity, inv.currency) or ZERO
-    if inv.lines and inv.total_discount and all(line.sub_total is not None for line in inv.lines):
+            gross = line.sub_total - (line.charge_amount or ZERO)  # the amount includes the line's charge
+            line.unit_amount = unit_from(v, at, gross, line.quantity, inv.currency) or ZERO
+    # The invoice's discount includes its allowances (written beside it): the lines' part is the rest.
+    allowances = sum((ac.amount or ZERO for ac in inv.allowance_charges if not ac.charge), ZERO)
+    line_discount = (inv.total_discount or ZERO) - allowances
+    if line_discount < 0:
+        v.add(join(path, "total_discount"), f"is {inv.total_discount} but its allowances alone come to {allowances}")
+    if inv.lines and line_discount > 0 and all(line.sub_total is not None for line in inv.lines):
         # FlexPrice discounts the invoice, not its lines: spread over the line amounts (largest remainder), so
         # the canonical line discounts add up to it and each line's amount (before discount) stays as given.
-        parts = _spread(inv.total_discount, [x.sub_total or ZERO for x in inv.lines])
+        parts = _spread(line_discount, [x.sub_total or ZERO for x in inv.lines])
         for line, part in zip(inv.lines, parts, strict=False):
             line.discount_amount, line.sub_total = part, (line.sub_total or ZERO) - part
     if inv.lines and inv.total_tax_amount:
-        # FlexPrice lines carry no tax: the invoice's tax is the canonical invoice-level (additional) tax.
-        inv.additional_tax_amount = inv.total_tax_amount
+        # FlexPrice lines carry no tax: the invoice's tax, less its allowances' and charges', is the canonical
+        # invoice-level (additional) tax.
+        taxed = sum((ac.tax_amount or ZERO for ac in inv.allowance_charges), ZERO)
+        inv.additional_tax_amount = inv.total_tax_amount - taxed
     subtotal = read_value(SUBTOTAL, src, v, path)
     if subtotal is not None:
         inv.sub_total = subtotal - (inv.total_discount or ZERO)
@@ -177,6 +187,7 @@ INVOICE = Shape(
         FieldMap("total_tax", "total_tax_amount", D),
         FieldMap("total_discount", "total_discount", D, minimum=ZERO),
         ListMap("line_items", "lines", LINE),
+        allowance_charges(D, snake),
     ),
     Invoice,
     read_hook=_read_invoice,
@@ -184,4 +195,12 @@ INVOICE = Shape(
     hooked=(SUBTOTAL, AMOUNT_DUE, AMOUNT_PAID, AMOUNT_REMAINING, INVOICE_STATUS),
 )
 
-FLEXPRICE = Vendor("flexprice", INVOICE)
+FLEXPRICE = Vendor(
+    "flexprice",
+    INVOICE,
+    hooked_paths=(
+        ("allocations", AMOUNT_PAID.vendor),
+        ("amount_due", AMOUNT_REMAINING.vendor),
+        ("sub_total", SUBTOTAL.vendor),
+    ),
+)

@@ -111,7 +111,7 @@ def import_invoice(vendor: Vendor, payload: Any) -> Invoice:
     v = Violations()
     doc = normalize(v, payload)
     if not isinstance(doc, dict):
-        raise InvalidArgument([FieldViolation("", f"must be a JSON object; got {json_type(payload)}")])
+        raise InvalidArgument([FieldViolation("invoice_json", f"must be a JSON object; got {json_type(payload)}")])
     inv = read_shape(vendor.shape, doc, v, "")
     raise_unique(v)
     assert isinstance(inv, Invoice)

@@ -22,6 +22,8 @@ def _vendor_path(shape: Shape, attr_path: str) -> str | None:
     for fm in shape.fields:
         if isinstance(fm, FieldMap) and fm.attr == attr_path and fm.attr:
             return fm.vendor
+        if isinstance(fm, ListMap) and fm.attr and attr_path == fm.attr:
+            return fm.vendor
         if isinstance(fm, ListMap) and fm.attr and attr_path.startswith(f"{fm.attr}["):
             index, _, rest = attr_path[len(fm.attr) :].partition(".")
             inner = _vendor_path(fm.shape, rest)
@@ -35,4 +37,10 @@ def to_vendor(vendor: Vendor, canonical: str) -> str:
     attr = canonical.removeprefix("invoice.").lstrip(".")
     for proto, domain in _PROTO_TO_ATTR:
         attr = re.sub(rf"(^|\.){re.escape(proto)}(?=$|[.\[])", rf"\g<1>{domain}", attr)
-    return _vendor_path(vendor.shape, attr) or canonical
+    found = _vendor_path(vendor.shape, attr)
+    if found is not None:
+        return found
+    for hooked, field in vendor.hooked_paths:  # a total the vendor gives as one field (FlexPrice amount_paid)
+        if attr == hooked or attr.startswith((f"{hooked}[", f"{hooked}.")):
+            return field
+    return canonical

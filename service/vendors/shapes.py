@@ -55,6 +55,8 @@ class Shape:
 class Vendor:
     name: str
     shape: Shape  # makes an Invoice
+    # Domain attributes only the hooks read, and the vendor field they come from (refusals name it).
+    hooked_paths: tuple[tuple[str, str], ...] = ()
 
 
 # -- canonical paths ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from service.domain.models import (
     VoidReason,
 )
 from service.domain.values import LONG_TEXT, ZERO
+from service.vendors.allowances import allowance_charges, line_charge
 from service.vendors.fields import FieldMap, Kind, read_value, write_value
 from service.vendors.json_payload import join
 from service.vendors.rules import ONE, by_amounts, line_discount, line_gross, paid_allocations, reported_paid, unit_from
@@ -137,6 +138,7 @@ ITEM = Shape(
         FieldMap("taxAmount", "tax_amount", N),
         FieldMap("taxMode", "", Kind.CONSTANT, const=TAX_EXCLUSIVE, why=WHY_EXCLUSIVE, emit=False),
         ListMap("taxItems", "taxation_items", TAX_ITEM),
+        *line_charge(N),
     ),
     lambda: LineItem(quantity=ONE, unit_amount=ZERO),
     read_hook=_read_item,
@@ -209,6 +211,7 @@ INVOICE = Shape(
         FieldMap("discount", "total_discount", N),
         FieldMap("balance", "amount_due", N),
         ListMap("invoiceItems", "lines", ITEM),
+        allowance_charges(N),
     ),
     Invoice,
     read_hook=_read_invoice,
@@ -216,4 +219,8 @@ INVOICE = Shape(
     hooked=(STATUS, PAYMENT_AMOUNT, CREDIT_MEMO_AMOUNT),
 )
 
-ZUORA = Vendor("zuora", INVOICE)
+ZUORA = Vendor(
+    "zuora",
+    INVOICE,
+    hooked_paths=(("allocations", PAYMENT_AMOUNT.vendor), ("credit_memos", CREDIT_MEMO_AMOUNT.vendor)),
+)

@@ -59,6 +59,9 @@ def prepare_new(
                 f"{apath}.allocation.total_amount",
                 f"allocates {alloc.applied_amount} {inv.currency}, more than total_amount {inv.payable_amount}",
             )
+    for i, memo in enumerate(inv.credit_memos):  # imported ones (Zuora creditMemoAmount)
+        sent = client_amount(v, f"{path}.credit_memos[{i}].total_amount", memo.total_amount, rules_of(inv))
+        memo.total_amount = memo.total_amount if sent is None else sent
     sent_due = client_amount(v, f"{path}.amount_due", sent_due, rules_of(inv))
     excess = _imported_history(inv, v, path, sent_due) if imported and not v else ZERO
     due = expected_amount_due(inv)
@@ -111,8 +114,8 @@ def _imported_history(inv: Invoice, v: Violations, path: str, sent_due: Decimal 
             )
         )
         return ZERO
-    if due >= 0:
-        return ZERO
+    if due >= 0 or inv.status is Status.VOID:
+        return ZERO  # a void invoice's payments stay on it, nothing moves to credit: beyond the total is refused
     excess = -due
     history = (a for a in reversed(inv.allocations) if a.source is AllocationSource.IMPORTED)
     last = next((a for a in history if a.currency == inv.currency), None)
