@@ -467,3 +467,26 @@ def test_a_number_format_that_reaches_numbers_clients_hold_is_refused(stub, comp
     assert [finalized(stub, company, invoice()).invoice_number for _ in range(3)] == ["ACME-02", "ACME-03", "ACME-04"]
     _update(stub, company, cpb.CompanyProfile(invoice_numbering=cpb.NumberFormat(prefix="B-", width=1)))
     assert finalized(stub, company, invoice()).invoice_number == "B-5"
+
+
+def _pdf_image_sizes(stub: Any, company: str, invoice_id: str) -> list[tuple[int, int]]:
+    request = svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=invoice_id)
+    data = b"".join(m.chunk for m in stub.DownloadInvoicePdf(request))
+    images = [image.image for page in PdfReader(io.BytesIO(data)).pages for image in page.images]
+    return [image.size for image in images if image is not None]
+
+
+def test_an_issued_invoice_keeps_the_logo_it_was_issued_with(stub, company, db):
+    _update(stub, company, cpb.CompanyProfile(legal_name="Acme", logo=_png(40, 20)), "legal_name", "logo")
+    issued = finalized(stub, company)
+    _update(stub, company, cpb.CompanyProfile(logo=_png(30, 30)), "logo")
+    draft = create(stub, company, invoice())
+    assert _pdf_image_sizes(stub, company, issued.id) == [(40, 20)]  # as issued
+    assert _pdf_image_sizes(stub, company, draft.id) == [(30, 30)]  # drafts draw the live profile
+    _update(stub, company, cpb.CompanyProfile(logo=b""), "logo")
+    assert _pdf_image_sizes(stub, company, issued.id) == [(40, 20)]  # removing the logo later changes nothing
+    without = finalized(stub, company)
+    _update(stub, company, cpb.CompanyProfile(logo=_png(30, 30)), "logo")
+    assert _pdf_image_sizes(stub, company, without.id) == []  # issued without a logo: none added later
+    kept = db.fetch("SELECT count(*) AS n FROM company_logos WHERE company_id = $1", company)
+    assert kept[0]["n"] == 2

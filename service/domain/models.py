@@ -257,6 +257,9 @@ class Invoice:
     delivery: Delivery | None = None
     payment_terms: PaymentTerms | None = None
     payment_means: PaymentMeans | None = None
+    # The digest of the logo the seller snapshot was taken with ("" none; None: drafts, and invoices issued
+    # before logos were snapshotted, whose PDFs draw the live logo). Not on the wire: the PDF reads it.
+    seller_logo: str | None = None
 
     @property
     def amount_paid(self) -> Decimal:

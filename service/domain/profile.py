@@ -3,6 +3,7 @@ defaults and document locale; and the seller snapshot finalization takes from it
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -66,6 +67,7 @@ class CompanyProfile:
     locale: str = ""
     logo: bytes = b""
     logo_content_type: str = ""
+    logo_digest: str = ""  # the logo's SHA-256 (hex): what a seller snapshot records
     version: int = 0
     update_time: datetime | None = None
 
@@ -116,7 +118,7 @@ UPDATABLE = frozenset(
         "logo",
     }
 )
-_ATTRS = {"tax_rounding_mode": ("tax_mode",), "logo": ("logo", "logo_content_type")}
+_ATTRS = {"tax_rounding_mode": ("tax_mode",), "logo": ("logo", "logo_content_type", "logo_digest")}
 
 
 def check_etag(profile: CompanyProfile, etag: str) -> None:
@@ -189,6 +191,7 @@ def check_profile(p: CompanyProfile, paths: set[str], path: str = "profile") -> 
         v.add(f"{path}.locale", f"must be a BCP 47 language tag such as en-GB; got {shown(p.locale)}")
     if "logo" in paths and p.logo:
         p.logo_content_type = logo_type(p.logo)
+        p.logo_digest = hashlib.sha256(p.logo).hexdigest()
         if len(p.logo) > MAX_LOGO_BYTES:
             v.add(f"{path}.logo", f"must be at most {MAX_LOGO_BYTES:,} bytes; got {len(p.logo):,}")
         elif not p.logo_content_type:
@@ -206,7 +209,7 @@ def apply_update(current: CompanyProfile, patch: CompanyProfile, paths: set[str]
         for attr in _ATTRS.get(p, (p,)):
             setattr(out, attr, getattr(patch, attr))
     if not out.logo:
-        out.logo_content_type = ""
+        out.logo_content_type = out.logo_digest = ""
     return out
 
 
@@ -214,6 +217,7 @@ def snapshot_seller(inv: Invoice, profile: CompanyProfile, fallback_name: str) -
     """At finalization: the seller, payment terms and means as the profile says now (later edits leave them),
     and an empty due date from the terms' net days."""
     inv.seller = profile.seller(fallback_name)
+    inv.seller_logo = profile.logo_digest  # "" for none: a later logo edit leaves the issued PDF as it was
     inv.payment_terms = replace(profile.payment_terms) if profile.payment_terms else None
     means = profile.payment_means
     inv.payment_means = None

@@ -316,7 +316,7 @@ class AttachmentHandlers:
         require_company(company_id)
         async with connection(self.pool) as conn:
             inv = await self._invoice(conn, company_id, invoice_key)
-            profile = await profiles.load(conn, company_id)  # a draft's seller, and the logo
+            profile = await profiles.for_invoice(conn, inv)  # a draft's seller; the logo issued with
         data = await asyncio.to_thread(pdf.render, inv, self.seller, profile)  # CPU work off the event loop
         return pdf.file_name(inv), data
 

@@ -315,7 +315,7 @@ class Outbox:
             if sum(a.file_size for a in extra) > self.max_mail_bytes:
                 raise FailedPrecondition(f"the attachments are over the {self.max_mail_bytes} an e-mail may carry")
             files = [(a, await attachment_store.all_bytes(conn, inv.company_id, a.id)) for a in extra]
-            profile = await profiles.load(conn, inv.company_id)
+            profile = await profiles.for_invoice(conn, inv)  # a draft's seller; the logo issued with
         pdf_bytes = await asyncio.to_thread(pdf.render, inv, self.seller, profile)  # CPU work off the event loop
         parts = [mail.Part(pdf.file_name(inv), "application/pdf", pdf_bytes)]
         parts += [mail.Part(a.name, a.content_type, data) for a, data in files]

@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from service.domain import parties
+from service.domain.models import Invoice
 from service.domain.money import Rounding, TaxMode
 from service.domain.profile import CompanyProfile, NumberFormat
 from service.store.statement import Piece
@@ -35,6 +36,17 @@ _SAVE_MODES = (
     "ON CONFLICT (company_id) DO UPDATE SET rounding_mode = $2, tax_mode = $3, update_time = $4"
 )
 _CLEAR_MODES = "DELETE FROM company_money_settings WHERE company_id = $1"
+_KEEP_LOGO = (
+    "INSERT INTO company_logos (company_id, digest, data, content_type) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (company_id, digest) DO NOTHING"
+)
+_LOGO = "SELECT data FROM company_logos WHERE company_id = $1 AND digest = $2"
+
+
+async def logo(conn: Conn, company_id: str, digest: str) -> bytes:
+    """A logo the company's profile held, by digest (b"" when unknown)."""
+    data = await conn.fetchval(_LOGO, company_id, digest) if digest else None
+    return bytes(data) if data else b""
 
 
 def _format(d: dict[str, Any] | None) -> NumberFormat | None:
@@ -67,6 +79,7 @@ def from_document(company_id: str, d: dict[str, Any]) -> CompanyProfile:
         invoice_numbering=_format(d.get("invoice_numbering")),
         credit_note_numbering=_format(d.get("credit_note_numbering")),
         locale=d.get("locale", ""),
+        logo_digest=d.get("logo_digest", ""),
     )
 
 
@@ -87,6 +100,7 @@ def _to_json(p: CompanyProfile) -> dict[str, Any]:
         "payment_means": parties.to_json(p.payment_means),
         **fmt,
         "locale": p.locale,
+        "logo_digest": p.logo_digest,
     }
 
 
@@ -100,9 +114,20 @@ async def load(conn: Conn, company_id: str, *, lock: bool = False) -> CompanyPro
     return _from_row(company_id, row)
 
 
+async def for_invoice(conn: Conn, inv: Invoice) -> CompanyProfile:
+    """The profile an invoice's PDF is drawn with: the live one (a draft's seller, terms and means), with the
+    logo the invoice was issued with when its seller snapshot names one ("" for none)."""
+    out = await load(conn, inv.company_id)
+    if inv.seller_logo is not None and inv.seller_logo != out.logo_digest:
+        out.logo = await logo(conn, inv.company_id, inv.seller_logo)
+    return out
+
+
 def save_pieces(p: CompanyProfile, modes_changed: bool) -> list[Piece]:
     """The locked profile's new state (and its money defaults, when they changed) for the unit of work."""
     pieces = [Piece(_SAVE, (p.company_id, _to_json(p), p.logo or None, p.logo_content_type, p.version, p.update_time))]
+    if p.logo:  # kept by digest for the invoices issued with it
+        pieces.append(Piece(_KEEP_LOGO, (p.company_id, p.logo_digest, p.logo, p.logo_content_type)))
     if modes_changed and p.rounding_mode is None and p.tax_mode is None:
         pieces.append(Piece(_CLEAR_MODES, (p.company_id,)))
     elif modes_changed:

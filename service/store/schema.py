@@ -120,6 +120,9 @@ invoices = sa.Table(
     sa.Column("delivery", JSONB),
     sa.Column("payment_terms", JSONB),
     sa.Column("payment_means", JSONB),
+    # The digest (company_logos) of the logo the seller snapshot was taken with: "" for none; NULL for
+    # drafts and for invoices issued before logos were snapshotted (their PDFs draw the live logo).
+    sa.Column("seller_logo", sa.Text),
     # The serialized invoices.v1.Invoice, rewritten with every change: reads stream it as stored. Its
     # format is DOCUMENT_VERSION's: a document of another version is read as none, and rendered again.
     sa.Column("document", sa.LargeBinary),
@@ -301,6 +304,17 @@ company_profiles = sa.Table(
     sa.Column("logo_content_type", sa.Text, nullable=False, server_default=""),
     sa.Column("version", sa.Integer, nullable=False),
     _ts("update_time", False),
+)
+
+# Every logo a company profile has held, by content digest: an issued invoice's seller snapshot names the
+# logo it was issued with (invoices.seller_logo), so a later logo edit leaves its PDF unchanged.
+company_logos = sa.Table(
+    "company_logos",
+    metadata,
+    sa.Column("company_id", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
 )
 
 # What migration 0008 changed when it rounded stored invoices to their currency: one row per invoice.
