@@ -22,7 +22,7 @@ from invoices.v1 import push_operation_service_pb2 as ps
 from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 from pypdf import PdfReader
 
-from tests.helpers import create, finalized, invoice, rpc_error, violations
+from tests.helpers import create, finalized, invoice, line, rpc_error, violations
 
 INV = grpc.StatusCode.INVALID_ARGUMENT
 ABORTED = grpc.StatusCode.ABORTED
@@ -490,3 +490,20 @@ def test_an_issued_invoice_keeps_the_logo_it_was_issued_with(stub, company, db):
     assert _pdf_image_sizes(stub, company, without.id) == []  # issued without a logo: none added later
     kept = db.fetch("SELECT count(*) AS n FROM company_logos WHERE company_id = $1", company)
     assert kept[0]["n"] == 2
+
+
+def test_documents_write_amounts_and_dates_in_the_profile_locale(stub, company):
+    lines = [line("1000", "1234.5", description="Beratung")]
+    before = finalized(stub, company, invoice(currency="EUR", lines=lines, issue_date="2030-03-01"))
+    assert "1,234,500.00 EUR" in _pdf_text(stub, company, before.id)  # no locale: the API's digits
+    _update(stub, company, cpb.CompanyProfile(locale="de-DE"), "locale")
+    issued = finalized(stub, company, invoice(currency="EUR", lines=lines, issue_date="2030-03-01"))
+    text = _pdf_text(stub, company, issued.id)
+    assert issued.total_amount == "1234500.00"  # the API keeps its form
+    assert "1.234.500,00 EUR" in text and "01.03.2030" in text and "1.234,5" in text
+    note = stub.CreateCreditNote(
+        svc.CreateCreditNoteRequest(company_id=company, invoice_id=issued.id, whole_invoice=True, issue=True)
+    ).credit_note
+    request = svc.DownloadCreditNotePdfRequest(company_id=company, credit_note_id=note.id)
+    data = b"".join(c.chunk for c in stub.DownloadCreditNotePdf(request))
+    assert "1.234.500,00 EUR" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)

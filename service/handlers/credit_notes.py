@@ -326,5 +326,6 @@ class CreditNoteWrites(InvoiceUseCases):
             profile = await profiles.load(conn, company_id)
         seller = (inv.seller if inv is not None else None) or profile.seller(self.settings.seller_name)
         buyer = (inv.buyer if inv is not None else None) or Party(name=note.customer_name or note.customer_id)
-        data = await asyncio.to_thread(credit_note_pdf.render, note, seller, buyer)  # CPU: off the event loop
+        args = (note, seller, buyer, profile.locale)
+        data = await asyncio.to_thread(credit_note_pdf.render, *args)  # CPU work off the event loop
         return credit_note_pdf.file_name(note), data

@@ -9,10 +9,10 @@ from reportlab.lib.units import mm
 from reportlab.platypus import SimpleDocTemplate, Spacer, Table
 
 from service.domain.credit_notes import CreditNote, CreditNoteStatus
-from service.domain.money import display
 from service.domain.parties import Party
 from service.domain.values import fmt_datetime
-from service.outbound.pdf import _MARK, _TITLE, _money, _p, parties_table
+from service.outbound.formats import Formats
+from service.outbound.pdf import _MARK, _TITLE, _p, parties_table
 
 
 def file_name(note: CreditNote) -> str:
@@ -25,7 +25,7 @@ def heading(note: CreditNote) -> str:
     return f"Credit note {note.credit_note_number or '(draft)'} for invoice {note.invoice_number} (issued {issued})"
 
 
-def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
+def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "") -> bytes:
     """The credit note as a PDF: the reference to the corrected invoice, both parties, lines, totals and how
     the credit was applied."""
     out = io.BytesIO()
@@ -39,6 +39,7 @@ def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
         author=seller.name,
     )
     cur = note.currency
+    fmt = Formats.of(locale)  # amounts and dates as the company's locale writes them
     story: list[object] = []
     if note.status is not CreditNoteStatus.ISSUED:
         story.append(_p(note.status.value, _MARK))
@@ -47,7 +48,7 @@ def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
         Spacer(1, 4 * mm),
         parties_table(seller, buyer, note.customer_id, "To"),
         Spacer(1, 4 * mm),
-        _p(f"Issue date: {fmt_datetime(note.issue_time)[:10] or '-'}    Currency: {cur}"),
+        _p(f"Issue date: {fmt.date(note.issue_time)}    Currency: {cur}"),
         _p(f"Reason: {note.reason or '-'} {f'({note.reason_code})' if note.reason_code else ''}"),
         Spacer(1, 6 * mm),
     ]
@@ -56,10 +57,10 @@ def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
         rows.append(
             [
                 _p(line.description or "-"),
-                _p(f"{line.quantity}"),
-                _p(f"{line.unit_amount:,f}"),
-                _p(display(line.tax_amount, cur)),
-                _p(display(line.total_amount, cur)),
+                _p(fmt.quantity(line.quantity)),
+                _p(fmt.price(line.unit_amount)),
+                _p(fmt.amount(line.tax_amount, cur)),
+                _p(fmt.amount(line.total_amount, cur)),
             ]
         )
     widths = [85 * mm, 15 * mm, 25 * mm, 22 * mm, 27 * mm]
@@ -72,7 +73,7 @@ def render(note: CreditNote, seller: Party, buyer: Party) -> bytes:
         ("To the credit balance", note.balance_amount),
         ("Refunded", note.refund_amount),
     ]
-    rows = [[_p(k), _p(_money(v, cur))] for k, v in totals if v is not None]
+    rows = [[_p(k), _p(fmt.money(v, cur))] for k, v in totals if v is not None]
     story.append(Table(rows, colWidths=[50 * mm, 40 * mm], hAlign="RIGHT"))
     if note.memo:
         story += [Spacer(1, 6 * mm), _p(note.memo)]

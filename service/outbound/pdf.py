@@ -21,11 +21,10 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from service.domain.models import Invoice, Status
-from service.domain.money import display
 from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, payment_reference
 from service.domain.profile import CompanyProfile
 from service.domain.totals import tax_breakdown
-from service.domain.values import fmt_datetime
+from service.outbound.formats import Formats
 
 _FONTS = Path(reportlab.__file__).parent / "fonts"
 pdfmetrics.registerFont(TTFont("Vera", str(_FONTS / "Vera.ttf")))
@@ -37,11 +36,6 @@ _MARK = ParagraphStyle("mark", fontName="Vera-Bold", fontSize=28, leading=32, te
 
 def file_name(inv: Invoice) -> str:
     return f"invoice-{inv.invoice_number or 'draft-' + inv.id}.pdf"
-
-
-def _money(value: Decimal | None, currency: str) -> str:
-    """An amount at exactly its currency's minor unit (issue 13): the digits the API returns."""
-    return f"{display(value, currency)} {currency}".strip() if value is not None else ""
 
 
 def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
@@ -59,7 +53,7 @@ def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
     return para
 
 
-def _allowance_charge_section(inv: Invoice) -> list[object]:
+def _allowance_charge_section(inv: Invoice, fmt: Formats) -> list[object]:
     """Invoice-level allowances (minus) and charges (plus), each with its reason and tax category/rate."""
     if not inv.allowance_charges:
         return []
@@ -71,7 +65,7 @@ def _allowance_charge_section(inv: Invoice) -> list[object]:
             kind += f" {ac.percentage}%"
         reason = " ".join(x for x in (ac.reason, f"({ac.reason_code})" if ac.reason_code else "") if x)
         tax = " ".join(x for x in (ac.tax_category.value if ac.tax_category else "", _rate(ac.tax_rate)) if x)
-        rows.append([_p(kind), _p(reason or "-"), _p(tax or "-"), _p(_money(ac.signed, cur))])
+        rows.append([_p(kind), _p(reason or "-"), _p(tax or "-"), _p(fmt.money(ac.signed, cur))])
     table = Table(rows, colWidths=[45 * mm, 70 * mm, 25 * mm, 35 * mm], repeatRows=1, splitInRow=1)
     table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black)]))
     return [table, Spacer(1, 6 * mm)]
@@ -81,7 +75,7 @@ def _rate(rate: Decimal | None) -> str:
     return f"{rate}%" if rate is not None else ""
 
 
-def _tax_breakdown_section(inv: Invoice) -> list[object]:
+def _tax_breakdown_section(inv: Invoice, fmt: Formats) -> list[object]:
     """EN 16931 BG-23: per category and rate the taxable amount, the tax and the exemption reason."""
     cur = inv.currency
     breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate is not None or b.tax_category]
@@ -94,8 +88,8 @@ def _tax_breakdown_section(inv: Invoice) -> list[object]:
             [
                 _p(b.category or "Tax"),
                 _p(_rate(b.rate)),
-                _p(_money(b.taxable_amount, cur)),
-                _p(_money(b.tax_amount, cur)),
+                _p(fmt.money(b.taxable_amount, cur)),
+                _p(fmt.money(b.tax_amount, cur)),
                 _p(exemption),
             ]
         )
@@ -228,6 +222,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         author=seller,
     )
     cur = inv.currency
+    fmt = Formats.of(profile.locale)  # amounts and dates as the company's locale writes them
     story: list[object] = []
     if inv.status is Status.DRAFT:
         story.append(_p("DRAFT", _MARK))
@@ -241,7 +236,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
     ]
     if inv.delivery is not None:
         where = ", ".join(x for x in [inv.delivery.name, *_address_text(inv.delivery.address)] if x)
-        when = inv.delivery.delivery_date.isoformat() if inv.delivery.delivery_date else ""
+        when = fmt.date(inv.delivery.delivery_date) if inv.delivery.delivery_date else ""
         references.append(_p(f"Delivery: {'  '.join(x for x in (where, when) if x)}"))
     story += [
         *_logo(profile.logo),
@@ -250,8 +245,8 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         parties,
         Spacer(1, 3 * mm),
         *references,
-        _p(f"Issue date: {fmt_datetime(inv.issue_date)[:10] or '-'}"),
-        _p(f"Due date: {fmt_datetime(inv.due_date)[:10] or '-'}"),
+        _p(f"Issue date: {fmt.date(inv.issue_date)}"),
+        _p(f"Due date: {fmt.date(inv.due_date)}"),
         _p(f"Status: {inv.status.value}    Currency: {cur}"),
         Spacer(1, 6 * mm),
     ]
@@ -260,18 +255,20 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         rows.append(
             [
                 _p(line.description or "-"),
-                _p(f"{line.quantity}"),
-                _p(f"{line.unit_amount:,f}"),  # a price keeps its own precision
-                _p(display(line.discount_amount, cur)),
-                _p(display(line.tax_amount, cur)),
-                _p(display(line.total_amount, cur)),
+                _p(fmt.quantity(line.quantity)),
+                _p(fmt.price(line.unit_amount)),  # a price keeps its own precision
+                _p(fmt.amount(line.discount_amount, cur)),
+                _p(fmt.amount(line.tax_amount, cur)),
+                _p(fmt.amount(line.total_amount, cur)),
             ]
         )
         if line.charge_amount:
             charge = f"Charge {line.charge_reason or line.charge_reason_code}".strip()
-            rows.append(["", "", "", _p(charge), "", _p(display(line.charge_amount, cur))])
+            rows.append(["", "", "", _p(charge), "", _p(fmt.amount(line.charge_amount, cur))])
         for t in line.taxation_items:
-            rows.append(["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(display(t.tax_amount, cur)), ""])
+            rows.append(
+                ["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(fmt.amount(t.tax_amount, cur)), ""]
+            )
     if len(rows) > 1:
         # splitInRow: a row taller than a page (a 10,000-character description) continues on the next page
         # instead of raising LayoutError; Paragraph's splitLongWords breaks runs without spaces.
@@ -281,7 +278,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
             TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")])
         )
         story += [table, Spacer(1, 6 * mm)]
-    story += _allowance_charge_section(inv)
+    story += _allowance_charge_section(inv, fmt)
     totals = [
         ("Subtotal", inv.sub_total),
         ("Discount", inv.total_discount),
@@ -296,14 +293,16 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         ("Credited", inv.amount_credited),
         ("Amount due", inv.amount_due),
     ]
-    story.append(Table([[_p(k), _p(_money(v, cur))] for k, v in totals], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT"))
-    story += _tax_breakdown_section(inv)
+    story.append(
+        Table([[_p(k), _p(fmt.money(v, cur))] for k, v in totals], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT")
+    )
+    story += _tax_breakdown_section(inv, fmt)
     if inv.allocations:
         story += [Spacer(1, 6 * mm), _p("Payments", _TEXT)]
         for a in inv.allocations:
-            when = fmt_datetime(a.allocated_on_date)[:10]
+            when = fmt.date(a.allocated_on_date) if a.allocated_on_date else ""
             ref = a.payment.get("reference") or a.payment.get("id") or a.source.value
-            story.append(_p(f"{when}  {ref}  {_money(a.applied_amount, cur)}"))
+            story.append(_p(f"{when}  {ref}  {fmt.money(a.applied_amount, cur)}"))
     payment = _payment_block(inv, terms, means)
     if payment and inv.status is not Status.VOID:
         story += [Spacer(1, 6 * mm), *payment]
