@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -507,3 +508,30 @@ def test_documents_write_amounts_and_dates_in_the_profile_locale(stub, company):
     request = svc.DownloadCreditNotePdfRequest(company_id=company, credit_note_id=note.id)
     data = b"".join(c.chunk for c in stub.DownloadCreditNotePdf(request))
     assert "1.234.500,00 EUR" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_nested_mask_paths_change_one_field_of_a_message(stub, company):
+    _update(stub, company, _profile())
+    before = _get(stub, company)
+    patch = cpb.CompanyProfile(
+        address=ppb.PostalAddress(city="Hamburg"),
+        payment_means=ppb.PaymentMeans(bic="DEUTDEFFXXX"),
+        etag=before.etag,
+    )
+    after = _update(stub, company, patch, "address.city", "payment_means.bic").profile
+    assert after.address.city == "Hamburg" and after.payment_means.bic == "DEUTDEFFXXX"
+    # Everything else in those messages stays as it was.
+    assert list(after.address.address_lines) == list(before.address.address_lines)
+    assert after.address.country_code == before.address.country_code
+    assert after.payment_means.iban == before.payment_means.iban
+    assert after.legal_name == before.legal_name
+    # A nested path left unset in the patch clears that field (AIP-134), and the merged message is checked.
+    cleared = _update(stub, company, cpb.CompanyProfile(), "address.postal_code").profile
+    assert cleared.address.postal_code == "" and cleared.address.city == "Hamburg"
+    bad = cpb.CompanyProfile(address=ppb.PostalAddress(country_code="ZZ"))
+    err = rpc_error(lambda: _update(stub, company, bad, "address.country_code"), INV)
+    assert "profile.address.country_code" in violations(err)
+    for mask in (("address.planet",), ("legal_name.first",), ("address", "address.city")):
+        err = rpc_error(partial(_update, stub, company, cpb.CompanyProfile(), *mask), INV)
+        assert "update_mask.paths" in violations(err), mask
+    assert _get(stub, company).etag == cleared.etag  # refusals changed nothing

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from service.domain.errors import Aborted, FailedPrecondition, Violations
 from service.domain.models import Invoice
@@ -199,8 +200,45 @@ def check_profile(p: CompanyProfile, paths: set[str], path: str = "profile") -> 
     v.raise_if_any()
 
 
+# Messages whose own fields a mask may name (AIP-134 nested paths: "address.city", "payment_means.iban").
+_NESTED: dict[str, type[Any]] = {
+    "address": PostalAddress,
+    "contact": Contact,
+    "payment_terms": PaymentTerms,
+    "payment_means": PaymentMeans,
+}
+
+
+def _nested(current: CompanyProfile, patch: CompanyProfile, paths: set[str]) -> tuple[CompanyProfile, set[str]]:
+    """Nested mask paths as whole fields: the current message with the named fields taken from the patch (a
+    field the patch leaves unset is cleared, as AIP-134 says), so the usual checks see the merged result."""
+    v = Violations()
+    wanted: dict[str, list[str]] = {}
+    for p in sorted(x for x in paths if "." in x):
+        head, _, tail = p.partition(".")
+        kind = _NESTED.get(head)
+        if kind is None or tail not in {f.name for f in fields(kind)}:
+            v.add("update_mask.paths", f"{p!r} is not an updatable field of CompanyProfile")
+        elif head in paths:
+            v.add("update_mask.paths", f"{p!r} is inside {head!r}, which the mask names whole")
+        else:
+            wanted.setdefault(head, []).append(tail)
+    v.raise_if_any()
+    if not wanted:
+        return patch, paths
+    merged = replace(patch)
+    for head, tails in wanted.items():
+        base, given = getattr(current, head), getattr(patch, head)
+        new = replace(base) if base is not None else _NESTED[head]()
+        for tail in tails:
+            setattr(new, tail, getattr(given if given is not None else _NESTED[head](), tail))
+        setattr(merged, head, new)
+    return merged, {x for x in paths if "." not in x} | set(wanted)
+
+
 def apply_update(current: CompanyProfile, patch: CompanyProfile, paths: set[str], etag: str) -> CompanyProfile:
     """The profile with the masked fields of `patch`, checked (InvalidArgument names each bad field)."""
+    patch, paths = _nested(current, patch, paths)
     check_paths(paths)
     check_etag(current, etag)
     check_profile(patch, paths)
