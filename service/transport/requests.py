@@ -6,6 +6,7 @@ Shape checks only, each violation naming the request field; business rules stay 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import grpc
@@ -13,8 +14,9 @@ from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
 
 from service.domain import models as m
+from service.domain import money
 from service.domain.errors import Violations
-from service.domain.values import parse_datetime
+from service.domain.values import ZERO, parse_currency, parse_datetime, parse_decimal
 from service.handlers.invoices import UpdateSpec
 from service.transport import convert as c
 
@@ -63,6 +65,17 @@ def vendor(v: Violations, number: int, required: bool = True) -> str:
         v.add("vendor", f"unknown vendor {number}")
         return ""
     return svc.Vendor.Name(cast(Any, number)).removeprefix("VENDOR_").lower()
+
+
+def customer_amount(v: Violations, customer_id: str, currency: str, amount: str) -> tuple[str, Decimal]:
+    """A customer's credit movement: the customer, the currency, and a positive amount at most the
+    currency's decimals (AddCustomerCredit, RefundCustomerCredit)."""
+    require(v, "customer_id", customer_id)
+    code = parse_currency(v, "currency", currency) or ""
+    value = parse_decimal(v, "amount", amount, required=True, positive=True)
+    if value is not None and code and not money.fits(value, code):
+        v.add("amount", f"has more decimals than {code} allows ({money.exponent(code)}); got {value:f}")
+    return code, value or ZERO
 
 
 def optional_datetime(v: Violations, path: str, raw: str) -> datetime | None:

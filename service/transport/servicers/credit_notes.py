@@ -13,7 +13,7 @@ from service.domain import money
 from service.domain.credit_notes import CreditNote, CreditNoteLine, Parts
 from service.domain.errors import Violations
 from service.domain.push import AsyncRun
-from service.domain.values import ZERO, check_text, fmt_decimal, parse_currency, parse_decimal
+from service.domain.values import ZERO, check_text, fmt_decimal, parse_decimal
 from service.handlers.credit_notes import Refund
 from service.transport import convert as c
 from service.transport import requests as r
@@ -234,19 +234,15 @@ class CreditNoteRpcs(Resources):
         self, request: svc.RefundCustomerCreditRequest, context: Ctx, *, run: AsyncRun | None = None
     ) -> svc.RefundCustomerCreditResponse:
         v = Violations()
-        r.require(v, "customer_id", request.customer_id)
-        currency = parse_currency(v, "currency", request.currency)
-        amount = parse_decimal(v, "amount", request.amount, required=True, positive=True)
-        if amount is not None and currency and not money.fits(amount, currency):
-            v.add("amount", f"has more decimals than {currency} allows ({money.exponent(currency)}); got {amount:f}")
+        currency, amount = r.customer_amount(v, request.customer_id, request.currency, request.amount)
         check_text(v, "reason", request.reason)
         check_text(v, "reference", request.reference)
         v.raise_if_any()
         refund, balance, op = await self.h.refund_credit(
             request.company_id,
             request.customer_id,
-            currency or "",
-            amount or ZERO,
+            currency,
+            amount,
             request.reason,
             request.reference,
             run=run,

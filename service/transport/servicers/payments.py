@@ -9,7 +9,7 @@ from service.domain import models as m
 from service.domain import money
 from service.domain.errors import Violations
 from service.domain.push import AsyncRun
-from service.domain.values import ZERO, check_text, parse_currency, parse_decimal
+from service.domain.values import check_text, parse_decimal
 from service.handlers.invoices import CreditBalance
 from service.transport import convert as c
 from service.transport import requests as r
@@ -71,15 +71,11 @@ class PaymentRpcs(Resources):
         self, request: svc.AddCustomerCreditRequest, context: Ctx, *, run: AsyncRun | None = None
     ) -> svc.AddCustomerCreditResponse:
         v = Violations()
-        r.require(v, "customer_id", request.customer_id)
-        currency = parse_currency(v, "currency", request.currency)
-        amount = parse_decimal(v, "amount", request.amount, required=True, positive=True)
-        if amount is not None and currency and not money.fits(amount, currency):
-            v.add("amount", f"has more decimals than {currency} allows ({money.exponent(currency)}); got {amount:f}")
+        currency, amount = r.customer_amount(v, request.customer_id, request.currency, request.amount)
         check_text(v, "note", request.note)
         v.raise_if_any()
         balance, op = await self.h.add_credit(
-            request.company_id, request.customer_id, currency or "", amount or ZERO, request.note, run=run
+            request.company_id, request.customer_id, currency, amount, request.note, run=run
         )
         return svc.AddCustomerCreditResponse(credit_balance=balance_out(balance), push_operation=c.push_out(op))
 
