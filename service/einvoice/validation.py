@@ -118,7 +118,7 @@ _LOCK: Final = threading.Lock()  # the pool has one thread; the lock keeps direc
 def _schema_findings(schema: etree.XMLSchema) -> list[Finding]:
     return [
         Finding("XSD", Severity.FATAL, e.message, "", f"{e.line}:{e.column}")
-        for e in cast(list[Any], list(cast(Iterable[Any], schema.error_log)))[:MAX_FINDINGS]
+        for e in list(cast(Iterable[Any], schema.error_log))[:MAX_FINDINGS]
     ]
 
 
