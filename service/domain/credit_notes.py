@@ -270,6 +270,21 @@ def _over(path: str, message: str, inv: Invoice) -> FailedPrecondition:
     return FailedPrecondition(f"{path}: {message}", subject=f"invoices/{inv.id}", violation_type="OVER_CREDIT")
 
 
+def check_imported_total(note: CreditNote, given: CreditNote) -> None:
+    """An imported note, priced here, must come to the totals its document states (else its lines or rates
+    do not match the invoice they credit)."""
+    v = Violations()
+    for name in ("sub_total", "total_tax_amount", "total_amount"):
+        ours, theirs = getattr(note, name), getattr(given, name)
+        if ours != theirs:
+            v.add(
+                name,
+                f"the document states {shown(theirs)}; its lines priced in the invoice's currency and rounding "
+                f"come to {ours:f}",
+            )
+    v.raise_if_any()
+
+
 def issue(note: CreditNote, inv: Invoice, before: Issued, number: str, now: datetime) -> CreditMemo | None:
     """DRAFT -> ISSUED, applied to `inv` (locked, with `before` read under its lock): the parts decided, a
     credit memo for credit_amount, refund_amount counted as refunded. The caller moves balance_amount to the

@@ -30,15 +30,30 @@ class InvalidArgument(DomainError):
         super().__init__(message or "; ".join(f"{v.field}: {v.description}" for v in violations))
 
 
+@dataclass(frozen=True, slots=True)
+class PreconditionViolation:
+    type: str  # a rule id (BR-CO-15) or LIFECYCLE
+    subject: str  # what to fix (a canonical field, a resource name)
+    description: str
+
+
 class FailedPrecondition(DomainError):
-    """A lifecycle rule forbids the call in the resource's current state."""
+    """A lifecycle rule forbids the call in the resource's current state; `violations` lists several failed
+    rules (an e-invoice's), else the one (violation_type, subject, message) is the violation."""
 
     status_code = 409
 
-    def __init__(self, message: str, subject: str = "", violation_type: str = "LIFECYCLE") -> None:
+    def __init__(
+        self,
+        message: str,
+        subject: str = "",
+        violation_type: str = "LIFECYCLE",
+        violations: list[PreconditionViolation] | None = None,
+    ) -> None:
         super().__init__(message)
         self.subject = subject
         self.violation_type = violation_type
+        self.violations = violations or [PreconditionViolation(violation_type, subject, message)]
 
 
 class NotFound(DomainError):

@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from service.domain.errors import Aborted, FailedPrecondition, Violations
@@ -32,6 +33,14 @@ MAX_LOGO_BYTES = 256 * 1024
 DEFAULT_CREDIT_NOTE_PREFIX = "CN-"
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$")
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
+
+
+class EInvoiceFormat(StrEnum):
+    """The EN 16931 e-invoice formats (issue 17): the two syntaxes and the Factur-X hybrid PDF (CII inside)."""
+
+    UBL = "UBL"
+    CII = "CII"
+    FACTURX = "FACTURX"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,8 @@ class CompanyProfile:
     logo: bytes = b""
     logo_content_type: str = ""
     logo_digest: str = ""  # the logo's SHA-256 (hex): what a seller snapshot records
+    # Finalization and credit note issue refuse a document that is not a valid e-invoice in this format.
+    required_e_invoice_format: EInvoiceFormat | None = None
     version: int = 0
     update_time: datetime | None = None
 
@@ -117,6 +128,7 @@ UPDATABLE = frozenset(
         "tax_rounding_mode",
         "locale",
         "logo",
+        "required_e_invoice_format",
     }
 )
 _ATTRS = {"tax_rounding_mode": ("tax_mode",), "logo": ("logo", "logo_content_type", "logo_digest")}

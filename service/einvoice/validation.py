@@ -52,7 +52,7 @@ class Finding:
     severity: Severity
     message: str
     field: str  # the canonical field to fix ("" when the rule names no carried business term)
-    location: str  # where in the document (an XPath, or line:column for schema errors)
+    location: str  # where in the document: an XPath, or "line n" for schema errors
 
 
 _SCHEMAS: Final = {
@@ -117,7 +117,7 @@ _LOCK: Final = threading.Lock()  # the pool has one thread; the lock keeps direc
 
 def _schema_findings(schema: etree.XMLSchema) -> list[Finding]:
     return [
-        Finding("XSD", Severity.FATAL, e.message, "", f"{e.line}:{e.column}")
+        Finding("XSD", Severity.FATAL, e.message, "", f"line {e.line}")
         for e in list(cast(Iterable[Any], schema.error_log))[:MAX_FINDINGS]
     ]
 

@@ -15,6 +15,7 @@ from service.domain.ids import parse_id
 from service.domain.models import CreditMemo, Invoice
 from service.domain.parties import Party
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation
+from service.einvoice import semantic
 from service.handlers.invoice_base import InvoiceUseCases, modified
 from service.handlers.payments import CREDIT_BALANCES, CreditBalance, balance_of
 from service.handlers.unit_of_work import UnitOfWork
@@ -122,12 +123,39 @@ class CreditNoteWrites(InvoiceUseCases):
             await uow.commit()
         return note, inv, uow.operation
 
-    async def _apply(self, uow: UnitOfWork, note: CreditNote, inv: Invoice) -> None:
-        """Issues the note against its locked invoice: the number drawn, the memo on the invoice (saved),
-        the balance part to the customer's credit, the refund part recorded."""
+    async def import_credit_note(
+        self, company_id: str, given: CreditNote, *, run: AsyncRun | None = None
+    ) -> tuple[CreditNote, Invoice, PushOperation]:
+        """An inbound credit note (an e-invoice): priced as CreateCreditNote prices its lines, checked against
+        the total it states, and issued with its own number against the invoice it names (invoice_number)."""
+        async with self.uow(company_id, "ImportInvoice", run=run, data_type=CREDIT_NOTES) as uow:
+            inv = await uow.invoices.get_for_update(given.invoice_number)
+            note = notes.draft(
+                inv,
+                given.lines,
+                False,
+                Parts(),
+                uow.now,
+                reason=given.reason,
+                reason_code=given.reason_code,
+                memo=given.memo,
+            )
+            notes.check_imported_total(note, given)
+            store.assign_ids(note)
+            uow.record(*_note_changes(note, EventType.CREDIT_NOTE_CREATED, ChangeType.CREATED))
+            await self._apply(uow, note, inv, number=given.credit_note_number)
+            uow.pieces.extend(store.insert_pieces(note))
+            await uow.commit()
+        return note, inv, uow.operation
+
+    async def _apply(self, uow: UnitOfWork, note: CreditNote, inv: Invoice, *, number: str = "") -> None:
+        """Issues the note against its locked invoice: the number drawn (or an imported note's own), the memo on
+        the invoice (saved), the balance part to the customer's credit, the refund part recorded."""
         conn = await uow.connection()
         before = await store.issued(conn, uow.company_id, inv.id)
-        notes.issue(note, inv, before, await _number(uow), uow.now)
+        notes.issue(note, inv, before, number or await _number(uow), uow.now)
+        what = f"credit note {note.credit_note_number}"
+        await self._require_e_invoice(uow, lambda: semantic.from_credit_note(note, inv), what)
         assert note.balance_amount is not None and note.refund_amount is not None
         text = f"credit note {note.credit_note_number} for invoice {inv.invoice_number}"
         if note.balance_amount > 0:

@@ -15,14 +15,18 @@ import asyncpg
 from service.config import Settings
 from service.domain import profile
 from service.domain.attachments import LimitExceeded
-from service.domain.errors import DomainError, FieldViolation, InvalidArgument, Unavailable, Violations
+from service.domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
 from service.domain.models import Invoice, Status
 from service.domain.money import MoneyDefaults
 from service.domain.push import Change, ChangeType, EventType
+from service.einvoice import formats
+from service.einvoice.document import Document
 from service.handlers.listing import PageTokens
 from service.handlers.unit_of_work import Numbering, UnitOfWork, UnitOfWorkFactory
+from service.handlers.writes import require_company
 from service.store import invoices as store
 from service.store import money_settings
+from service.store.db import connection
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 50
@@ -142,6 +146,22 @@ class InvoiceUseCases:
             example = numbering.format(0)
             advice = "are assigned at finalization; leave invoice_number empty or use another form"
             raise InvalidArgument([FieldViolation(path, f"numbers like {example} {advice}")])
+
+    async def get(self, company_id: str, invoice_id: str = "", number: str = "") -> Invoice:
+        require_company(company_id)
+        if not invoice_id and not number:
+            raise InvalidArgument([FieldViolation("invoice_id", "invoice_id or invoice_number is required")])
+        async with connection(self.pool) as conn:
+            inv = await store.load_invoice(conn, company_id, invoice_id, number)
+        if inv is None:
+            raise NotFound("invoice", invoice_id or number)
+        return inv
+
+    async def _require_e_invoice(self, uow: UnitOfWork, doc: Callable[[], Document], what: str) -> None:
+        """Where the company requires it, an invoice or credit note is issued only as a valid e-invoice."""
+        fmt = (await uow.profile()).required_e_invoice_format
+        if fmt is not None:
+            await formats.checked(formats.SYNTAX[fmt], doc(), what)
 
     async def _snapshot_seller(self, uow: UnitOfWork, inv: Invoice) -> None:
         """A finalization keeps the seller, payment terms and means as the company profile says now."""

@@ -13,7 +13,7 @@ from service.domain.ids import parse_id
 from service.domain.models import Invoice, LineItem, Status, TaxationItem
 from service.domain.money import MoneyDefaults
 from service.domain.push import AsyncRun, Change, ChangeType, PushOperation
-from service.handlers.credit_notes import CreditNoteWrites
+from service.handlers.einvoices import EInvoiceUseCases
 from service.handlers.invoice_base import (
     MAX_BATCH,
     MAX_BATCH_ITEMS,
@@ -90,7 +90,8 @@ class InvoiceWrites(InvoiceUseCases):
             )
         if inv.status is not Status.DRAFT:
             inv.invoice_number = await uow.invoices.number(inv)
-            await self._snapshot_seller(uow, inv)
+            if inv.seller is None:  # an imported e-invoice arrives with the seller, terms and means it was issued with
+                await self._snapshot_seller(uow, inv)
         store.assign_ids(inv)
         uow.invoices.add(inv, self._document(inv, path, sizes))
         uow.record(Change(ChangeType.CREATED, inv.id))
@@ -198,16 +199,6 @@ class InvoiceWrites(InvoiceUseCases):
 
 
 class InvoiceReads(InvoiceUseCases):
-    async def get(self, company_id: str, invoice_id: str = "", number: str = "") -> Invoice:
-        require_company(company_id)
-        if not invoice_id and not number:
-            raise InvalidArgument([FieldViolation("invoice_id", "invoice_id or invoice_number is required")])
-        async with connection(self.pool) as conn:
-            inv = await store.load_invoice(conn, company_id, invoice_id, number)
-        if inv is None:
-            raise NotFound("invoice", invoice_id or number)
-        return inv
-
     async def get_document(self, company_id: str, invoice_id: str = "", number: str = "") -> bytes:
         """The stored document: a serialized GetInvoiceResponse, as ListInvoices streams it too."""
         require_company(company_id)
@@ -260,5 +251,5 @@ class InvoiceReads(InvoiceUseCases):
         return sorted(parts, key=lambda p: (p.create_time is None, p.create_time))
 
 
-class InvoiceHandlers(InvoiceWrites, InvoiceReads, LifecycleWrites, PaymentWrites, CreditNoteWrites, ProfileUseCases):
+class InvoiceHandlers(InvoiceWrites, InvoiceReads, LifecycleWrites, PaymentWrites, EInvoiceUseCases, ProfileUseCases):
     """Every invoice use case (one object for the transport to call)."""

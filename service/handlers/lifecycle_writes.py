@@ -11,6 +11,7 @@ from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.ids import parse_id
 from service.domain.models import CreditMemo, Invoice, TaxationItem
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation
+from service.einvoice import semantic
 from service.handlers.credit_notes import issue_memo_note
 from service.handlers.invoice_base import InvoiceUseCases, batch_size, finalized, modified
 from service.handlers.unit_of_work import UnitOfWork
@@ -35,6 +36,7 @@ class LifecycleWrites(InvoiceUseCases):
         lifecycle.check_can_finalize(inv)
         lifecycle.finalize(inv, await uow.invoices.number(inv), uow.now, issue_date)
         await self._snapshot_seller(uow, inv)
+        await self._require_e_invoice(uow, lambda: semantic.from_invoice(inv), f"{path} {inv.invoice_number}")
         self._save(uow, inv, path, sizes)
         uow.record(*finalized(inv))
         return inv

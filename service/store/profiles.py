@@ -10,7 +10,7 @@ import asyncpg
 from service.domain import parties
 from service.domain.models import Invoice
 from service.domain.money import Rounding, TaxMode
-from service.domain.profile import CompanyProfile, NumberFormat
+from service.domain.profile import CompanyProfile, EInvoiceFormat, NumberFormat
 from service.store.statement import Piece
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -80,6 +80,9 @@ def from_document(company_id: str, d: dict[str, Any]) -> CompanyProfile:
         credit_note_numbering=_format(d.get("credit_note_numbering")),
         locale=d.get("locale", ""),
         logo_digest=d.get("logo_digest", ""),
+        required_e_invoice_format=EInvoiceFormat(d["required_e_invoice_format"])
+        if d.get("required_e_invoice_format")
+        else None,
     )
 
 
@@ -101,6 +104,7 @@ def _to_json(p: CompanyProfile) -> dict[str, Any]:
         **fmt,
         "locale": p.locale,
         "logo_digest": p.logo_digest,
+        "required_e_invoice_format": p.required_e_invoice_format,
     }
 
 

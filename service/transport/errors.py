@@ -87,13 +87,17 @@ def to_status(exc: BaseException) -> status_pb2.Status:
             details=_pack(bad, _info("INVALID_ARGUMENT", exc)),
         )
     if isinstance(exc, FailedPrecondition):
+        shown = exc.violations[:MAX_DETAILED]
         pre = error_details_pb2.PreconditionFailure(
             violations=[
                 error_details_pb2.PreconditionFailure.Violation(
-                    type=exc.violation_type, subject=exc.subject, description=exc.message
+                    type=v.type[:100], subject=v.subject[:200], description=v.description[:MAX_MESSAGE]
                 )
+                for v in shown
             ]
         )
+        if len(exc.violations) > len(shown):
+            pre.violations.add(description=f"{len(exc.violations) - len(shown)} more violations not shown")
         return status_pb2.Status(
             code=code_pb2.FAILED_PRECONDITION,
             message=exc.message[:MAX_MESSAGE],

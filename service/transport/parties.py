@@ -13,7 +13,7 @@ from invoices.v1 import party_pb2 as ppb
 from service.domain import parties as d
 from service.domain.errors import Violations
 from service.domain.money import Rounding, TaxMode
-from service.domain.profile import CompanyProfile, NumberFormat
+from service.domain.profile import CompanyProfile, EInvoiceFormat, NumberFormat
 from service.domain.values import check_text, fmt_date, parse_date
 from service.transport import convert as c  # convert.py calls back here for the invoice's parties
 
@@ -96,6 +96,9 @@ def profile_in(msg: cpb.CompanyProfile, v: Violations, path: str = "profile") ->
         tax_mode=c.enum_in(v, f"{path}.tax_rounding_mode", pb.TaxRoundingMode, msg.tax_rounding_mode, TaxMode),
         locale=msg.locale,
         logo=msg.logo,
+        required_e_invoice_format=c.enum_in(
+            v, f"{path}.required_e_invoice_format", pb.EInvoiceFormat, msg.required_e_invoice_format, EInvoiceFormat
+        ),
     )
 
 
@@ -222,6 +225,7 @@ def profile_out(p: CompanyProfile) -> cpb.CompanyProfile:
         locale=p.locale,
         logo=p.logo,
         logo_content_type=p.logo_content_type,
+        required_e_invoice_format=c.enum_out(pb.EInvoiceFormat, p.required_e_invoice_format),
         etag=p.etag,
     )
     c.ts_out(out, "update_time", p.update_time)

@@ -16,7 +16,10 @@ from invoices.v1 import invoice_service_pb2 as svc
 from service.domain import models as m
 from service.domain import money
 from service.domain.errors import Violations
+from service.domain.profile import EInvoiceFormat
 from service.domain.values import ZERO, parse_currency, parse_datetime, parse_decimal
+from service.einvoice.formats import SYNTAX
+from service.einvoice.validation import Syntax
 from service.handlers.invoices import UpdateSpec
 from service.transport import convert as c
 
@@ -65,6 +68,29 @@ def vendor(v: Violations, number: int, required: bool = True) -> str:
         v.add("vendor", f"unknown vendor {number}")
         return ""
     return svc.Vendor.Name(cast(Any, number)).removeprefix("VENDOR_").lower()
+
+
+def target_format(v: Violations, vendor_number: int, format_number: int) -> tuple[str, EInvoiceFormat | None]:
+    """Export and import name exactly one target: a vendor's JSON, or an e-invoice format."""
+    fmt = c.enum_in(v, "format", pb.EInvoiceFormat, format_number, EInvoiceFormat)
+    if fmt is not None and vendor_number:
+        v.add("vendor", "set vendor or format, not both")
+    return ("" if fmt is not None else vendor(v, vendor_number)), fmt
+
+
+def pdf_format(v: Violations, format_number: int) -> EInvoiceFormat | None:
+    """A PDF download: the plain PDF (unset) or the Factur-X hybrid; UBL and CII are no PDFs."""
+    fmt = c.enum_in(v, "format", pb.EInvoiceFormat, format_number, EInvoiceFormat)
+    if fmt is not None and fmt is not EInvoiceFormat.FACTURX:
+        v.add("format", f"a PDF is E_INVOICE_FORMAT_FACTURX or unset; {fmt} is XML: use the Export RPC")
+        return None
+    return fmt
+
+
+def syntaxes(v: Violations, format_number: int) -> list[Syntax]:
+    """The syntaxes a check covers: the one of the format (FACTURX: CII), or both."""
+    fmt = c.enum_in(v, "format", pb.EInvoiceFormat, format_number, EInvoiceFormat)
+    return [SYNTAX[fmt]] if fmt is not None else [Syntax.CII, Syntax.UBL]
 
 
 def customer_amount(v: Violations, customer_id: str, currency: str, amount: str) -> tuple[str, Decimal]:

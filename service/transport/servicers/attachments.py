@@ -136,8 +136,14 @@ class AttachmentRpcs(Resources):
     async def DownloadInvoicePdf(
         self, request: svc.DownloadInvoicePdfRequest, context: Ctx
     ) -> AsyncIterator[svc.DownloadInvoicePdfResponse]:
-        key = r.invoice_key_only(request.invoice_id)
-        name, data = await self.attachments.pdf(request.company_id, key)
+        v = Violations()
+        key = r.invoice_key(v, "invoice_id", request.invoice_id)
+        facturx = r.pdf_format(v, request.format)
+        v.raise_if_any()
+        if facturx:
+            name, data = (f := await self.h.export_e_invoice(request.company_id, key, facturx)).name, f.data
+        else:
+            name, data = await self.attachments.pdf(request.company_id, key)
         for start in range(0, len(data), PDF_CHUNK):
             out = svc.DownloadInvoicePdfResponse(chunk=data[start : start + PDF_CHUNK])
             if start == 0:

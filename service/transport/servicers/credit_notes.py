@@ -15,6 +15,7 @@ from service.domain.errors import Violations
 from service.domain.push import AsyncRun
 from service.domain.values import ZERO, check_text, fmt_decimal, parse_decimal
 from service.handlers.credit_notes import Refund
+from service.handlers.einvoices import XML
 from service.transport import convert as c
 from service.transport import requests as r
 from service.transport.requests import Ctx
@@ -195,8 +196,14 @@ class CreditNoteRpcs(Resources):
     async def DownloadCreditNotePdf(
         self, request: svc.DownloadCreditNotePdfRequest, context: Ctx
     ) -> AsyncIterator[svc.DownloadCreditNotePdfResponse]:
-        key = r.invoice_key_only(request.credit_note_id, "credit_note_id")
-        name, data = await self.h.credit_note_pdf(request.company_id, key)
+        v = Violations()
+        key = r.invoice_key(v, "credit_note_id", request.credit_note_id)
+        facturx = r.pdf_format(v, request.format)
+        v.raise_if_any()
+        if facturx:
+            name, data = (f := await self.h.export_credit_note_e_invoice(request.company_id, key, facturx)).name, f.data
+        else:
+            name, data = await self.h.credit_note_pdf(request.company_id, key)
         for start in range(0, len(data), PDF_CHUNK):
             out = svc.DownloadCreditNotePdfResponse(chunk=data[start : start + PDF_CHUNK])
             if start == 0:
@@ -208,8 +215,16 @@ class CreditNoteRpcs(Resources):
     ) -> svc.ExportCreditNoteResponse:
         v = Violations()
         key = r.require(v, "credit_note_id", request.credit_note_id)
-        vendor = r.vendor(v, request.vendor)
+        vendor, fmt = r.target_format(v, request.vendor, request.format)
         v.raise_if_any()
+        if fmt is not None:
+            f = await self.h.export_credit_note_e_invoice(request.company_id, key, fmt)
+            out = svc.ExportCreditNoteResponse(file_name=f.name, content_type=f.content_type)
+            if f.content_type == XML:
+                out.credit_note_xml = f.data.decode()
+            else:
+                out.credit_note_pdf = f.data
+            return out
         note = await self.h.get_credit_note(request.company_id, key)
         return svc.ExportCreditNoteResponse(credit_note_json=dumps(export_credit_note(vendor, note)))
 
