@@ -129,7 +129,16 @@ class CreditNoteWrites(InvoiceUseCases):
         """An inbound credit note (an e-invoice): priced as CreateCreditNote prices its lines, checked against
         the total it states, and issued with its own number against the invoice it names (invoice_number)."""
         async with self.uow(company_id, "ImportInvoice", run=run, data_type=CREDIT_NOTES) as uow:
+            _, numbering = await uow.number_formats()
+            if numbering.is_generated(given.credit_note_number):  # the sequence's numbers are the service's to give
+                example = numbering.format(0)
+                why = f"numbers like {example} are assigned when a credit note is issued here"
+                raise InvalidArgument([FieldViolation("credit_note.credit_note_number", why)])
             inv = await uow.invoices.get_for_update(given.invoice_number)
+            ours = {line.id for line in inv.lines}
+            for line in given.lines:  # the document's line ids link only where they are this invoice's lines
+                if line.invoice_line_item_id not in ours:
+                    line.invoice_line_item_id = ""
             note = notes.draft(
                 inv,
                 given.lines,

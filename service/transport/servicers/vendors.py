@@ -46,7 +46,8 @@ class VendorRpcs(Resources):
         v = Violations()
         vendor, fmt = r.target_format(v, request.vendor, request.format)
         if fmt is not None:
-            r.require(v, "invoice_xml", request.invoice_xml)
+            if not request.invoice_xml:
+                v.add("invoice_xml", "is required with format: the UBL or CII document")
             if request.invoice_json:
                 v.add("invoice_json", "must be empty with format (the document is invoice_xml)")
             v.raise_if_any()
