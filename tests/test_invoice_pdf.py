@@ -323,7 +323,7 @@ def test_a_credit_note_in_hebrew_reads_back_with_its_reference_and_totals() -> N
         currency="ILS",
         credit_note_number="CN-00001",
         status=CreditNoteStatus.ISSUED,
-        lines=[CreditNoteLine(description=f"{HEBREW} החזר", quantity=D("3"), unit_amount=D("10.5"))],
+        lines=[CreditNoteLine(description=f"{HEBREW} החזר", quantity=D("3"), unit_amount=D("10.5"), tax_rate=D("17"))],
         sub_total=D("31.50"),
         total_tax_amount=D("5.36"),
         total_amount=D("36.86"),
@@ -331,10 +331,37 @@ def test_a_credit_note_in_hebrew_reads_back_with_its_reference_and_totals() -> N
     data = credit_note_pdf.render(note, SELLER, Party(name=HEBREW), "he-IL")
     (text,) = page_texts(data)
     assert "Credit note CN-00001 for invoice INV-00001" in " ".join(text.split())
-    assert rtl_line_has(text, HEBREW) and "36.86 ILS" in text and "Page 1 of 1" in text
+    assert rtl_line_has(text, HEBREW) and "36.86 ILS" in text and "Page 1 of 1" in text and "17%" in text
     assert_fonts_embedded(data)
 
 
 def test_the_pdf_is_the_same_on_every_machine_only_shipped_fonts() -> None:
     """No system font is looked at: the renderer knows exactly the shipped families."""
     assert sorted(pdf._fonts().families()) == ["Noto Sans", "Noto Sans Arabic", "Noto Sans CJK JP", "Noto Sans Hebrew"]
+
+
+@pytest.mark.parametrize(
+    ("text", "drawn"),
+    [
+        ("Zoë 株式会社 مؤسسة חברת Ελλάδα Ромашка", "Zoë 株式会社 مؤسسة חברת Ελλάδα Ромашка"),
+        ("smile 😀, ไทย, 한국", "smile \ufffd, \ufffd\ufffd\ufffd, \ufffd\ufffd"),  # no shipped font has them
+        ("bell\x07tab\tline\nend", "bell tab\tline\nend"),  # controls: a space; tab and newline kept
+        ("ogham\u1680space", "ogham space"),  # a space no font draws
+        ("joiner\u200dmark\u200fbom\ufeff", "joiner\u200dmark\u200fbom\ufeff"),  # laid out without glyphs
+        ("\u0890sign", "sign"),  # a format character drawn by no font
+        ("x" * 61, "x" * 30 + "\u200b" + "x" * 30 + "\u200b" + "x"),  # a long run gets places to wrap
+    ],
+)
+def test_text_is_made_drawable_by_the_shipped_fonts(text: str, drawn: str) -> None:
+    assert pdf.drawable(text) == drawn
+
+
+def test_text_no_shipped_font_has_still_makes_a_pdfa() -> None:
+    """PDF/A forbids a missing glyph and Typst refuses the document: such characters are replaced, not fatal."""
+    hostile = "😀 ไทย 한국어 简体 अ \x00\x01\x0b \U0010ffff \u0890 \u1680 end"
+    inv = submitted(currency="JPY", lines=[line("1E+3", "1234", id="a", description=hostile)], note=hostile)
+    data = pdf.render(inv, "x")
+    (text,) = page_texts(data)
+    assert "\ufffd" in text and "end" in text
+    assert "1000" in text and "E+" not in text and "1,234,000 JPY" in text  # yen have no minor unit
+    assert_fonts_embedded(data)

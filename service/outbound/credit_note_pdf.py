@@ -39,6 +39,7 @@ def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "") -> b
             line.description or "-",
             fmt.quantity(line.quantity),
             fmt.price(line.unit_amount),
+            f"{line.tax_rate}%" if line.tax_rate is not None else "",
             fmt.amount(line.tax_amount, cur),
             fmt.amount(line.total_amount, cur),
         ]
@@ -48,6 +49,7 @@ def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "") -> b
         Column("Description", 1),
         Column("Qty", right=True),
         Column("Unit price", right=True),
+        Column("Tax rate", right=True),
         Column("Tax", right=True),
         Column(f"Amount ({cur})", right=True),
     ]

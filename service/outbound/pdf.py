@@ -10,6 +10,7 @@ import json
 import re
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import typst
+from fontTools.ttLib import TTFont
 from PIL import Image as PILImage
 
 from service.domain.models import Invoice, Status, TaxationItem
@@ -68,17 +70,76 @@ class Document:
 
 
 _UNBROKEN = re.compile(r"\S{30}")
+REPLACEMENT = "\ufffd"  # what a character no shipped font has is drawn as
 
 
-def _breakable(text: str) -> str:
-    """Long runs without a space get a zero-width break every 30 characters: a cell wraps them instead of the
-    text running over its neighbours (a 10,000-character word is a line of its own otherwise)."""
+@functools.cache
+def covered() -> frozenset[int]:
+    """Every code point some shipped font has a glyph for (read once from their cmaps)."""
+    points: set[int] = set()
+    for path in sorted(FONT_DIR.glob("*.[ot]tf")):
+        with TTFont(path, lazy=True) as font:
+            points.update(font.getBestCmap())
+    return frozenset(points)
+
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): joiners, bidi controls, variation
+# selectors... They shape the text around them and are laid out without a glyph of their own.
+_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+class _Drawable(dict[int, str | int]):
+    """A str.translate table, filled as characters come: PDF/A forbids drawing a missing glyph (.notdef), and
+    Typst refuses such a document, so an emoji, Thai or Hangul character (no shipped font has one) becomes
+    U+FFFD, a control character or an unknown space a space: the PDF is made, and the e-invoice XML keeps the
+    exact text."""
+
+    def __missing__(self, point: int) -> str | int:
+        category = unicodedata.category(chr(point))
+        value: str | int
+        if point in covered() or point in (0x0A, 0x09) or any(lo <= point <= hi for lo, hi in _IGNORABLE):
+            value = point
+        elif category in ("Cc", "Zs", "Zl", "Zp"):
+            value = " "
+        elif category == "Cf":
+            value = ""  # another format character (a prefixed-number sign): nothing to draw
+        else:
+            value = REPLACEMENT
+        self[point] = value
+        return value
+
+
+_DRAWABLE = _Drawable()
+
+
+def drawable(text: str) -> str:
+    """`text` with only characters the PDF can draw, and a zero-width break every 30 characters of a run
+    without spaces, so a cell wraps it instead of running over its neighbours."""
+    text = text.translate(_DRAWABLE)
     return _UNBROKEN.sub(lambda m: m.group(0) + "\u200b", text) if len(text) > 30 else text
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return _breakable(value)
+        return drawable(value)
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, dict):
