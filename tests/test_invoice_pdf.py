@@ -337,7 +337,8 @@ def test_a_credit_note_in_hebrew_reads_back_with_its_reference_and_totals() -> N
 
 def test_the_pdf_is_the_same_on_every_machine_only_shipped_fonts() -> None:
     """No system font is looked at: the renderer knows exactly the shipped families."""
-    assert sorted(pdf._fonts().families()) == ["Noto Sans", "Noto Sans Arabic", "Noto Sans CJK JP", "Noto Sans Hebrew"]
+    families = sorted(pdf.shipped_fonts().families())
+    assert families == ["Noto Sans", "Noto Sans Arabic", "Noto Sans CJK JP", "Noto Sans Hebrew"]
 
 
 @pytest.mark.parametrize(

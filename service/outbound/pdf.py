@@ -33,7 +33,7 @@ FONT_DIR = _HERE / "fonts"
 
 
 @functools.cache
-def _fonts() -> typst.Fonts:
+def shipped_fonts() -> typst.Fonts:
     """Only the shipped fonts, read once: no system or Typst-bundled font, so every machine draws the same."""
     return typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[str(FONT_DIR)])
 
@@ -164,7 +164,7 @@ def typeset(doc: Document, logo: bytes = b"") -> bytes:
     with tempfile.TemporaryDirectory(prefix="invoice-pdf-") as root:
         if logo:
             (Path(root) / "logo.png").write_bytes(logo)
-        compiler = typst.Compiler(root=root, font_paths=_fonts(), ignore_system_fonts=True)
+        compiler = typst.Compiler(root=root, font_paths=shipped_fonts(), ignore_system_fonts=True)
         pdf = compiler.compile(input=_TEMPLATE, format="pdf", sys_inputs=inputs, pdf_standards="a-3b")
     if not isinstance(pdf, bytes):  # a PDF is one file (a list is PNG or SVG pages)
         raise TypeError(f"typst returned {type(pdf).__name__}, not a PDF")
