@@ -1,101 +1,230 @@
-"""Renders an invoice as a PDF with reportlab (its bundled Vera TrueType font covers Unicode text)."""
+"""Renders invoices and credit notes as PDF/A-3b documents with Typst (`document.typ`): every script shaped
+(Arabic and Hebrew right to left) in the Noto fonts shipped in `fonts/` (OFL), embedded as subsets; headers
+repeat on each page, and each page says "Page n of m". The PDF/A-3 base is what a Factur-X file needs."""
 
 from __future__ import annotations
 
 import functools
 import io
+import json
 import re
+import tempfile
 import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-import reportlab
+import typst
+from fontTools.ttLib import TTFont
 from PIL import Image as PILImage
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from service.domain.models import Invoice, Status
+from service.domain.models import Invoice, Status, TaxationItem
 from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, payment_reference
 from service.domain.profile import CompanyProfile
 from service.domain.totals import tax_breakdown
 from service.outbound.formats import Formats
 
-_FONTS = Path(reportlab.__file__).parent / "fonts"
-pdfmetrics.registerFont(TTFont("Vera", str(_FONTS / "Vera.ttf")))
-pdfmetrics.registerFont(TTFont("Vera-Bold", str(_FONTS / "VeraBd.ttf")))
-_TEXT = ParagraphStyle("text", fontName="Vera", fontSize=9, leading=12)
-_TITLE = ParagraphStyle("title", fontName="Vera-Bold", fontSize=18, leading=22)
-_MARK = ParagraphStyle("mark", fontName="Vera-Bold", fontSize=28, leading=32, textColor=colors.red)
+_HERE = Path(__file__).parent
+_TEMPLATE = (_HERE / "document.typ").read_bytes()
+FONT_DIR = _HERE / "fonts"
+
+
+@functools.cache
+def shipped_fonts() -> typst.Fonts:
+    """Only the shipped fonts, read once: no system or Typst-bundled font, so every machine draws the same."""
+    return typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[str(FONT_DIR)])
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    fr: float = 0  # a share of the free width; 0 is as wide as the widest cell (for short values only)
+    right: bool = False  # amounts and quantities
+
+
+@dataclass(slots=True)
+class Document:
+    """What a page shows, already in words: the template only lays it out."""
+
+    title: str
+    author: str
+    footer: str
+    mark: str = ""
+    parties: list[tuple[str, list[str]]] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self, caption: str, columns: Sequence[Column], rows: list[list[str]]) -> None:
+        cols = [{"name": c.name, "fr": c.fr, "align": "right" if c.right else "start"} for c in columns]
+        self.blocks.append({"kind": "table", "caption": caption, "columns": cols, "rows": rows})
+
+    def totals(self, rows: list[tuple[str, str, bool]]) -> None:
+        self.blocks.append({"kind": "totals", "caption": "", "rows": rows})
+
+    def text(self, lines: list[str], caption: str = "") -> None:
+        if lines:
+            self.blocks.append({"kind": "text", "caption": caption, "lines": lines})
+
+
+_UNBROKEN = re.compile(r"\S{30}")
+REPLACEMENT = "\ufffd"  # what a character no shipped font has is drawn as
+
+
+@functools.cache
+def covered() -> frozenset[int]:
+    """Every code point some shipped font has a glyph for (read once from their cmaps)."""
+    points: set[int] = set()
+    for path in sorted(FONT_DIR.glob("*.[ot]tf")):
+        with TTFont(path, lazy=True) as font:
+            points.update(font.getBestCmap())
+    return frozenset(points)
+
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): joiners, bidi controls, variation
+# selectors... They shape the text around them and are laid out without a glyph of their own.
+_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+class _Drawable(dict[int, str | int]):
+    """A str.translate table, filled as characters come: PDF/A forbids drawing a missing glyph (.notdef), and
+    Typst refuses such a document, so an emoji, Thai or Hangul character (no shipped font has one) becomes
+    U+FFFD, a control character or an unknown space a space: the PDF is made, and the e-invoice XML keeps the
+    exact text."""
+
+    def __missing__(self, point: int) -> str | int:
+        category = unicodedata.category(chr(point))
+        value: str | int
+        if point in covered() or point in (0x0A, 0x09) or any(lo <= point <= hi for lo, hi in _IGNORABLE):
+            value = point
+        elif category in ("Cc", "Zs", "Zl", "Zp"):
+            value = " "
+        elif category == "Cf":
+            value = ""  # another format character (a prefixed-number sign): nothing to draw
+        else:
+            value = REPLACEMENT
+        self[point] = value
+        return value
+
+
+_DRAWABLE = _Drawable()
+
+
+def drawable(text: str) -> str:
+    """`text` with only characters the PDF can draw, and a zero-width break every 30 characters of a run
+    without spaces, so a cell wraps it instead of running over its neighbours."""
+    text = text.translate(_DRAWABLE)
+    return _UNBROKEN.sub(lambda m: m.group(0) + "\u200b", text) if len(text) > 30 else text
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return drawable(value)
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def typeset(doc: Document, logo: bytes = b"") -> bytes:
+    """The document as a PDF/A-3b. Text goes in as JSON data (never as markup), so nothing a client writes
+    can change the layout; the logo is the only file the template reads."""
+    data = {
+        "title": doc.title,
+        "author": doc.author,
+        "footer": doc.footer,
+        "mark": doc.mark,
+        "parties": [{"title": title, "lines": lines} for title, lines in doc.parties],
+        "facts": doc.facts,
+        "blocks": doc.blocks,
+        "logo": "logo.png" if logo else "",
+    }
+    inputs = {"doc": json.dumps(_clean(data), ensure_ascii=False)}
+    with tempfile.TemporaryDirectory(prefix="invoice-pdf-") as root:
+        if logo:
+            (Path(root) / "logo.png").write_bytes(logo)
+        compiler = typst.Compiler(root=root, font_paths=shipped_fonts(), ignore_system_fonts=True)
+        pdf = compiler.compile(input=_TEMPLATE, format="pdf", sys_inputs=inputs, pdf_standards="a-3b")
+    if not isinstance(pdf, bytes):  # a PDF is one file (a list is PNG or SVG pages)
+        raise TypeError(f"typst returned {type(pdf).__name__}, not a PDF")
+    return pdf
 
 
 def file_name(inv: Invoice) -> str:
     return f"invoice-{inv.invoice_number or 'draft-' + inv.id}.pdf"
 
 
-def _p(text: str, style: ParagraphStyle = _TEXT) -> Paragraph:
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    para = Paragraph(escaped, style)
-    # reportlab makes each escaped character (&lt; &amp; &gt;) a fragment of its own, and breaking lines
-    # costs fragments x lines on every page split: a 10,000-character description of '<' took seconds,
-    # a client could pin the CPU for minutes with one invoice. Plain text has one style: one fragment.
-    frags = para.frags
-    if len(frags) > 1:
-        style_of = [{k: v for k, v in f.__dict__.items() if k != "text"} for f in frags]
-        if all(other == style_of[0] for other in style_of[1:]):
-            frags[0].text = "".join(f.text for f in frags)
-            para.frags = [frags[0]]
-    return para
+def _rate(rate: Decimal | None) -> str:
+    return f"{rate}%" if rate is not None else ""
 
 
-def _allowance_charge_section(inv: Invoice, fmt: Formats) -> list[object]:
+def _tax_label(t: TaxationItem) -> str:
+    """A line's tax as printed: its name (or category) and rate, "VAT 19%"."""
+    name = t.name or (t.tax_category.value if t.tax_category else "Tax")
+    return " ".join(x for x in (name, _rate(t.tax_rate)) if x)
+
+
+def _allowance_charge_section(doc: Document, inv: Invoice, fmt: Formats) -> None:
     """Invoice-level allowances (minus) and charges (plus), each with its reason and tax category/rate."""
     if not inv.allowance_charges:
-        return []
-    cur = inv.currency
-    rows: list[list[object]] = [[_p(h) for h in ("Allowance / charge", "Reason", "Tax", "Amount")]]
+        return
+    rows = []
     for ac in inv.allowance_charges:
         kind = "Charge" if ac.charge else "Allowance"
         if ac.percentage is not None:
             kind += f" {ac.percentage}%"
         reason = " ".join(x for x in (ac.reason, f"({ac.reason_code})" if ac.reason_code else "") if x)
         tax = " ".join(x for x in (ac.tax_category.value if ac.tax_category else "", _rate(ac.tax_rate)) if x)
-        rows.append([_p(kind), _p(reason or "-"), _p(tax or "-"), _p(fmt.money(ac.signed, cur))])
-    table = Table(rows, colWidths=[45 * mm, 70 * mm, 25 * mm, 35 * mm], repeatRows=1, splitInRow=1)
-    table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black)]))
-    return [table, Spacer(1, 6 * mm)]
+        rows.append([kind, reason or "-", tax or "-", fmt.money(ac.signed, inv.currency)])
+    columns = [Column("Allowance / charge"), Column("Reason", 1), Column("Tax"), Column("Amount", right=True)]
+    doc.table("", columns, rows)
 
 
-def _rate(rate: Decimal | None) -> str:
-    return f"{rate}%" if rate is not None else ""
-
-
-def _tax_breakdown_section(inv: Invoice, fmt: Formats) -> list[object]:
+def _tax_breakdown_section(doc: Document, inv: Invoice, fmt: Formats) -> None:
     """EN 16931 BG-23: per category and rate the taxable amount, the tax and the exemption reason."""
     cur = inv.currency
     breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate is not None or b.tax_category]
     if not breakdown:
-        return []
-    rows: list[list[object]] = [[_p(h) for h in ("Tax category", "Rate", "Taxable amount", "Tax", "Exemption")]]
-    for b in breakdown:
-        exemption = " ".join(x for x in (b.exemption_reason_code, b.exemption_reason) if x)
-        rows.append(
-            [
-                _p(b.category or "Tax"),
-                _p(_rate(b.rate)),
-                _p(fmt.money(b.taxable_amount, cur)),
-                _p(fmt.money(b.tax_amount, cur)),
-                _p(exemption),
-            ]
-        )
-    table = Table(rows, colWidths=[28 * mm, 18 * mm, 38 * mm, 34 * mm, 57 * mm], repeatRows=1, splitInRow=1)
-    table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    return [Spacer(1, 6 * mm), _p("Tax breakdown", _TEXT), table]
+        return
+    rows = [
+        [
+            b.category or "Tax",
+            _rate(b.rate),
+            fmt.money(b.taxable_amount, cur),
+            fmt.money(b.tax_amount, cur),
+            " ".join(x for x in (b.exemption_reason_code, b.exemption_reason) if x),
+        ]
+        for b in breakdown
+    ]
+    columns = [
+        Column("Tax category", 0.6),
+        Column("Rate", right=True),
+        Column("Taxable amount", right=True),
+        Column("Tax", right=True),
+        Column("Exemption", 1),
+    ]
+    doc.table("Tax breakdown", columns, rows)
 
 
 def _address_text(a: PostalAddress | None) -> list[str]:
@@ -105,32 +234,27 @@ def _address_text(a: PostalAddress | None) -> list[str]:
     return [*a.address_lines, ", ".join(x for x in (place, a.country_subdivision, a.country_code) if x)]
 
 
-def _party_block(title: str, p: Party) -> list[object]:
+def party_lines(p: Party) -> list[str]:
     """A seller or buyer block: name, trading name, address, tax and registration ids, contact."""
-    lines = [f"{title}: {p.name}", *([p.trading_name] if p.trading_name else []), *_address_text(p.address)]
+    lines = [p.name, *([p.trading_name] if p.trading_name else []), *_address_text(p.address)]
     lines += [f"{t.scheme} {t.id}" for t in p.tax_registrations]
     if p.legal_registration_id:
         lines.append(f"Registration: {p.legal_registration_id}")
     if p.contact is not None:
         lines += [x for x in (p.contact.name, p.contact.email, p.contact.phone) if x]
-    return [_p(line) for line in lines if line]
+    return [line for line in lines if line]
 
 
-def parties_table(seller: Party, buyer: Party, customer_id: str, buyer_title: str) -> Table:
+def parties(doc: Document, seller: Party, buyer: Party, customer_id: str, buyer_title: str) -> None:
     """The seller and buyer blocks side by side (invoices and credit notes alike)."""
-    return Table(
-        [[_party_block("From", seller), [*_party_block(buyer_title, buyer), _p(f"Customer: {customer_id}")]]],
-        colWidths=[87 * mm, 87 * mm],
-        splitInRow=1,  # parties at their length limits are taller than a page: they continue on the next
-        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
-    )
+    doc.parties = [("From", party_lines(seller)), (buyer_title, [*party_lines(buyer), f"Customer: {customer_id}"])]
 
 
-def _payment_block(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans | None) -> list[object]:
+def _payment_lines(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans | None) -> list[str]:
     """Payment terms and bank details, with the payment reference to quote."""
-    out: list[object] = []
+    out: list[str] = []
     if terms is not None and (terms.text or terms.net_days):
-        out.append(_p(f"Payment terms: {terms.text or f'net {terms.net_days} days'}"))
+        out.append(f"Payment terms: {terms.text or f'net {terms.net_days} days'}")
     if means is not None:
         account = (
             [f"IBAN {means.iban}", *([f"BIC {means.bic}"] if means.bic else [])]
@@ -141,24 +265,24 @@ def _payment_block(inv: Invoice, terms: PaymentTerms | None, means: PaymentMeans
         reference = means.payment_reference or payment_reference(
             means.payment_reference_rule, inv.invoice_number, inv.customer_id
         )
-        out.append(_p("Bank details: " + "    ".join([*holder, *account])))
+        out.append("Bank details: " + "    ".join([*holder, *account]))
         if reference:
-            out.append(_p(f"Payment reference: {reference}"))
+            out.append(f"Payment reference: {reference}")
     return out
 
 
-_OBJECT_REPR = re.compile(r"fileName=<[^>]*>|identity=\[[^\]]*\]|<[^<>]* at 0x[0-9a-fA-F]+>")
 MAX_LOGO_PIXELS = 4000  # per side: a small file may still decode to a huge bitmap
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>|0x[0-9a-fA-F]+")
 
 
 def logo_problem(data: bytes) -> str:
     """Why the logo cannot be drawn (it is decoded whole, as drawing it will), or ""."""
     try:
-        reader = ImageReader(io.BytesIO(data))
-        width, height = reader.getSize()
-        if max(width, height) > MAX_LOGO_PIXELS:
-            return f"must be at most {MAX_LOGO_PIXELS} pixels a side; got {width} x {height}"
-        reader.getRGBData()
+        with PILImage.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if max(width, height) > MAX_LOGO_PIXELS:
+                return f"must be at most {MAX_LOGO_PIXELS} pixels a side; got {width} x {height}"
+            image.load()
     except Exception as exc:  # any decoder failure means the same to the client
         # The decoders name their in-memory objects by address: the client gets the cause without them.
         cause = " ".join(_OBJECT_REPR.sub("", str(exc)).split())[:80]
@@ -171,11 +295,11 @@ _LOGO_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=16)
-def _drawable_logo(data: bytes) -> tuple[bytes, int, int] | None:
-    """The logo shrunk to what the PDF draws, as PNG bytes with their size; None when unreadable. A logo within
-    the upload limits can decode to 128 MB: each process decodes a logo once, not every PDF."""
+def _drawable_logo(data: bytes) -> bytes:
+    """The logo shrunk to what the PDF draws, as PNG bytes; b"" when unreadable. A logo within the upload
+    limits can decode to 128 MB: each process decodes a logo once, not every PDF."""
     if logo_problem(data):
-        return None
+        return b""
     try:
         with PILImage.open(io.BytesIO(data)) as image:
             image.thumbnail((LOGO_DRAWN_PIXELS, LOGO_DRAWN_PIXELS))
@@ -183,102 +307,78 @@ def _drawable_logo(data: bytes) -> tuple[bytes, int, int] | None:
             small = image.convert("RGBA" if alpha else "RGB")
             out = io.BytesIO()
             small.save(out, "PNG")
-            return out.getvalue(), small.width, small.height
+            return out.getvalue()
     except Exception:  # decoded once already (logo_problem): a failure here leaves the logo out, as unreadable
-        return None
+        return b""
 
 
-def _logo(data: bytes) -> list[object]:
-    """The company's logo, at most 40 x 20 mm, keeping its proportions; an unreadable image is left out."""
+def drawable_logo(data: bytes) -> bytes:
+    """The company's logo as the PDF draws it (at most 40 x 20 mm, its proportions kept); b"" for none."""
     if not data:
-        return []
+        return b""
     with _LOGO_LOCK:  # concurrent PDFs of one company wait for the one decode
-        drawable = _drawable_logo(data)
-    if drawable is None:
-        return []
-    png, width, height = drawable
-    scale = min(40 * mm / width, 20 * mm / height)
-    return [Image(io.BytesIO(png), width * scale, height * scale, hAlign="LEFT"), Spacer(1, 3 * mm)]
+        return _drawable_logo(data)
 
 
 def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> bytes:
-    """The invoice as a PDF: parties, number, dates, lines with taxes and discounts, totals, payments. The
-    seller, terms and bank details are the invoice's snapshot; a draft (no snapshot yet) shows the live
-    `profile`; `seller` (SELLER_NAME) names a company without one."""
+    """The invoice as a PDF/A-3b: parties, number, dates, lines with taxes and discounts, totals, tax breakdown,
+    payments, terms and bank details. The seller, terms and bank details are the invoice's snapshot; a draft
+    (no snapshot yet) shows the live `profile`; `seller` (SELLER_NAME) names a company without one."""
     profile = profile or CompanyProfile()
     party = inv.seller or profile.seller(seller)
-    seller = party.name
     terms = inv.payment_terms if inv.seller else profile.payment_terms
     means = inv.payment_means if inv.seller else profile.payment_means
     buyer = inv.buyer or Party(name=inv.customer_name or inv.customer_id)
-    out = io.BytesIO()
-    doc = SimpleDocTemplate(
-        out,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        title=file_name(inv),
-        author=seller,
-    )
     cur = inv.currency
     fmt = Formats.of(profile.locale)  # amounts and dates as the company's locale writes them
-    story: list[object] = []
+    title = f"Invoice {inv.invoice_number or '(not yet numbered)'}"
+    doc = Document(title=title, author=party.name, footer=f"{party.name} · {title}")
     if inv.status is Status.DRAFT:
-        story.append(_p("DRAFT", _MARK))
+        doc.mark = "DRAFT"
     elif inv.status is Status.VOID:
-        story.append(_p(f"VOID ({inv.void_reason.value if inv.void_reason else ''})", _MARK))
-    parties = parties_table(party, buyer, inv.customer_id, "Bill to")
-    references = [
-        _p(f"{label}: {value}")
+        doc.mark = f"VOID ({inv.void_reason.value if inv.void_reason else ''})"
+    parties(doc, party, buyer, inv.customer_id, "Bill to")
+    facts = [("Issue date", fmt.date(inv.issue_date)), ("Due date", fmt.date(inv.due_date))]
+    facts += [
+        (label, value)
         for label, value in (("Buyer reference", inv.buyer_reference), ("Purchase order", inv.purchase_order_reference))
         if value
     ]
     if inv.delivery is not None:
         where = ", ".join(x for x in [inv.delivery.name, *_address_text(inv.delivery.address)] if x)
         when = fmt.date(inv.delivery.delivery_date) if inv.delivery.delivery_date else ""
-        references.append(_p(f"Delivery: {'  '.join(x for x in (where, when) if x)}"))
-    story += [
-        *_logo(profile.logo),
-        _p(f"Invoice {inv.invoice_number or '(not yet numbered)'}", _TITLE),
-        Spacer(1, 4 * mm),
-        parties,
-        Spacer(1, 3 * mm),
-        *references,
-        _p(f"Issue date: {fmt.date(inv.issue_date)}"),
-        _p(f"Due date: {fmt.date(inv.due_date)}"),
-        _p(f"Status: {inv.status.value}    Currency: {cur}"),
-        Spacer(1, 6 * mm),
-    ]
-    rows: list[list[object]] = [[_p(h) for h in ("Description", "Qty", "Unit", "Discount", "Tax", "Amount")]]
+        facts.append(("Delivery", "  ".join(x for x in (where, when) if x)))
+    facts += [("Status", inv.status.value), ("Currency", cur)]
+    doc.facts = facts
+    rows: list[list[str]] = []
     for line in inv.lines:
+        taxes = ", ".join(_tax_label(t) for t in line.taxation_items)
         rows.append(
             [
-                _p(line.description or "-"),
-                _p(fmt.quantity(line.quantity)),
-                _p(fmt.price(line.unit_amount)),  # a price keeps its own precision
-                _p(fmt.amount(line.discount_amount, cur)),
-                _p(fmt.amount(line.tax_amount, cur)),
-                _p(fmt.amount(line.total_amount, cur)),
+                line.description or "-",
+                fmt.quantity(line.quantity),
+                fmt.price(line.unit_amount),  # a price keeps its own precision
+                fmt.amount(line.discount_amount, cur),
+                taxes,
+                fmt.amount(line.tax_amount, cur),
+                fmt.amount(line.total_amount, cur),
             ]
         )
         if line.charge_amount:
             charge = f"Charge {line.charge_reason or line.charge_reason_code}".strip()
-            rows.append(["", "", "", _p(charge), "", _p(fmt.amount(line.charge_amount, cur))])
-        for t in line.taxation_items:
-            rows.append(
-                ["", "", "", _p(f"{t.name or 'Tax'} {t.tax_rate or ''}"), _p(fmt.amount(t.tax_amount, cur)), ""]
-            )
-    if len(rows) > 1:
-        # splitInRow: a row taller than a page (a 10,000-character description) continues on the next page
-        # instead of raising LayoutError; Paragraph's splitLongWords breaks runs without spaces.
-        widths = [70 * mm, 15 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm]
-        table = Table(rows, colWidths=widths, repeatRows=1, splitInRow=1)
-        table.setStyle(
-            TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")])
-        )
-        story += [table, Spacer(1, 6 * mm)]
-    story += _allowance_charge_section(inv, fmt)
+            rows.append([charge, "", "", "", "", "", fmt.amount(line.charge_amount, cur)])
+    if rows:
+        columns = [
+            Column("Description", 1),
+            Column("Qty", right=True),
+            Column("Unit price", right=True),
+            Column("Discount", right=True),
+            Column("Tax rate", 0.3),  # a share, not auto: a tax name may be 255 characters
+            Column("Tax", right=True),
+            Column(f"Amount ({cur})", right=True),
+        ]
+        doc.table("", columns, rows)
+    _allowance_charge_section(doc, inv, fmt)
     totals = [
         ("Subtotal", inv.sub_total),
         ("Discount", inv.total_discount),
@@ -293,20 +393,17 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         ("Credited", inv.amount_credited),
         ("Amount due", inv.amount_due),
     ]
-    story.append(
-        Table([[_p(k), _p(fmt.money(v, cur))] for k, v in totals], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT")
-    )
-    story += _tax_breakdown_section(inv, fmt)
+    doc.totals([(k, fmt.money(v, cur), k in ("Total", "Amount due")) for k, v in totals])
+    _tax_breakdown_section(doc, inv, fmt)
     if inv.allocations:
-        story += [Spacer(1, 6 * mm), _p("Payments", _TEXT)]
+        payments = []
         for a in inv.allocations:
             when = fmt.date(a.allocated_on_date) if a.allocated_on_date else ""
             ref = a.payment.get("reference") or a.payment.get("id") or a.source.value
-            story.append(_p(f"{when}  {ref}  {fmt.money(a.applied_amount, cur)}"))
-    payment = _payment_block(inv, terms, means)
-    if payment and inv.status is not Status.VOID:
-        story += [Spacer(1, 6 * mm), *payment]
+            payments.append(f"{when}  {ref}  {fmt.money(a.applied_amount, cur)}")
+        doc.text(payments, "Payments")
+    if inv.status is not Status.VOID:
+        doc.text(_payment_lines(inv, terms, means), "Payment")
     if inv.note:
-        story += [Spacer(1, 6 * mm), _p(inv.note)]
-    doc.build(story)
-    return out.getvalue()
+        doc.text([inv.note])
+    return typeset(doc, drawable_logo(profile.logo))
