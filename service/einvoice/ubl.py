@@ -1,0 +1,630 @@
+"""EN 16931 in OASIS UBL 2.1 (Peppol BIS Billing 3.0): a Document written as a UBL Invoice or CreditNote, and
+read back from one.
+
+`TABLE` is the one BT ↔ XPath table: a tree of nodes in the UBL XSD sequence order, each with its path
+relative to the group above it. The writer walks it appending children (so elements come out in schema
+order); the reader walks it selecting children (so every error names the XPath of the element). An
+Invoice and a CreditNote differ only where a node says so (`kind`, or a path pair (Invoice, CreditNote)).
+
+Hand-written on purpose: no maintained Python library maps EN 16931 business terms to UBL both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Final
+
+from lxml import etree
+
+from service.domain.errors import FieldViolation, InvalidArgument
+from service.einvoice.document import (
+    CREDIT_NOTE,
+    INVOICE,
+    Address,
+    AllowanceCharge,
+    Document,
+    Line,
+    Party,
+    VatBreakdown,
+)
+
+CUSTOMIZATION_ID: Final = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+PROFILE_ID: Final = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+
+NS: Final = {
+    "inv": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+}
+_ROOT_TAG: Final = {INVOICE: f"{{{NS['inv']}}}Invoice", CREDIT_NOTE: f"{{{NS['cn']}}}CreditNote"}
+# UNTDID 1001 codes written as a UBL CreditNote (Peppol BIS 3.0's credit note subset); any other is an Invoice.
+CREDIT_NOTE_CODES: Final = frozenset({"81", "83", "381", "396", "532"})
+# Peppol BIS 3.0: an order reference carries BT-13 even when only BT-14 is known; "NA" stands for "none".
+_NO_ORDER: Final = "NA"
+_DECIMAL: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BOOL: Final = {"true": True, "1": True, "false": False, "0": False}
+
+
+def kind_of(type_code: str) -> str:
+    """INVOICE or CREDIT_NOTE: which UBL root a BT-3 code is written as."""
+    return CREDIT_NOTE if type_code in CREDIT_NOTE_CODES else INVOICE
+
+
+class V(Enum):
+    """How a leaf's text is written and parsed."""
+
+    TEXT = "text"
+    DATE = "date"  # xs:date, YYYY-MM-DD
+    AMOUNT = "amount"  # decimal with currencyID = BT-5
+    DECIMAL = "decimal"  # percentages, quantities, unit prices without currency
+    PRICE = "price"  # a decimal with currencyID (unit price: more decimals allowed)
+    BOOL = "bool"  # UBL indicator: true/false (1/0 read too)
+
+
+Path = str | tuple[str, str]  # one relative path, or (Invoice path, CreditNote path)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One business term: the element at `path` holds attribute `attr` of the current object."""
+
+    bt: str
+    path: Path
+    attr: str
+    value: V = V.TEXT
+    required: bool = False  # the Document cannot be built without it
+    index: int | None = None  # element `index` of a list attribute (address lines)
+    many: bool = False  # the attribute is a list, one element per item (notes)
+    xml_attrs: tuple[tuple[str, str], ...] = ()  # (XML attribute, object attribute): schemeID, unitCode
+    placeholder: str = ""  # written when the group exists without the term; read back as ""
+    kind: str = ""  # INVOICE / CREDIT_NOTE: only in that document
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A fixed element written with its group (cac:TaxScheme/cbc:ID = VAT); not read."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """An element holding other nodes. With `attr` it is a sub-object (`make`, or a list of them with
+    `many`); without, it only nests the current object's terms and is written when one of them has a value."""
+
+    bt: str
+    path: Path
+    children: tuple[Node, ...]
+    attr: str = ""
+    make: Callable[..., Any] | None = None
+    many: bool = False
+    required: bool = False
+    match: tuple[str, str, bool] | None = None  # (relative path, text, equal): which of several elements
+    kind: str = ""
+
+
+Node = Leaf | Const | Group
+
+
+def _tax_scheme(id_: str = "VAT") -> Const:
+    return Const("cac:TaxScheme/cbc:ID", id_)
+
+
+def _address(bt: str, path: str, attr: str) -> Group:
+    return Group(
+        bt,
+        path,
+        attr=attr,
+        make=Address,
+        children=(
+            Leaf("BT-35", "cbc:StreetName", "lines", index=0),
+            Leaf("BT-36", "cbc:AdditionalStreetName", "lines", index=1),
+            Leaf("BT-37", "cbc:CityName", "city"),
+            Leaf("BT-38", "cbc:PostalZone", "postal_code"),
+            Leaf("BT-39", "cbc:CountrySubentity", "subdivision"),
+            Leaf("BT-162", "cac:AddressLine/cbc:Line", "lines", index=2),
+            Leaf("BT-40", "cac:Country/cbc:IdentificationCode", "country", required=True),
+        ),
+    )
+
+
+def _party(bg: str, path: str, attr: str) -> Group:
+    """BG-4 seller / BG-7 buyer: the same UBL Party (term numbers are the seller's)."""
+    return Group(
+        bg,
+        path,
+        attr=attr,
+        make=Party,
+        required=True,
+        children=(
+            Leaf("BT-34", "cbc:EndpointID", "electronic_address", xml_attrs=(("schemeID", "electronic_scheme"),)),
+            Leaf("BT-29", "cac:PartyIdentification/cbc:ID", "identifier"),
+            Leaf("BT-28", "cac:PartyName/cbc:Name", "trading_name"),
+            _address("BG-5", "cac:PostalAddress", "address"),
+            Group(
+                "BT-31",
+                "cac:PartyTaxScheme",
+                match=("cac:TaxScheme/cbc:ID", "VAT", True),
+                children=(Leaf("BT-31", "cbc:CompanyID", "vat_id"), _tax_scheme()),
+            ),
+            Group(
+                "BT-32",
+                "cac:PartyTaxScheme",
+                match=("cac:TaxScheme/cbc:ID", "VAT", False),
+                children=(Leaf("BT-32", "cbc:CompanyID", "tax_id"), _tax_scheme("FC")),
+            ),
+            Group(
+                "BT-27",
+                "cac:PartyLegalEntity",
+                required=True,
+                children=(
+                    Leaf("BT-27", "cbc:RegistrationName", "name", required=True),
+                    Leaf("BT-30", "cbc:CompanyID", "legal_id"),
+                ),
+            ),
+            Group(
+                "BG-6",
+                "cac:Contact",
+                children=(
+                    Leaf("BT-41", "cbc:Name", "contact_name"),
+                    Leaf("BT-42", "cbc:Telephone", "contact_phone"),
+                    Leaf("BT-43", "cbc:ElectronicMail", "contact_email"),
+                ),
+            ),
+        ),
+    )
+
+
+def _allowance_charge(bg: str, *, document_level: bool) -> Group:
+    """BG-20/BG-21 (document, with VAT category) or BG-27/BG-28 (line)."""
+    category = (
+        Group(
+            "BT-95",
+            "cac:TaxCategory",
+            children=(
+                Leaf("BT-95", "cbc:ID", "category"),
+                Leaf("BT-96", "cbc:Percent", "rate", V.DECIMAL),
+                _tax_scheme(),
+            ),
+        ),
+    )
+    return Group(
+        bg,
+        "cac:AllowanceCharge",
+        attr="allowances_charges",
+        make=AllowanceCharge,
+        many=True,
+        children=(
+            Leaf("BG-20", "cbc:ChargeIndicator", "charge", V.BOOL, required=True),
+            Leaf("BT-98", "cbc:AllowanceChargeReasonCode", "reason_code"),
+            Leaf("BT-97", "cbc:AllowanceChargeReason", "reason"),
+            Leaf("BT-94", "cbc:MultiplierFactorNumeric", "percentage", V.DECIMAL),
+            Leaf("BT-92", "cbc:Amount", "amount", V.AMOUNT, required=True),
+            Leaf("BT-93", "cbc:BaseAmount", "base_amount", V.AMOUNT),
+            *(category if document_level else ()),
+        ),
+    )
+
+
+_LINE: Final = Group(
+    "BG-25",
+    ("cac:InvoiceLine", "cac:CreditNoteLine"),
+    attr="lines",
+    make=Line,
+    many=True,
+    required=True,
+    children=(
+        Leaf("BT-126", "cbc:ID", "id", required=True),
+        Leaf(
+            "BT-129",
+            ("cbc:InvoicedQuantity", "cbc:CreditedQuantity"),
+            "quantity",
+            V.DECIMAL,
+            required=True,
+            xml_attrs=(("unitCode", "unit_code"),),
+        ),
+        Leaf("BT-131", "cbc:LineExtensionAmount", "net_amount", V.AMOUNT, required=True),
+        Group(
+            "BG-26",
+            "cac:InvoicePeriod",
+            children=(
+                Leaf("BT-134", "cbc:StartDate", "period_start", V.DATE),
+                Leaf("BT-135", "cbc:EndDate", "period_end", V.DATE),
+            ),
+        ),
+        _allowance_charge("BG-27", document_level=False),
+        Group(
+            "BG-31",
+            "cac:Item",
+            required=True,
+            children=(
+                Leaf("BT-153", "cbc:Name", "name", required=True),
+                Leaf("BT-155", "cac:SellersItemIdentification/cbc:ID", "seller_item_id"),
+                Group(
+                    "BG-30",
+                    "cac:ClassifiedTaxCategory",
+                    required=True,
+                    children=(
+                        Leaf("BT-151", "cbc:ID", "category", required=True),
+                        Leaf("BT-152", "cbc:Percent", "rate", V.DECIMAL),
+                        _tax_scheme(),
+                    ),
+                ),
+            ),
+        ),
+        Leaf("BT-146", "cac:Price/cbc:PriceAmount", "net_price", V.PRICE, required=True),
+    ),
+)
+
+TABLE: Final = Group(
+    "BG-0",
+    "",
+    children=(
+        Const("cbc:CustomizationID", CUSTOMIZATION_ID),  # BT-24
+        Const("cbc:ProfileID", PROFILE_ID),  # BT-23
+        Leaf("BT-1", "cbc:ID", "number", required=True),
+        Leaf("BT-2", "cbc:IssueDate", "issue_date", V.DATE, required=True),
+        Leaf("BT-9", "cbc:DueDate", "due_date", V.DATE, kind=INVOICE),
+        Leaf("BT-3", ("cbc:InvoiceTypeCode", "cbc:CreditNoteTypeCode"), "type_code", required=True),
+        Leaf("BT-22", "cbc:Note", "notes", many=True),
+        Leaf("BT-5", "cbc:DocumentCurrencyCode", "currency", required=True),
+        Leaf("BT-10", "cbc:BuyerReference", "buyer_reference"),
+        Group(
+            "BG-14",
+            "cac:InvoicePeriod",
+            children=(
+                Leaf("BT-73", "cbc:StartDate", "period_start", V.DATE),
+                Leaf("BT-74", "cbc:EndDate", "period_end", V.DATE),
+            ),
+        ),
+        Group(
+            "BT-13",
+            "cac:OrderReference",
+            children=(
+                Leaf("BT-13", "cbc:ID", "purchase_order_reference", placeholder=_NO_ORDER),
+                Leaf("BT-14", "cbc:SalesOrderID", "sales_order_reference"),
+            ),
+        ),
+        Group(
+            "BG-3",
+            "cac:BillingReference/cac:InvoiceDocumentReference",
+            children=(
+                Leaf("BT-25", "cbc:ID", "preceding_invoice"),
+                Leaf("BT-26", "cbc:IssueDate", "preceding_invoice_date", V.DATE),
+            ),
+        ),
+        _party("BG-4", "cac:AccountingSupplierParty/cac:Party", "seller"),
+        _party("BG-7", "cac:AccountingCustomerParty/cac:Party", "buyer"),
+        Group(
+            "BG-13",
+            "cac:Delivery",
+            children=(
+                Leaf("BT-72", "cbc:ActualDeliveryDate", "delivery_date", V.DATE),
+                _address("BG-15", "cac:DeliveryLocation/cac:Address", "delivery_address"),
+                Leaf("BT-70", "cac:DeliveryParty/cac:PartyName/cbc:Name", "delivery_name"),
+            ),
+        ),
+        Group(
+            "BG-16",
+            "cac:PaymentMeans",
+            children=(
+                Leaf("BT-81", "cbc:PaymentMeansCode", "payment_means_code"),
+                Leaf("BT-9", "cbc:PaymentDueDate", "due_date", V.DATE, kind=CREDIT_NOTE),
+                Leaf("BT-83", "cbc:PaymentID", "remittance_information"),
+                Group(
+                    "BG-17",
+                    "cac:PayeeFinancialAccount",
+                    children=(
+                        Leaf("BT-84", "cbc:ID", "payment_account"),
+                        Leaf("BT-85", "cbc:Name", "payment_account_name"),
+                        Leaf("BT-86", "cac:FinancialInstitutionBranch/cbc:ID", "payment_service_provider"),
+                    ),
+                ),
+            ),
+        ),
+        Leaf("BT-20", "cac:PaymentTerms/cbc:Note", "payment_terms"),
+        _allowance_charge("BG-20", document_level=True),
+        Group(
+            "BT-110",
+            "cac:TaxTotal",
+            required=True,
+            children=(
+                Leaf("BT-110", "cbc:TaxAmount", "tax_total", V.AMOUNT, required=True),
+                Group(
+                    "BG-23",
+                    "cac:TaxSubtotal",
+                    attr="vat_breakdown",
+                    make=VatBreakdown,
+                    many=True,
+                    children=(
+                        Leaf("BT-116", "cbc:TaxableAmount", "taxable_amount", V.AMOUNT, required=True),
+                        Leaf("BT-117", "cbc:TaxAmount", "tax_amount", V.AMOUNT, required=True),
+                        Group(
+                            "BT-118",
+                            "cac:TaxCategory",
+                            children=(
+                                Leaf("BT-118", "cbc:ID", "category", required=True),
+                                Leaf("BT-119", "cbc:Percent", "rate", V.DECIMAL),
+                                Leaf("BT-121", "cbc:TaxExemptionReasonCode", "exemption_reason_code"),
+                                Leaf("BT-120", "cbc:TaxExemptionReason", "exemption_reason"),
+                                _tax_scheme(),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        Group(
+            "BG-22",
+            "cac:LegalMonetaryTotal",
+            required=True,
+            children=(
+                Leaf("BT-106", "cbc:LineExtensionAmount", "line_total", V.AMOUNT, required=True),
+                Leaf("BT-109", "cbc:TaxExclusiveAmount", "tax_exclusive_total", V.AMOUNT, required=True),
+                Leaf("BT-112", "cbc:TaxInclusiveAmount", "grand_total", V.AMOUNT, required=True),
+                Leaf("BT-107", "cbc:AllowanceTotalAmount", "allowance_total", V.AMOUNT),
+                Leaf("BT-108", "cbc:ChargeTotalAmount", "charge_total", V.AMOUNT),
+                Leaf("BT-113", "cbc:PrepaidAmount", "paid_amount", V.AMOUNT),
+                Leaf("BT-114", "cbc:PayableRoundingAmount", "rounding_amount", V.AMOUNT),
+                Leaf("BT-115", "cbc:PayableAmount", "due_payable", V.AMOUNT, required=True),
+            ),
+        ),
+        _LINE,
+    ),
+)
+
+
+def _path_for(path: Path, kind: str) -> str:
+    if isinstance(path, tuple):
+        return path[0] if kind == INVOICE else path[1]
+    return path
+
+
+def _qname(step: str) -> str:
+    prefix, _, local = step.partition(":")
+    return f"{{{NS[prefix]}}}{local}"
+
+
+def _steps(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+
+
+def _text(value: Any, how: V) -> str:
+    if how is V.BOOL:
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")  # never an exponent; the document's own scale
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+def _leaf_values(leaf: Leaf, obj: Any) -> list[Any]:
+    value = getattr(obj, leaf.attr)
+    if leaf.many:
+        return [v for v in value if _present(v)]
+    if leaf.index is not None:
+        value = value[leaf.index] if leaf.index < len(value) else ""
+    if leaf.value is V.BOOL:
+        return [value]
+    return [value] if _present(value) else []
+
+
+class _Writer:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.kind = kind_of(doc.type_code)
+
+    def applies(self, node: Leaf | Group) -> bool:
+        return not node.kind or node.kind == self.kind
+
+    def has_content(self, node: Node, obj: Any) -> bool:
+        """Whether writing the node under `obj` writes a business term."""
+        if isinstance(node, Const):
+            return False
+        if not self.applies(node):
+            return False
+        if isinstance(node, Leaf):
+            return bool(_leaf_values(node, obj)) and node.value is not V.BOOL
+        if node.attr:
+            return _present(getattr(obj, node.attr))
+        return any(self.has_content(c, obj) for c in node.children)
+
+    def make(self, parent: Any, path: str) -> Any:
+        el = parent
+        for step in _steps(path):
+            el = etree.SubElement(el, _qname(step))
+        return el
+
+    def write(self, parent: Any, nodes: tuple[Node, ...], obj: Any) -> None:
+        for node in nodes:
+            if isinstance(node, Const):
+                self.make(parent, node.path).text = node.text
+            elif isinstance(node, Leaf):
+                if self.applies(node):
+                    self.leaf(parent, node, obj)
+            elif self.applies(node):
+                self.group(parent, node, obj)
+
+    def leaf(self, parent: Any, leaf: Leaf, obj: Any) -> None:
+        values = _leaf_values(leaf, obj)
+        if not values and leaf.placeholder:
+            values = [leaf.placeholder]
+        for value in values:
+            el = self.make(parent, _path_for(leaf.path, self.kind))
+            el.text = _text(value, leaf.value)
+            if leaf.value in (V.AMOUNT, V.PRICE):
+                el.set("currencyID", self.doc.currency)
+            for xml_attr, attr in leaf.xml_attrs:
+                if getattr(obj, attr):
+                    el.set(xml_attr, getattr(obj, attr))
+
+    def group(self, parent: Any, group: Group, obj: Any) -> None:
+        path = _path_for(group.path, self.kind)
+        if not group.attr:
+            if self.has_content(group, obj):
+                self.write(self.make(parent, path), group.children, obj)
+            return
+        value = getattr(obj, group.attr)
+        for item in value if group.many else [value] if value is not None else []:
+            self.write(self.make(parent, path), group.children, item)
+
+
+def document_xml(doc: Document) -> bytes:
+    """The Document as a UBL 2.1 Invoice (or CreditNote for a credit note type code), UTF-8."""
+    writer = _Writer(doc)
+    nsmap: dict[Any, str] = {None: NS["inv" if writer.kind == INVOICE else "cn"], "cac": NS["cac"], "cbc": NS["cbc"]}
+    root = etree.Element(_ROOT_TAG[writer.kind], nsmap=nsmap)
+    writer.write(root, TABLE.children, doc)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Reader:
+    kind: str
+    currency: str = ""
+    violations: list[FieldViolation] = field(default_factory=list)
+
+    def bad(self, path: str, why: str) -> None:
+        self.violations.append(FieldViolation(path, why))
+
+    def select(self, el: Any, path: str) -> Iterator[Any]:
+        """Elements at a relative path: every element of the last step, the first of each earlier one."""
+        steps = _steps(path)
+        for step in steps[:-1]:
+            el = el.find(_qname(step))
+            if el is None:
+                return iter(())
+        return iter(el.findall(_qname(steps[-1])))
+
+    def parse(self, el: Any, leaf: Leaf, where: str) -> Any:
+        text = (el.text or "").strip()
+        if leaf.value is V.TEXT:
+            return text
+        if leaf.value is V.DATE:
+            if _DATE.fullmatch(text):
+                try:
+                    return date.fromisoformat(text)
+                except ValueError:
+                    pass
+            self.bad(where, f"not a date (YYYY-MM-DD): {text!r}")
+            return None
+        if leaf.value is V.BOOL:
+            if text not in _BOOL:
+                self.bad(where, f"not true or false: {text!r}")
+            return _BOOL.get(text, False)
+        if not _DECIMAL.fullmatch(text):
+            self.bad(where, f"not a decimal number: {text!r}")
+            return None
+        if leaf.value in (V.AMOUNT, V.PRICE):
+            currency = el.get("currencyID")
+            if currency is None:
+                self.bad(f"{where}/@currencyID", "missing: every amount names its currency")
+            elif self.currency and currency != self.currency:
+                self.bad(f"{where}/@currencyID", f"{currency!r} is not the document currency {self.currency!r}")
+        return Decimal(text)
+
+    def read(self, el: Any, nodes: tuple[Node, ...], where: str, values: dict[str, Any]) -> None:
+        for node in nodes:
+            if isinstance(node, Const) or (node.kind and node.kind != self.kind):
+                continue
+            if isinstance(node, Leaf):
+                self.leaf(el, node, where, values)
+            else:
+                self.group(el, node, where, values)
+
+    def leaf(self, el: Any, leaf: Leaf, where: str, values: dict[str, Any]) -> None:
+        path = _path_for(leaf.path, self.kind)
+        found = list(self.select(el, path))
+        if not found:
+            if leaf.required:
+                self.bad(f"{where}/{path}", "missing")
+            return
+        for i, child in enumerate(found if leaf.many else found[:1]):
+            at = f"{where}/{path}" + (f"[{i + 1}]" if leaf.many else "")
+            value = self.parse(child, leaf, at)
+            if leaf.required and leaf.value is V.TEXT and not value.strip():
+                self.bad(at, "empty")
+            if leaf.placeholder and value == leaf.placeholder:
+                value = ""
+            if leaf.many:
+                values.setdefault(leaf.attr, []).append(value)
+            elif leaf.index is not None:
+                lines = values.setdefault(leaf.attr, ["", "", ""])
+                lines[leaf.index] = value
+            else:
+                values[leaf.attr] = value
+            for xml_attr, attr in leaf.xml_attrs:
+                values[attr] = child.get(xml_attr, "")
+                if leaf.required and not values[attr]:
+                    self.bad(f"{at}/@{xml_attr}", "missing")
+
+    def matches(self, el: Any, match: tuple[str, str, bool] | None) -> bool:
+        if match is None:
+            return True
+        path, text, equal = match
+        found = [(e.text or "").strip().upper() for e in self.select(el, path)]
+        return (text in found) == equal
+
+    def group(self, el: Any, group: Group, where: str, values: dict[str, Any]) -> None:
+        path = _path_for(group.path, self.kind)
+        found = [e for e in self.select(el, path) if self.matches(e, group.match)]
+        if not found:
+            if group.required:
+                self.bad(f"{where}/{path}", "missing")
+            if group.many:
+                values[group.attr] = []
+            return
+        if not group.attr:
+            self.read(found[0], group.children, f"{where}/{path}", values)
+            return
+        items = []
+        for i, child in enumerate(found if group.many else found[:1]):
+            at = f"{where}/{path}" + (f"[{i + 1}]" if group.many else "")
+            sub: dict[str, Any] = {}
+            self.read(child, group.children, at, sub)
+            if "lines" in sub and isinstance(sub["lines"], list) and group.make is Address:
+                while sub["lines"] and not sub["lines"][-1]:
+                    sub["lines"].pop()
+            items.append(sub)
+        if self.violations:
+            return  # a required term is missing somewhere: nothing to build
+        assert group.make is not None
+        built = [group.make(**sub) for sub in items]
+        values[group.attr] = built if group.many else built[0]
+
+
+def read_document(root: Any) -> Document:
+    """The Document a parsed UBL Invoice or CreditNote carries. InvalidArgument names the XPath of every
+    missing mandatory or unparseable element."""
+    kinds = {tag: kind for kind, tag in _ROOT_TAG.items()}
+    kind = kinds.get(root.tag) if isinstance(root.tag, str) else None
+    if kind is None:
+        raise InvalidArgument([FieldViolation("/", f"not a UBL Invoice or CreditNote: {root.tag}")])
+    where = "/" + etree.QName(root).localname
+    reader = _Reader(kind)
+    currency = root.find(_qname("cbc:DocumentCurrencyCode"))
+    reader.currency = (currency.text or "").strip() if currency is not None else ""
+    values: dict[str, Any] = {}
+    reader.read(root, TABLE.children, where, values)
+    if reader.violations:
+        raise InvalidArgument(reader.violations)
+    return Document(**values)
