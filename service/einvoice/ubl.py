@@ -107,7 +107,9 @@ class Group:
     make: Callable[..., Any] | None = None
     many: bool = False
     required: bool = False
-    match: tuple[str, str, bool] | None = None  # (relative path, text, equal): which of several elements
+    # which of several elements: (relative path, text, equal) the one whose child has (or lacks) that text;
+    # text None: the one that has (or lacks) that child
+    match: tuple[str, str | None, bool] | None = None
     kind: str = ""
 
 
@@ -260,7 +262,22 @@ _LINE: Final = Group(
                 ),
             ),
         ),
-        Leaf("BT-146", "cac:Price/cbc:PriceAmount", "net_price", V.PRICE, required=True),
+        Group(
+            "BG-29",
+            "cac:Price",
+            required=True,
+            children=(
+                Leaf("BT-146", "cbc:PriceAmount", "net_price", V.PRICE, required=True),
+                # BT-150 is BT-130's unit (Peppol PEPPOL-EN16931-R130): written from the line, not read
+                Leaf(
+                    "BT-149",
+                    "cbc:BaseQuantity",
+                    "price_base_quantity",
+                    V.DECIMAL,
+                    xml_attrs=(("unitCode", "unit_code"),),
+                ),
+            ),
+        ),
     ),
 )
 
@@ -336,6 +353,7 @@ TABLE: Final = Group(
             "BT-110",
             "cac:TaxTotal",
             required=True,
+            match=("cac:TaxSubtotal", None, True),  # not the one in the VAT accounting currency (BT-111)
             children=(
                 Leaf("BT-110", "cbc:TaxAmount", "tax_total", V.AMOUNT, required=True),
                 Group(
@@ -573,16 +591,17 @@ class _Reader:
             else:
                 values[leaf.attr] = value
             for xml_attr, attr in leaf.xml_attrs:
-                values[attr] = child.get(xml_attr, "")
-                if leaf.required and not values[attr]:
+                if attr not in values:  # the first element naming it is the term (BT-130 before BT-150)
+                    values[attr] = child.get(xml_attr, "")
+                if leaf.required and not child.get(xml_attr):
                     self.bad(f"{at}/@{xml_attr}", "missing")
 
-    def matches(self, el: Any, match: tuple[str, str, bool] | None) -> bool:
+    def matches(self, el: Any, match: tuple[str, str | None, bool] | None) -> bool:
         if match is None:
             return True
         path, text, equal = match
         found = [(e.text or "").strip().upper() for e in self.select(el, path)]
-        return (text in found) == equal
+        return (bool(found) if text is None else text in found) == equal
 
     def group(self, el: Any, group: Group, where: str, values: dict[str, Any]) -> None:
         path = _path_for(group.path, self.kind)
@@ -601,7 +620,7 @@ class _Reader:
             at = f"{where}/{path}" + (f"[{i + 1}]" if group.many else "")
             sub: dict[str, Any] = {}
             self.read(child, group.children, at, sub)
-            if "lines" in sub and isinstance(sub["lines"], list) and group.make is Address:
+            if group.make is Address and "lines" in sub:  # BT-35/36/162 by position: no trailing empty line
                 while sub["lines"] and not sub["lines"][-1]:
                     sub["lines"].pop()
             items.append(sub)

@@ -1,8 +1,9 @@
 """Hypothesis strategy for internally consistent EN 16931 Documents (invoices and credit notes): line net
-amounts from quantity times price ± line allowances/charges, the VAT breakdown per (category, rate) by the CEN
-rules (exemption reasons for E/AE/K/G/O, no rate for O, O alone), document allowances/charges with their
-category, totals BT-106..BT-115 consistent, the parties' VAT identifiers where the categories need them (and
-none for O), a deliver-to country and date for K/G. Syntax-neutral: UBL and CII tests both can use it."""
+amounts from quantity times price (per base quantity) plus line charges less line allowances; the VAT
+breakdown per (category, rate) by the CEN rules (exemption reasons for E/AE/K/G/O, no rate for O, O alone);
+document allowances/charges with their category; totals BT-106..BT-115 consistent; the parties' VAT
+identifiers where the categories need them (none for O); a deliver-to country and date for K/G.
+Syntax-neutral: UBL and CII tests both can use it."""
 
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ def lines(draw: Any, categories: list[tuple[str, Decimal | None]]) -> list[Line]
     for i, (category, rate) in enumerate(draw(st.permutations(picks))):
         quantity = Decimal(draw(st.integers(1, 100_000))).scaleb(-draw(st.integers(0, 3)))
         price = Decimal(draw(st.integers(0, 1_000_000))).scaleb(-draw(st.integers(2, 4)))
-        gross = r2(quantity * price)
+        base = draw(st.sampled_from([None, None, Decimal("1"), Decimal("10"), Decimal("12")]))
+        gross = r2(quantity * price / (base or 1))
         acs = [allowance_charge(draw, gross, None) for _ in range(draw(st.integers(0, 2)))]
         start, end = period(draw) if draw(st.booleans()) else (None, None)
         out.append(
@@ -150,6 +152,7 @@ def lines(draw: Any, categories: list[tuple[str, Decimal | None]]) -> list[Line]
                 period_end=end,
                 allowances_charges=acs,
                 seller_item_id=opt(draw, st.from_regex(r"[A-Z]{2}-[0-9]{3,6}", fullmatch=True)),
+                price_base_quantity=base,
             )
         )
     return out
