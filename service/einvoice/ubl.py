@@ -12,7 +12,7 @@ Hand-written on purpose: no maintained Python library maps EN 16931 business ter
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -82,7 +82,8 @@ class Leaf:
     required: bool = False  # the Document cannot be built without it
     index: int | None = None  # element `index` of a list attribute (address lines)
     many: bool = False  # the attribute is a list, one element per item (notes)
-    xml_attrs: tuple[tuple[str, str], ...] = ()  # (XML attribute, object attribute): schemeID, unitCode
+    # (XML attribute, object attribute, term): the element's schemeID or unitCode
+    xml_attrs: tuple[tuple[str, str, str], ...] = ()
     placeholder: str = ""  # written when the group exists without the term; read back as ""
     kind: str = ""  # INVOICE / CREDIT_NOTE: only in that document
 
@@ -104,7 +105,7 @@ class Group:
     path: Path
     children: tuple[Node, ...]
     attr: str = ""
-    make: Callable[..., Any] | None = None
+    make: type[Any] | None = None
     many: bool = False
     required: bool = False
     # which of several elements: (relative path, text, equal) the one whose child has (or lacks) that text;
@@ -120,84 +121,133 @@ def _tax_scheme(id_: str = "VAT") -> Const:
     return Const("cac:TaxScheme/cbc:ID", id_)
 
 
-def _address(bt: str, path: str, attr: str) -> Group:
+def _address(path: str, attr: str, bg: str, ids: tuple[str, str, str, str, str, str, str]) -> Group:
+    """BG-5 seller / BG-8 buyer / BG-15 deliver-to address; `ids`: its street, additional street, city, post
+    code, subdivision, third line and country terms."""
+    street, additional, city, post, subdivision, third, country = ids
     return Group(
-        bt,
+        bg,
         path,
         attr=attr,
         make=Address,
         children=(
-            Leaf("BT-35", "cbc:StreetName", "lines", index=0),
-            Leaf("BT-36", "cbc:AdditionalStreetName", "lines", index=1),
-            Leaf("BT-37", "cbc:CityName", "city"),
-            Leaf("BT-38", "cbc:PostalZone", "postal_code"),
-            Leaf("BT-39", "cbc:CountrySubentity", "subdivision"),
-            Leaf("BT-162", "cac:AddressLine/cbc:Line", "lines", index=2),
-            Leaf("BT-40", "cac:Country/cbc:IdentificationCode", "country", required=True),
+            Leaf(street, "cbc:StreetName", "lines", index=0),
+            Leaf(additional, "cbc:AdditionalStreetName", "lines", index=1),
+            Leaf(city, "cbc:CityName", "city"),
+            Leaf(post, "cbc:PostalZone", "postal_code"),
+            Leaf(subdivision, "cbc:CountrySubentity", "subdivision"),
+            Leaf(third, "cac:AddressLine/cbc:Line", "lines", index=2),
+            Leaf(country, "cac:Country/cbc:IdentificationCode", "country", required=True),
         ),
     )
 
 
-def _party(bg: str, path: str, attr: str) -> Group:
-    """BG-4 seller / BG-7 buyer: the same UBL Party (term numbers are the seller's)."""
+_SELLER: Final = {
+    "bg": "BG-4",
+    "address": "BG-5",
+    "name": "BT-27",
+    "trading": "BT-28",
+    "id": "BT-29",
+    "legal": "BT-30",
+    "vat": "BT-31",
+    "endpoint": "BT-34",
+    "scheme": "BT-34-1",
+    "contact": "BG-6",
+    "cname": "BT-41",
+    "phone": "BT-42",
+    "email": "BT-43",
+}
+_BUYER: Final = {
+    "bg": "BG-7",
+    "address": "BG-8",
+    "name": "BT-44",
+    "trading": "BT-45",
+    "id": "BT-46",
+    "legal": "BT-47",
+    "vat": "BT-48",
+    "endpoint": "BT-49",
+    "scheme": "BT-49-1",
+    "contact": "BG-9",
+    "cname": "BT-56",
+    "phone": "BT-57",
+    "email": "BT-58",
+}
+
+
+def _party(path: str, attr: str, *, seller: bool) -> Group:
+    """BG-4 seller / BG-7 buyer: the same UBL Party; the buyer has no tax registration (BT-32)."""
+    t = _SELLER if seller else _BUYER
+    seller_address = ("BT-35", "BT-36", "BT-37", "BT-38", "BT-39", "BT-162", "BT-40")
+    buyer_address = ("BT-50", "BT-51", "BT-52", "BT-53", "BT-54", "BT-163", "BT-55")
+    address = _address("cac:PostalAddress", "address", t["address"], seller_address if seller else buyer_address)
+    tax_registration = Group(
+        "BT-32",
+        "cac:PartyTaxScheme",
+        match=("cac:TaxScheme/cbc:ID", "VAT", False),
+        children=(Leaf("BT-32", "cbc:CompanyID", "tax_id"), _tax_scheme("FC")),
+    )
     return Group(
-        bg,
+        t["bg"],
         path,
         attr=attr,
         make=Party,
         required=True,
         children=(
-            Leaf("BT-34", "cbc:EndpointID", "electronic_address", xml_attrs=(("schemeID", "electronic_scheme"),)),
-            Leaf("BT-29", "cac:PartyIdentification/cbc:ID", "identifier"),
-            Leaf("BT-28", "cac:PartyName/cbc:Name", "trading_name"),
-            _address("BG-5", "cac:PostalAddress", "address"),
+            Leaf(
+                t["endpoint"],
+                "cbc:EndpointID",
+                "electronic_address",
+                xml_attrs=(("schemeID", "electronic_scheme", t["scheme"]),),
+            ),
+            Leaf(t["id"], "cac:PartyIdentification/cbc:ID", "identifier"),
+            Leaf(t["trading"], "cac:PartyName/cbc:Name", "trading_name"),
+            address,
             Group(
-                "BT-31",
+                t["vat"],
                 "cac:PartyTaxScheme",
                 match=("cac:TaxScheme/cbc:ID", "VAT", True),
-                children=(Leaf("BT-31", "cbc:CompanyID", "vat_id"), _tax_scheme()),
+                children=(Leaf(t["vat"], "cbc:CompanyID", "vat_id"), _tax_scheme()),
             ),
+            *((tax_registration,) if seller else ()),
             Group(
-                "BT-32",
-                "cac:PartyTaxScheme",
-                match=("cac:TaxScheme/cbc:ID", "VAT", False),
-                children=(Leaf("BT-32", "cbc:CompanyID", "tax_id"), _tax_scheme("FC")),
-            ),
-            Group(
-                "BT-27",
+                t["name"],
                 "cac:PartyLegalEntity",
                 required=True,
                 children=(
-                    Leaf("BT-27", "cbc:RegistrationName", "name", required=True),
-                    Leaf("BT-30", "cbc:CompanyID", "legal_id"),
+                    Leaf(t["name"], "cbc:RegistrationName", "name", required=True),
+                    Leaf(t["legal"], "cbc:CompanyID", "legal_id"),
                 ),
             ),
             Group(
-                "BG-6",
+                t["contact"],
                 "cac:Contact",
                 children=(
-                    Leaf("BT-41", "cbc:Name", "contact_name"),
-                    Leaf("BT-42", "cbc:Telephone", "contact_phone"),
-                    Leaf("BT-43", "cbc:ElectronicMail", "contact_email"),
+                    Leaf(t["cname"], "cbc:Name", "contact_name"),
+                    Leaf(t["phone"], "cbc:Telephone", "contact_phone"),
+                    Leaf(t["email"], "cbc:ElectronicMail", "contact_email"),
                 ),
             ),
         ),
     )
 
 
-def _allowance_charge(bg: str, *, document_level: bool) -> Group:
-    """BG-20/BG-21 (document, with VAT category) or BG-27/BG-28 (line)."""
-    category = (
-        Group(
-            "BT-95",
-            "cac:TaxCategory",
-            children=(
-                Leaf("BT-95", "cbc:ID", "category"),
-                Leaf("BT-96", "cbc:Percent", "rate", V.DECIMAL),
-                _tax_scheme(),
+def _allowance_charge(*, document_level: bool) -> Group:
+    """BG-20 allowances / BG-21 charges with their VAT category, or BG-27 / BG-28 on a line: one UBL element
+    told apart by its charge indicator (term ids: allowance/charge)."""
+    category: tuple[Group, ...] = ()
+    if document_level:
+        bg, amount, base, pct = "BG-20/BG-21", "BT-92/BT-99", "BT-93/BT-100", "BT-94/BT-101"
+        cat, rate, reason, code = "BT-95/BT-102", "BT-96/BT-103", "BT-97/BT-104", "BT-98/BT-105"
+        category = (
+            Group(
+                cat,
+                "cac:TaxCategory",
+                children=(Leaf(cat, "cbc:ID", "category"), Leaf(rate, "cbc:Percent", "rate", V.DECIMAL), _tax_scheme()),
             ),
-        ),
-    )
+        )
+    else:
+        bg, amount, base, pct = "BG-27/BG-28", "BT-136/BT-141", "BT-137/BT-142", "BT-138/BT-143"
+        reason, code = "BT-139/BT-144", "BT-140/BT-145"
     return Group(
         bg,
         "cac:AllowanceCharge",
@@ -205,13 +255,13 @@ def _allowance_charge(bg: str, *, document_level: bool) -> Group:
         make=AllowanceCharge,
         many=True,
         children=(
-            Leaf("BG-20", "cbc:ChargeIndicator", "charge", V.BOOL, required=True),
-            Leaf("BT-98", "cbc:AllowanceChargeReasonCode", "reason_code"),
-            Leaf("BT-97", "cbc:AllowanceChargeReason", "reason"),
-            Leaf("BT-94", "cbc:MultiplierFactorNumeric", "percentage", V.DECIMAL),
-            Leaf("BT-92", "cbc:Amount", "amount", V.AMOUNT, required=True),
-            Leaf("BT-93", "cbc:BaseAmount", "base_amount", V.AMOUNT),
-            *(category if document_level else ()),
+            Leaf(bg, "cbc:ChargeIndicator", "charge", V.BOOL, required=True),
+            Leaf(code, "cbc:AllowanceChargeReasonCode", "reason_code"),
+            Leaf(reason, "cbc:AllowanceChargeReason", "reason"),
+            Leaf(pct, "cbc:MultiplierFactorNumeric", "percentage", V.DECIMAL),
+            Leaf(amount, "cbc:Amount", "amount", V.AMOUNT, required=True),
+            Leaf(base, "cbc:BaseAmount", "base_amount", V.AMOUNT),
+            *category,
         ),
     )
 
@@ -231,7 +281,7 @@ _LINE: Final = Group(
             "quantity",
             V.DECIMAL,
             required=True,
-            xml_attrs=(("unitCode", "unit_code"),),
+            xml_attrs=(("unitCode", "unit_code", "BT-130"),),
         ),
         Leaf("BT-131", "cbc:LineExtensionAmount", "net_amount", V.AMOUNT, required=True),
         Group(
@@ -242,7 +292,7 @@ _LINE: Final = Group(
                 Leaf("BT-135", "cbc:EndDate", "period_end", V.DATE),
             ),
         ),
-        _allowance_charge("BG-27", document_level=False),
+        _allowance_charge(document_level=False),
         Group(
             "BG-31",
             "cac:Item",
@@ -274,7 +324,7 @@ _LINE: Final = Group(
                     "cbc:BaseQuantity",
                     "price_base_quantity",
                     V.DECIMAL,
-                    xml_attrs=(("unitCode", "unit_code"),),
+                    xml_attrs=(("unitCode", "unit_code", "BT-150"),),
                 ),
             ),
         ),
@@ -318,14 +368,19 @@ TABLE: Final = Group(
                 Leaf("BT-26", "cbc:IssueDate", "preceding_invoice_date", V.DATE),
             ),
         ),
-        _party("BG-4", "cac:AccountingSupplierParty/cac:Party", "seller"),
-        _party("BG-7", "cac:AccountingCustomerParty/cac:Party", "buyer"),
+        _party("cac:AccountingSupplierParty/cac:Party", "seller", seller=True),
+        _party("cac:AccountingCustomerParty/cac:Party", "buyer", seller=False),
         Group(
             "BG-13",
             "cac:Delivery",
             children=(
                 Leaf("BT-72", "cbc:ActualDeliveryDate", "delivery_date", V.DATE),
-                _address("BG-15", "cac:DeliveryLocation/cac:Address", "delivery_address"),
+                _address(
+                    "cac:DeliveryLocation/cac:Address",
+                    "delivery_address",
+                    "BG-15",
+                    ("BT-75", "BT-76", "BT-77", "BT-78", "BT-79", "BT-165", "BT-80"),
+                ),
                 Leaf("BT-70", "cac:DeliveryParty/cac:PartyName/cbc:Name", "delivery_name"),
             ),
         ),
@@ -348,7 +403,7 @@ TABLE: Final = Group(
             ),
         ),
         Leaf("BT-20", "cac:PaymentTerms/cbc:Note", "payment_terms"),
-        _allowance_charge("BG-20", document_level=True),
+        _allowance_charge(document_level=True),
         Group(
             "BT-110",
             "cac:TaxTotal",
@@ -413,6 +468,37 @@ def _qname(step: str) -> str:
 
 def _steps(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
+
+
+def _predicate(match: tuple[str, str | None, bool] | None) -> str:
+    if match is None:
+        return ""
+    path, text, equal = match
+    test = path if text is None else f"{path}='{text}'"
+    return f"[{test}]" if equal else f"[not({test})]"
+
+
+def xpaths(kind: str = INVOICE) -> list[tuple[str, str]]:
+    """(business term, absolute XPath) for every term the table places, in document order: the table
+    printed (for docs/ and tests)."""
+    root = "/Invoice" if kind == INVOICE else "/CreditNote"
+    rows: list[tuple[str, str]] = []
+
+    def walk(nodes: tuple[Node, ...], where: str) -> None:
+        for node in nodes:
+            if isinstance(node, Const) or (node.kind and node.kind != kind):
+                continue
+            path = f"{where}/{_path_for(node.path, kind)}"
+            if isinstance(node, Leaf):
+                rows.append((node.bt, path))
+                rows.extend((bt, f"{path}/@{xml_attr}") for xml_attr, _, bt in node.xml_attrs)
+            else:
+                if node.attr:
+                    rows.append((node.bt, path + _predicate(node.match)))
+                walk(node.children, path + _predicate(node.match))
+
+    walk(TABLE.children, root)
+    return rows
 
 
 # -- writing ---------------------------------------------------------------------------------------------
@@ -488,7 +574,7 @@ class _Writer:
             el.text = _text(value, leaf.value)
             if leaf.value in (V.AMOUNT, V.PRICE):
                 el.set("currencyID", self.doc.currency)
-            for xml_attr, attr in leaf.xml_attrs:
+            for xml_attr, attr, _ in leaf.xml_attrs:
                 if getattr(obj, attr):
                     el.set(xml_attr, getattr(obj, attr))
 
@@ -590,7 +676,7 @@ class _Reader:
                 lines[leaf.index] = value
             else:
                 values[leaf.attr] = value
-            for xml_attr, attr in leaf.xml_attrs:
+            for xml_attr, attr, _ in leaf.xml_attrs:
                 if attr not in values:  # the first element naming it is the term (BT-130 before BT-150)
                     values[attr] = child.get(xml_attr, "")
                 if leaf.required and not child.get(xml_attr):

@@ -25,7 +25,19 @@ from service.einvoice.document import (
     Party,
     VatBreakdown,
 )
-from service.einvoice.ubl import CUSTOMIZATION_ID, NS, PROFILE_ID, document_xml, read_document
+from service.einvoice.terms import TERMS
+from service.einvoice.ubl import (
+    CUSTOMIZATION_ID,
+    NS,
+    PROFILE_ID,
+    TABLE,
+    Group,
+    Leaf,
+    Node,
+    document_xml,
+    read_document,
+    xpaths,
+)
 from service.einvoice.validation import Finding, Syntax, fatal, parser, validate
 from tests.einvoice.documents import documents
 
@@ -322,3 +334,107 @@ def test_sales_order_without_purchase_order_writes_peppols_na_and_reads_it_back_
     root = parse(assert_valid_and_round_trips(doc))
     assert root.findtext("cac:OrderReference/cbc:ID", namespaces=NS) == "NA"
     assert root.findtext("cac:OrderReference/cbc:SalesOrderID", namespaces=NS) == "SO-77"
+
+
+# -- the table -----------------------------------------------------------------------------------------------
+
+
+def full(type_code: str = INVOICE) -> Document:
+    """The fixed document with every term the table places."""
+    doc = simple(type_code=type_code)
+    party = dataclasses.replace(
+        doc.seller,
+        trading_name="Seller",
+        identifier="4035811991021",
+        tax_id="27/123/45678",
+        electronic_address="4035811991021",
+        electronic_scheme="0088",
+        address=Address(["Hauptstr. 1", "Hof", "3. OG"], "Berlin", "10115", "BE", "DE"),
+        contact_name="Anna",
+        contact_phone="+49301234567",
+        contact_email="anna@example.com",
+    )
+    lines = [
+        dataclasses.replace(
+            doc.lines[0],
+            period_start=date(2026, 1, 1),
+            period_end=date(2026, 1, 31),
+            seller_item_id="C-1",
+            price_base_quantity=D("1"),
+            allowances_charges=[AllowanceCharge(True, D("0.00"), D("300.00"), D("0"), reason="Setup")],
+        ),
+        *doc.lines[1:],
+    ]
+    return dataclasses.replace(
+        doc,
+        seller=party,
+        buyer=dataclasses.replace(party, name="Buyer", tax_id="", vat_id="FR12345678901"),
+        lines=lines,
+        vat_breakdown=[*doc.vat_breakdown, VatBreakdown(D("0.00"), D("0.00"), "E", D("0"), "Exempt", "VATEX-EU-132")],
+        allowances_charges=[
+            *doc.allowances_charges,
+            AllowanceCharge(False, D("0.00"), D("410.00"), D("0"), "E", D("0"), "Promotion", "95"),
+        ],
+        allowance_total=D("0.00"),
+        paid_amount=D("0.00"),
+        rounding_amount=D("0.00"),
+        buyer_reference="REF-1",
+        purchase_order_reference="PO-1",
+        sales_order_reference="SO-1",
+        payment_terms="30 days",
+        notes=["Thanks"],
+        preceding_invoice="INV-0",
+        preceding_invoice_date=date(2025, 12, 1),
+        delivery_name="Warehouse",
+        delivery_date=date(2026, 1, 10),
+        delivery_address=Address(["Lager 1", "Tor 2", "Rampe 3"], "Hamburg", "20095", "HH", "DE"),
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 1, 31),
+        payment_means_code="58",
+        remittance_information="INV-1",
+        payment_account="DE89370400440532013000",
+        payment_account_name="Seller GmbH",
+        payment_service_provider="COBADEFFXXX",
+    )
+
+
+@pytest.mark.parametrize("type_code", [INVOICE, CREDIT_NOTE])
+def test_every_row_of_the_printed_table_selects_what_the_writer_wrote(type_code: str) -> None:
+    doc = full(type_code)
+    root = parse(assert_valid_and_round_trips(doc))
+    prefix = "inv" if type_code == INVOICE else "cn"
+    rows = xpaths(type_code)
+    assert len(rows) > 100
+    for bt, path in rows:
+        absolute = f"/{prefix}:" + path.removeprefix("/")
+        assert root.xpath(absolute, namespaces=NS), (bt, path)
+
+
+def test_the_table_names_en16931_terms_only() -> None:
+    for type_code in (INVOICE, CREDIT_NOTE):
+        for bt, path in xpaths(type_code):
+            for term in bt.split("/"):
+                base = term[: term.rindex("-")] if term.count("-") == 2 else term  # BT-34-1: BT-34's scheme
+                assert base in TERMS, (term, path)
+
+
+def _placed(nodes: tuple[Node, ...], cls: type, out: set[tuple[str, str]]) -> None:
+    for node in nodes:
+        if isinstance(node, Leaf):
+            out.add((cls.__name__, node.attr))
+            out.update((cls.__name__, attr) for _, attr, _ in node.xml_attrs)
+        elif isinstance(node, Group):
+            if node.attr:
+                out.add((cls.__name__, node.attr))
+            _placed(node.children, node.make if node.make is not None else cls, out)
+
+
+def test_the_table_places_every_document_attribute() -> None:
+    placed: set[tuple[str, str]] = set()
+    _placed(TABLE.children, Document, placed)
+    every = {
+        (cls.__name__, f.name)
+        for cls in (Document, Party, Address, Line, AllowanceCharge, VatBreakdown)
+        for f in dataclasses.fields(cls)
+    }
+    assert every - placed == set()
