@@ -32,6 +32,7 @@ from service.einvoice.document import (
     Party,
     VatBreakdown,
 )
+from service.einvoice.validation import parser
 
 CUSTOMIZATION_ID: Final = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PROFILE_ID: Final = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
@@ -733,3 +734,13 @@ def read_document(root: Any) -> Document:
     if reader.violations:
         raise InvalidArgument(reader.violations)
     return Document(**values)
+
+
+def read_xml(xml: bytes) -> Document:
+    """read_document of bytes from outside, parsed by the one safe parser (no entities, no network, bounded
+    depth); XML that does not parse is InvalidArgument at "/"."""
+    try:
+        root = etree.fromstring(xml, parser())
+    except etree.XMLSyntaxError as exc:
+        raise InvalidArgument([FieldViolation("/", f"not well-formed XML: {exc}")]) from None
+    return read_document(root)

@@ -36,6 +36,7 @@ from service.einvoice.ubl import (
     Node,
     document_xml,
     read_document,
+    read_xml,
     xpaths,
 )
 from service.einvoice.validation import Finding, Syntax, fatal, parser, validate
@@ -438,3 +439,19 @@ def test_the_table_places_every_document_attribute() -> None:
         for f in dataclasses.fields(cls)
     }
     assert every - placed == set()
+
+
+def test_hostile_xml_is_refused_without_expanding_entities_or_reading_files() -> None:
+    xml = document_xml(simple())
+    with pytest.raises(InvalidArgument) as err:
+        read_xml(xml[:-20])
+    assert err.value.violations[0].field == "/"
+    body = xml.decode().split("?>", 1)[1]
+    dtd = '<!DOCTYPE Invoice [<!ENTITY secret SYSTEM "file:///etc/hostname"><!ENTITY a "aaaaaaaaaa">]>'
+    hostile = dtd + body.replace("<cbc:ID>INV-1</cbc:ID>", "<cbc:ID>&secret;&a;</cbc:ID>", 1)
+    with pytest.raises(InvalidArgument) as err:
+        read_xml(hostile.encode())
+    assert [v.field for v in err.value.violations] == ["/Invoice/cbc:ID"]  # entities left unexpanded: empty
+    deep = b"<a>" * 300 + b"</a>" * 300
+    with pytest.raises(InvalidArgument):
+        read_xml(deep)
