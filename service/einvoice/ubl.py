@@ -63,9 +63,8 @@ class V(Enum):
 
     TEXT = "text"
     DATE = "date"  # xs:date, YYYY-MM-DD
-    AMOUNT = "amount"  # decimal with currencyID = BT-5
-    DECIMAL = "decimal"  # percentages, quantities, unit prices without currency
-    PRICE = "price"  # a decimal with currencyID (unit price: more decimals allowed)
+    AMOUNT = "amount"  # decimal with currencyID = BT-5: amounts and unit prices
+    DECIMAL = "decimal"  # percentages and quantities: no currency
     BOOL = "bool"  # UBL indicator: true/false (1/0 read too)
 
 
@@ -95,6 +94,7 @@ class Const:
 
     path: str
     text: str
+    bt: str = ""  # the term it fixes, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +318,7 @@ _LINE: Final = Group(
             "cac:Price",
             required=True,
             children=(
-                Leaf("BT-146", "cbc:PriceAmount", "net_price", V.PRICE, required=True),
+                Leaf("BT-146", "cbc:PriceAmount", "net_price", V.AMOUNT, required=True),
                 # BT-150 is BT-130's unit (Peppol PEPPOL-EN16931-R130): written from the line, not read
                 Leaf(
                     "BT-149",
@@ -336,8 +336,8 @@ TABLE: Final = Group(
     "BG-0",
     "",
     children=(
-        Const("cbc:CustomizationID", CUSTOMIZATION_ID),  # BT-24
-        Const("cbc:ProfileID", PROFILE_ID),  # BT-23
+        Const("cbc:CustomizationID", CUSTOMIZATION_ID, "BT-24"),
+        Const("cbc:ProfileID", PROFILE_ID, "BT-23"),
         Leaf("BT-1", "cbc:ID", "number", required=True),
         Leaf("BT-2", "cbc:IssueDate", "issue_date", V.DATE, required=True),
         Leaf("BT-9", "cbc:DueDate", "due_date", V.DATE, kind=INVOICE),
@@ -487,7 +487,11 @@ def xpaths(kind: str = INVOICE) -> list[tuple[str, str]]:
 
     def walk(nodes: tuple[Node, ...], where: str) -> None:
         for node in nodes:
-            if isinstance(node, Const) or (node.kind and node.kind != kind):
+            if isinstance(node, Const):
+                if node.bt:
+                    rows.append((node.bt, f"{where}/{node.path}"))
+                continue
+            if node.kind and node.kind != kind:
                 continue
             path = f"{where}/{_path_for(node.path, kind)}"
             if isinstance(node, Leaf):
@@ -573,7 +577,7 @@ class _Writer:
         for value in values:
             el = self.make(parent, _path_for(leaf.path, self.kind))
             el.text = _text(value, leaf.value)
-            if leaf.value in (V.AMOUNT, V.PRICE):
+            if leaf.value is V.AMOUNT:
                 el.set("currencyID", self.doc.currency)
             for xml_attr, attr, _ in leaf.xml_attrs:
                 if getattr(obj, attr):
@@ -639,7 +643,7 @@ class _Reader:
         if not _DECIMAL.fullmatch(text):
             self.bad(where, f"not a decimal number: {text!r}")
             return None
-        if leaf.value in (V.AMOUNT, V.PRICE):
+        if leaf.value is V.AMOUNT:
             currency = el.get("currencyID")
             if currency is None:
                 self.bad(f"{where}/@currencyID", "missing: every amount names its currency")
