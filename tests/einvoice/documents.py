@@ -128,11 +128,13 @@ def period(draw: Any) -> tuple[date | None, date | None]:
     return chosen
 
 
-def lines(draw: Any, categories: list[tuple[str, Decimal | None]]) -> list[Line]:
+def lines(draw: Any, categories: list[tuple[str, Decimal | None]], *, returns: bool) -> list[Line]:
     picks = categories + draw(st.lists(st.sampled_from(categories), max_size=3))
     out = []
     for i, (category, rate) in enumerate(draw(st.permutations(picks))):
         quantity = Decimal(draw(st.integers(1, 100_000))).scaleb(-draw(st.integers(0, 3)))
+        if returns and draw(st.integers(0, 4)) == 0:
+            quantity = -quantity  # a returned item on an invoice (EN 16931 example 2)
         price = Decimal(draw(st.integers(0, 1_000_000))).scaleb(-draw(st.integers(2, 4)))
         base = draw(st.sampled_from([None, None, Decimal("1"), Decimal("10"), Decimal("12")]))
         gross = r2(quantity * price / (base or 1))
@@ -195,7 +197,7 @@ def documents(draw: Any, type_code: str | None = None, category: str | None = No
             else:
                 categories.append((name, Decimal("0")))
     names = {c for c, _ in categories}
-    lines_ = lines(draw, categories)
+    lines_ = lines(draw, categories, returns=type_code == INVOICE)
     line_total = total([ln.net_amount for ln in lines_])
     acs = [
         allowance_charge(draw, line_total, draw(st.sampled_from(categories))) for _ in range(draw(st.integers(0, 3)))
