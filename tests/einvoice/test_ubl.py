@@ -79,6 +79,8 @@ def test_credit_notes_export_valid_and_read_back_equal(doc: Document) -> None:
     assert root.find("cbc:CreditNoteTypeCode", NS).text == "381"
     assert root.find("cac:CreditNoteLine/cbc:CreditedQuantity", NS) is not None
     assert root.find("cbc:DueDate", NS) is None  # UBL 2.1 credit notes: PaymentMeans/PaymentDueDate
+    due = root.findtext("cac:PaymentMeans/cbc:PaymentDueDate", namespaces=NS)
+    assert due == (doc.due_date.isoformat() if doc.due_date else None)
 
 
 @pytest.mark.parametrize("category", ["S", "Z", "E", "AE", "K", "G", "O", "L", "M"])
