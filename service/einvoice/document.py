@@ -76,6 +76,7 @@ class Line:  # BG-25
     period_end: date | None = None  # BT-135
     allowances_charges: list[AllowanceCharge] = field(default_factory=list)  # BG-27 / BG-28
     seller_item_id: str = ""  # BT-155
+    price_base_quantity: Decimal | None = None  # BT-149 (net amount = quantity * net price / this; None: 1)
 
 
 @dataclass(slots=True)
