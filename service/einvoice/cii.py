@@ -74,6 +74,7 @@ class Term:
     many: bool = False  # a list of texts, each in a new parent element (the path's last step but one)
     required: bool = False  # the reader refuses a document without it
     currency: bool = False  # carries currencyID = BT-5 (read: the element in BT-5)
+    always: bool = False  # written even when empty: the EN rule then names what is missing, not the schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ def _address(ids: str) -> Table:
         Term(two, "ram:LineTwo", "lines[1]"),
         Term(three, "ram:LineThree", "lines[2]"),
         Term(city, "ram:CityName", "city"),
-        Term(country, "ram:CountryID", "country"),
+        Term(country, "ram:CountryID", "country", always=True),
         Term(sub, "ram:CountrySubDivisionName", "subdivision"),
     )
 
@@ -106,7 +107,7 @@ def _party(ids: str, address: str) -> Table:
     ident, name, legal, trading, contact, phone, email, group, uri, vat, tax = ids.split()
     return (
         Term(ident, "ram:ID", "identifier"),
-        Term(name, "ram:Name", "name"),
+        Term(name, "ram:Name", "name", always=True),
         Term(legal, "ram:SpecifiedLegalOrganization/ram:ID", "legal_id"),
         Term(trading, "ram:SpecifiedLegalOrganization/ram:TradingBusinessName", "trading_name"),
         Term(contact, "ram:DefinedTradeContact/ram:PersonName", "contact_name"),
@@ -158,7 +159,7 @@ _LINE_SETTLEMENT: Final = "ram:SpecifiedLineTradeSettlement"
 LINE: Final[Table] = (
     Term("BT-126", "ram:AssociatedDocumentLineDocument/ram:LineID", "id", required=True),
     Term("BT-155", "ram:SpecifiedTradeProduct/ram:SellerAssignedID", "seller_item_id"),
-    Term("BT-153", "ram:SpecifiedTradeProduct/ram:Name", "name"),
+    Term("BT-153", "ram:SpecifiedTradeProduct/ram:Name", "name", always=True),
     Term(
         "BT-146",
         "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
@@ -230,7 +231,7 @@ TABLE: Final[Table] = (
         kind=Kind.CONST,
         value=EN16931,
     ),
-    Term("BT-1", "rsm:ExchangedDocument/ram:ID", "number"),
+    Term("BT-1", "rsm:ExchangedDocument/ram:ID", "number", always=True),
     Term("BT-3", "rsm:ExchangedDocument/ram:TypeCode", "type_code", Kind.TYPE, required=True),
     Term("BT-2", "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString", "issue_date", Kind.DATE, required=True),
     Term("BT-22", "rsm:ExchangedDocument/ram:IncludedNote/ram:Content", "notes", many=True),
@@ -281,7 +282,7 @@ TABLE: Final[Table] = (
         Kind.DATE,
     ),
     Term("BT-83", f"{_SETTLEMENT}/ram:PaymentReference", "remittance_information"),
-    Term("BT-5", f"{_SETTLEMENT}/ram:InvoiceCurrencyCode", "currency", required=True),
+    Term("BT-5", f"{_SETTLEMENT}/ram:InvoiceCurrencyCode", "currency", required=True, always=True),
     Term("BT-81", f"{_MEANS}/ram:TypeCode", "payment_means_code"),
     Term("BT-84", f"{_MEANS}/ram:PayeePartyCreditorFinancialAccount/ram:IBANID", "payment_account", when=_is_sepa),
     Term("BT-85", f"{_MEANS}/ram:PayeePartyCreditorFinancialAccount/ram:AccountName", "payment_account_name"),
@@ -438,7 +439,7 @@ def _write_term(el: Any, obj: Any, t: Term, doc: Document) -> None:
     if t.when is not None and not t.when(obj):
         return
     value = t.value if t.kind is Kind.CONST else _get(obj, t.attr)
-    if value is None or value == "" or value == []:
+    if value is None or value == [] or (value == "" and not t.always):
         return
     if "/@" in t.path:
         path, attribute = t.path.split("/@")

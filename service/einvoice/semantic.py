@@ -15,21 +15,23 @@ derived so that the CEN calculation rules hold exactly (`cii.py` and `ubl.py` on
     BG-27  line allowance     = line discount_amount (reason code 95 "Discount": BR-CO-23 wants a reason)
     BG-28  line charge        = line charge_amount (reason code ZZZ when the line gives none: BR-CO-24)
 
-Derivations: BT-126 is the line's id, else its position; BT-130 defaults to C62 ("one"); BT-81 is 58 (SEPA
-credit transfer) with an IBAN, else 30 (credit transfer) with an account number; BT-34/BT-49 are the contact
-e-mail with scheme EM; a breakdown of an exempt category without a reason gets the category's standard text
-and VATEX code; document allowances/charges without a reason get code 95 / ZZZ (BR-CO-21/22).
+Derivations: BT-126 is the line's position (1, 2, ...: stored line ids are the service's UUIDs); BT-130
+defaults to C62 ("one"); BT-81 is 58 (SEPA credit transfer) with an IBAN, else 30 (credit transfer) with an
+account number; BT-34/BT-49 are the contact e-mail with scheme EM; a breakdown row of an exempt category
+without a reason gets the category's standard text and VATEX code; document allowances/charges without a
+reason get code 95 / ZZZ (BR-CO-21/22); a credit note line takes the VAT of the invoice line it corrects.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final
 
 from service.domain.credit_notes import CreditNote, CreditNoteLine, CreditNoteStatus
-from service.domain.errors import FieldViolation, InvalidArgument
+from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.models import (
     AllowanceCharge as DomainAllowanceCharge,
 )
@@ -40,7 +42,7 @@ from service.domain.models import (
     TaxationItem,
     TaxCategory,
 )
-from service.domain.money import Rules
+from service.domain.money import Rounding, Rules, TaxMode
 from service.domain.parties import (
     Contact,
     Delivery,
@@ -52,7 +54,7 @@ from service.domain.parties import (
 )
 from service.domain.parties import Party as DomainParty
 from service.domain.tax import RULES
-from service.domain.totals import cash_rounding, rules_of, tax_breakdown
+from service.domain.totals import cash_rounding, price_invoice, rules_of, tax_breakdown
 from service.domain.values import ZERO
 from service.einvoice.document import (
     CREDIT_NOTE,
@@ -92,9 +94,10 @@ class Inbound:
     (the importer prices and checks them; rounding and tax modes are left to `totals.infer_modes`), paid
     history (BT-113) as one IMPORTED allocation, the status its amounts imply. For a credit note (381),
     `credit_note` is it (invoice_number = BT-25) and `invoice` is the document's view of the corrected
-    invoice: parties, currency, terms, means, and one line per credit note line (same id, which the note
+    invoice: parties, currency, terms, means, and one line per credit note line (id = BT-126, which the note
     line's invoice_line_item_id names) carrying its VAT category, so `from_credit_note(note, invoice)`
-    gives the document back."""
+    gives the document back; the importer maps those lines onto the stored invoice's. An imported invoice's
+    and credit note's own line ids are left empty (the store assigns its own)."""
 
     invoice: Invoice
     credit_note: CreditNote | None = None
@@ -143,7 +146,7 @@ def _line(line: LineItem, position: int, r: Rules) -> Line:
     gross = r.round(line.quantity * line.unit_amount)
     category, rate = _line_tax(line)
     out = Line(
-        id=line.id or str(position),
+        id=str(position),
         quantity=line.quantity,
         unit_code=line.unit_of_measure or UNIT_ONE,
         net_amount=line.sub_total if line.sub_total is not None else gross,
@@ -317,12 +320,45 @@ def _note_line_tax(line: CreditNoteLine, inv: Invoice) -> TaxationItem:
     return TaxationItem()
 
 
-def _note_line(line: CreditNoteLine, position: int, inv: Invoice, r: Rules) -> tuple[Line, TaxationItem]:
-    item = _note_line_tax(line, inv)
+def _split_whole(line: CreditNoteLine, inv: Invoice) -> list[tuple[CreditNoteLine, TaxationItem]]:
+    """The one line of a whole-invoice note whose invoice has several VAT rows (its lines do not make its
+    total, e.g. with allowances): one part per row of the invoice's breakdown, each with its category."""
+    rows = [row for row in tax_breakdown(inv) if row.tax_category is not None]
+    whole = (
+        not line.invoice_line_item_id
+        and line.tax_rate is None
+        and len(rows) > 1
+        and sum((row.taxable_amount for row in rows), ZERO) == line.sub_total
+        and sum((row.tax_amount for row in rows), ZERO) == line.tax_amount
+    )
+    if not whole:
+        return [(line, _note_line_tax(line, inv))]
+    return [
+        (
+            CreditNoteLine(
+                unit_amount=row.taxable_amount,
+                description=line.description,
+                tax_rate=row.rate,
+                sub_total=row.taxable_amount,
+                tax_amount=row.tax_amount,
+                total_amount=row.taxable_amount + row.tax_amount,
+            ),
+            TaxationItem(
+                tax_rate=row.rate,
+                tax_category=row.tax_category,
+                exemption_reason=row.exemption_reason,
+                exemption_reason_code=row.exemption_reason_code,
+            ),
+        )
+        for row in rows
+    ]
+
+
+def _note_line(line: CreditNoteLine, item: TaxationItem, position: int, r: Rules) -> Line:
     category = item.tax_category.value if item.tax_category is not None else ""
     rate = None if item.tax_category is TaxCategory.O else item.tax_rate
     out = Line(
-        id=line.id or str(position),
+        id=str(position),
         quantity=line.quantity,
         unit_code=UNIT_ONE,
         net_amount=line.sub_total,
@@ -337,7 +373,7 @@ def _note_line(line: CreditNoteLine, position: int, inv: Invoice, r: Rules) -> t
         charge = difference > 0
         code = CHARGE_REASON if charge else DISCOUNT_REASON
         out.allowances_charges.append(AllowanceCharge(charge=charge, amount=abs(difference), reason_code=code))
-    return out, item
+    return out
 
 
 def from_credit_note(note: CreditNote, inv: Invoice, *, today: date | None = None) -> Document:
@@ -346,13 +382,14 @@ def from_credit_note(note: CreditNote, inv: Invoice, *, today: date | None = Non
     customer balance, refund), so it is fully paid (BT-113 = total, BT-115 = 0); a draft is due whole."""
     r = rules_of(inv)
     zero = r.round(ZERO)
-    pairs = [_note_line(line, i + 1, inv, r) for i, line in enumerate(note.lines)]
+    parts = [part for line in note.lines for part in _split_whole(line, inv)]
+    lines = [_note_line(line, item, i + 1, r) for i, (line, item) in enumerate(parts)]
     sums: dict[tuple[str, Decimal | None], list[Decimal]] = {}
     reasons: Exemptions = {}
-    for (line, item), source in zip(pairs, note.lines, strict=True):
-        key = (line.category, line.rate)
+    for out, (source, item) in zip(lines, parts, strict=True):
+        key = (out.category, out.rate)
         entry = sums.setdefault(key, [zero, zero])
-        entry[0] += line.net_amount
+        entry[0] += out.net_amount
         entry[1] += source.tax_amount
         reasons.setdefault(key, (item.exemption_reason, item.exemption_reason_code))
     settled = note.status is CreditNoteStatus.ISSUED
@@ -363,7 +400,7 @@ def from_credit_note(note: CreditNote, inv: Invoice, *, today: date | None = Non
         currency=note.currency or inv.currency,
         seller=_party(inv.seller),
         buyer=_party(inv.buyer, inv.customer_name or note.customer_name, inv.customer_id or note.customer_id),
-        lines=[line for line, _ in pairs],
+        lines=lines,
         vat_breakdown=[_breakdown_row(c, rate, t, x, *reasons[(c, rate)]) for (c, rate), (t, x) in sums.items()],
         line_total=note.sub_total,
         tax_exclusive_total=note.sub_total,
@@ -379,6 +416,8 @@ def from_credit_note(note: CreditNote, inv: Invoice, *, today: date | None = Non
         preceding_invoice_date=_day(note.invoice_issue_date or inv.issue_date),
     )
     _payment(doc, inv.payment_means)
+    _delivery(doc, inv.delivery)  # what it corrects was delivered then (BR-IC-11/12 hold for the note too)
+    doc.period_start, doc.period_end = _day(inv.period_start), _day(inv.period_end)
     return doc
 
 
@@ -441,7 +480,6 @@ def _line_item(line: Line, exemptions: Exemptions) -> LineItem:
     out = LineItem(
         quantity=line.quantity,
         unit_amount=line.net_price,
-        id=line.id,
         description=line.name,
         sub_total=line.net_amount,
         service_start_date=line.period_start,
@@ -496,6 +534,7 @@ def _increment(total: Decimal, rounding: Decimal, r: Rules) -> Decimal | None:
 
 
 def _parties(doc: Document, inv: Invoice) -> None:
+    """What an invoice and the invoice a credit note corrects share: parties, terms, means, delivery, period."""
     inv.seller = _domain_party(doc.seller)
     inv.buyer = _domain_party(doc.buyer)
     inv.customer_id, inv.customer_name = doc.buyer.identifier, doc.buyer.name
@@ -503,6 +542,28 @@ def _parties(doc: Document, inv: Invoice) -> None:
     inv.purchase_order_reference = doc.purchase_order_reference
     inv.payment_terms = PaymentTerms(text=doc.payment_terms) if doc.payment_terms else None
     inv.payment_means = _means(doc)
+    inv.period_start, inv.period_end = _when(doc.period_start), _when(doc.period_end)
+    if doc.delivery_name or doc.delivery_date or doc.delivery_address:
+        inv.delivery = Delivery(doc.delivery_name, _postal(doc.delivery_address), doc.delivery_date)
+
+
+def _rows(rows: list[VatBreakdown]) -> dict[tuple[str, Decimal | None], tuple[Decimal, Decimal]]:
+    return {(b.category, b.rate): (b.taxable_amount, b.tax_amount) for b in rows}
+
+
+def _modes(inv: Invoice, doc: Document) -> None:
+    """The rounding and tax modes whose pricing gives the document's VAT breakdown row for row (the total
+    alone can agree in a mode whose rows differ); left unset when none does (totals.infer_modes decides)."""
+    want = _rows(doc.vat_breakdown)
+    for rounding in (Rounding.HALF_UP, Rounding.HALF_EVEN):
+        for tax_mode in TaxMode:
+            trial = copy.deepcopy(inv)
+            trial.rounding_mode, trial.tax_mode = rounding, tax_mode
+            v = Violations()
+            price_invoice(trial, v)
+            if not v and _rows(_breakdown(trial)) == want:
+                inv.rounding_mode, inv.tax_mode = rounding, tax_mode
+                return
 
 
 def _invoice(doc: Document) -> Invoice:
@@ -512,8 +573,6 @@ def _invoice(doc: Document) -> Invoice:
         issue_date=_when(doc.issue_date),
         due_date=_when(doc.due_date),
         currency=doc.currency,
-        period_start=_when(doc.period_start),
-        period_end=_when(doc.period_end),
         note="\n".join(doc.notes),
         sub_total=doc.tax_exclusive_total,
         total_tax_amount=doc.tax_total,
@@ -524,12 +583,11 @@ def _invoice(doc: Document) -> Invoice:
         sales_order_refs=[{"id": doc.sales_order_reference}] if doc.sales_order_reference else [],
     )
     _parties(doc, inv)
-    if doc.delivery_name or doc.delivery_date or doc.delivery_address:
-        inv.delivery = Delivery(doc.delivery_name, _postal(doc.delivery_address), doc.delivery_date)
     r = rules_of(inv)
     if doc.rounding_amount:
         inv.cash_rounding_increment = _increment(doc.grand_total, doc.rounding_amount, r)
         inv.cash_rounding_amount = doc.rounding_amount
+    _modes(inv, doc)
     inv.allocations = paid_allocations(inv, doc.paid_amount)
     if doc.paid_amount:
         inv.status = Status.PAID if doc.due_payable == 0 else Status.PARTIALLY_PAID
@@ -574,7 +632,6 @@ def _credit_note(doc: Document) -> Inbound:
             CreditNoteLine(
                 unit_amount=line.net_price,
                 quantity=line.quantity,
-                id=line.id,
                 invoice_line_item_id=line.id,
                 description=line.name,
                 tax_rate=line.rate,

@@ -206,7 +206,7 @@ TERMS_LIST: Final[tuple[Term, ...]] = (
     _t("BT-124", "External document location"),
     _t("BT-125", "Attached document"),
     _t("BG-25", "INVOICE LINE", "line_items[]"),
-    _t("BT-126", "Invoice line identifier", "line_items[].id", "its position (1, 2, ...) when the id is empty"),
+    _t("BT-126", "Invoice line identifier", None, "the line's position (1, 2, ...); line ids are the service's"),
     _t("BT-127", "Invoice line note"),
     _t("BT-128", "Invoice line object identifier"),
     _t("BT-129", "Invoiced quantity", "line_items[].quantity"),
