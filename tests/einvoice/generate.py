@@ -229,3 +229,55 @@ def cases(draw: st.DrawFn) -> Case:
         lifecycle.record_payment(inv, PaymentAllocation(amount=amount, currency=currency), NOW)
     note = _credit_note(draw, inv) if inv.amount_due or paid else None
     return Case(inv, note)
+
+
+SELLER = CompanyProfile(
+    legal_name="Lieferant GmbH",
+    address=PostalAddress(["Lieferantenstraße 20"], "München", "80333", "", "DE"),
+    tax_registrations=[TaxRegistration("VAT", "DE123456789")],
+    legal_registration_id="HRB 12345",
+    contact=Contact("Hans Muster", "hans@lieferant.de", "+49 89 123456"),
+    payment_terms=PaymentTerms(30, "Net 30 days"),
+    payment_means=PaymentMeans(iban="DE89370400440532013000", bic="COBADEFFXXX"),
+)
+BUYER = Party(
+    name="Kunden AG Mitte",
+    address=PostalAddress(["Kundenstraße 15"], "Frankfurt", "69876", "", "DE"),
+    tax_registrations=[TaxRegistration("VAT", "DE987654321")],
+)
+
+
+def taxed(rate: str = "19", category: TaxCategory = TaxCategory.S, reason: str = "", code: str = "") -> TaxationItem:
+    return TaxationItem(
+        tax_category=category,
+        tax_rate=None if category is TaxCategory.O else D(rate),
+        exemption_reason=reason,
+        exemption_reason_code=code,
+    )
+
+
+def line(
+    quantity: str = "1", unit_amount: str = "100.00", item: TaxationItem | None = None, **attrs: object
+) -> LineItem:
+    out = LineItem(
+        quantity=D(quantity), unit_amount=D(unit_amount), description="Item", taxation_items=[item or taxed()]
+    )
+    for name, value in attrs.items():
+        setattr(out, name, value)
+    return out
+
+
+def issued(
+    lines: list[LineItem] | None = None, profile: CompanyProfile = SELLER, currency: str = "EUR", **attrs: object
+) -> Invoice:
+    """A priced, finalized invoice as the service stores it: one line of 100.00 at 19 % unless told."""
+    inv = Invoice(id="inv-1", company_id="co", customer_id="cust-1", currency=currency, buyer=BUYER)
+    inv.lines = lines if lines is not None else [line()]
+    for i, each in enumerate(inv.lines):
+        each.id = each.id or f"line-{i}"
+    for name, value in attrs.items():
+        setattr(inv, name, value)
+    lifecycle.prepare_new(inv, Violations(), NOW)
+    lifecycle.finalize(inv, "INV-00001", NOW)
+    snapshot_seller(inv, profile, "Fallback seller")
+    return inv
