@@ -28,8 +28,8 @@ def _doc(**invoice: Any) -> Document:
     return semantic.from_invoice(issued(**invoice))
 
 
-def _means(**attrs: str) -> Any:
-    return replace(SELLER, payment_means=PaymentMeans(**attrs))
+def _means(account_number: str, routing_code: str) -> Any:
+    return replace(SELLER, payment_means=PaymentMeans(account_number=account_number, routing_code=routing_code))
 
 
 def _seller(**attrs: Any) -> Any:
