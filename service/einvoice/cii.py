@@ -471,10 +471,10 @@ def _write(el: Any, obj: Any, table: Table, doc: Document) -> None:
 
 
 def document_xml(doc: Document) -> bytes:
-    """The CII XML of `doc` (UTF-8, with declaration)."""
+    """The CII XML of `doc` (UTF-8, with declaration; indented, so a schema error's line points at it)."""
     root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=NS)
     _write(root, doc, TABLE, doc)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 # -- reader -------------------------------------------------------------------------------------

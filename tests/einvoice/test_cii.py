@@ -1,7 +1,6 @@
 """CII D16B (EN 16931) writer and reader (service/einvoice/cii.py) with the real validator: the XML's fixed
-parts, refusals of broken documents by their exact rule ids, unreadable values refused naming their XPath,
-and documents built from the field values of published EN 16931 / Factur-X examples importing without loss
-and exporting valid."""
+parts, refusals of broken documents by their exact rule ids, and unreadable values refused naming their
+XPath. The published examples are in test_cii_examples.py, the property test in test_cii_properties.py."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from service.einvoice import cii, semantic
 from service.einvoice.cii import NS, ROOT
 from service.einvoice.document import Document
 from service.einvoice.validation import Syntax, fatal, parser, validate
-from tests.einvoice.generate import SELLER, issued, line
+from tests.einvoice.generate import SELLER, issued, line, taxed
 
 D = Decimal
 _SETTLEMENT = f"{ROOT}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
@@ -99,6 +98,15 @@ def test_broken_document_refused_with_rule_ids(breaks: Callable[[Document], None
     doc = semantic.from_invoice(issued())
     breaks(doc)
     assert _fatal_rules(doc) == rules
+
+
+def test_line_without_vat_category_is_refused_by_the_schema() -> None:
+    """A taxation item without a category (as before categories existed) has no BT-151: the CII schema wants
+    ram:CategoryCode, so the document never passes (an empty code would: the CEN rules test its presence)."""
+    inv = issued(lines=[line(item=replace(taxed(), tax_category=None))])
+    findings = fatal(validate(Syntax.CII, cii.document_xml(semantic.from_invoice(inv))))
+    assert {f.rule_id for f in findings} == {"XSD"}
+    assert all("CategoryCode" in f.message for f in findings)
 
 
 def test_missing_seller_vat_id_from_the_canonical_invoice() -> None:
