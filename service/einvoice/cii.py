@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Final
+from functools import cache
+from typing import Any, Final, cast
 
 from lxml import etree
 
@@ -410,16 +411,36 @@ def _set(obj: Any, attr: str, value: Any) -> None:
 # -- writer -------------------------------------------------------------------------------------
 
 
+@cache
 def _qname(step: str) -> str:
     m = _STEP.fullmatch(step)
     assert m is not None, step
     return f"{{{NS[m.group(1)]}}}{m.group(2)}"
 
 
+@cache
+def _compiled(path: str) -> etree.XPath:
+    return etree.XPath(path, namespaces=NS)
+
+
+@cache
+def _clark(path: str) -> str:
+    """A plain path in ElementPath's {namespace}name form."""
+    return "/".join(_qname(step) for step in path.split("/"))
+
+
+def _find(el: Any, path: str) -> list[Any]:
+    """The nodes at `path` under `el`: plain paths by ElementPath (fast), those with a predicate or an
+    attribute by XPath, compiled once (the table's paths are few, the documents many)."""
+    if "[" in path or "@" in path:
+        return cast(list[Any], _compiled(path)(el))
+    return cast(list[Any], el.findall(_clark(path)))
+
+
 def _child(el: Any, step: str, new: bool) -> Any:
     """The child `step` (with its predicate) of `el`, appended when there is none or `new`."""
     if not new:
-        found = el.xpath(step, namespaces=NS)
+        found = _find(el, step)
         if found:
             return found[0]
     return etree.SubElement(el, _qname(step.split("[", 1)[0]))
@@ -483,7 +504,7 @@ def document_xml(doc: Document) -> bytes:
 def _read_term(el: Any, obj: Any, t: Term, where: str, errors: list[FieldViolation]) -> None:
     if t.kind in (Kind.CONST, Kind.NODE):
         return
-    found = el.xpath(t.path, namespaces=NS)
+    found = _find(el, t.path)
     path = f"{where}/{t.path}"
     if t.currency and len(found) > 1:
         found = [n for n in found if n.get("currencyID") == obj.currency] or found[:1]
@@ -513,7 +534,7 @@ def _read(el: Any, obj: Any, table: Table, where: str, errors: list[FieldViolati
         if isinstance(entry, Term):
             _read_term(el, obj, entry, where, errors)
             continue
-        nodes = el.xpath(entry.path, namespaces=NS)
+        nodes = _find(el, entry.path)
         if entry.many:
             items = [
                 _read(node, entry.make(), entry.table, f"{where}/{entry.path}[{i + 1}]", errors)
