@@ -65,7 +65,7 @@ class Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    term: str  # "BT-1" (a BG for a fixed element)
+    term: str  # "BT-1" (a BG for a fixed element); "BT-92/BT-99": an allowance's and a charge's
     path: str  # relative XPath of the element, or of an attribute (".../@unitCode")
     attr: str = ""  # the attribute of the Document object ("lines[0]": an item of a list attribute)
     kind: Kind = Kind.TEXT
@@ -146,9 +146,9 @@ def _allowance_charge(ids: str, document_level: bool) -> Table:
         return head
     return (
         *head,
-        Term("BT-95", "ram:CategoryTradeTax/ram:TypeCode", kind=Kind.CONST, value="VAT"),
-        Term("BT-95", "ram:CategoryTradeTax/ram:CategoryCode", "category", Kind.CATEGORY),
-        Term("BT-96", "ram:CategoryTradeTax/ram:RateApplicablePercent", "rate", Kind.DECIMAL),
+        Term("BT-95/BT-102", "ram:CategoryTradeTax/ram:TypeCode", kind=Kind.CONST, value="VAT"),
+        Term("BT-95/BT-102", "ram:CategoryTradeTax/ram:CategoryCode", "category", Kind.CATEGORY),
+        Term("BT-96/BT-103", "ram:CategoryTradeTax/ram:RateApplicablePercent", "rate", Kind.DECIMAL),
     )
 
 
@@ -186,10 +186,10 @@ LINE: Final[Table] = (
         Kind.DATE,
     ),
     Group(
-        "BG-27",
+        "BG-27/BG-28",
         f"{_LINE_SETTLEMENT}/ram:SpecifiedTradeAllowanceCharge",
         "allowances_charges",
-        _allowance_charge("BG-27 BT-138 BT-137 BT-136 BT-140 BT-139", document_level=False),
+        _allowance_charge("BG-27/BG-28 BT-138/BT-143 BT-137/BT-142 BT-136/BT-141 BT-140/BT-145 BT-139/BT-144", False),
         _new_allowance_charge,
         many=True,
     ),
@@ -312,10 +312,10 @@ TABLE: Final[Table] = (
         "BT-74", f"{_SETTLEMENT}/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", "period_end", Kind.DATE
     ),
     Group(
-        "BG-20",
+        "BG-20/BG-21",
         f"{_SETTLEMENT}/ram:SpecifiedTradeAllowanceCharge",
         "allowances_charges",
-        _allowance_charge("BG-20 BT-94 BT-93 BT-92 BT-98 BT-97", document_level=True),
+        _allowance_charge("BG-20/BG-21 BT-94/BT-101 BT-93/BT-100 BT-92/BT-99 BT-98/BT-105 BT-97/BT-104", True),
         _new_allowance_charge,
         many=True,
     ),
@@ -343,6 +343,23 @@ TABLE: Final[Table] = (
         Kind.DATE,
     ),
 )
+
+
+def paths() -> dict[str, list[str]]:
+    """Every business term and group the table places, with its XPath from the root (a repeated group's own
+    path, then its terms' relative ones): the table as the docs print it."""
+    out: dict[str, list[str]] = {}
+
+    def walk(table: Table, prefix: str) -> None:
+        for entry in table:
+            for term in entry.term.split("/"):
+                if term.startswith(("BT-", "BG-")):
+                    out.setdefault(term, []).append(f"{prefix}/{entry.path}")
+            if isinstance(entry, Group):
+                walk(entry.table, f"{prefix}/{entry.path}")
+
+    walk(TABLE, ROOT)
+    return out
 
 
 # -- values -------------------------------------------------------------------------------------

@@ -210,7 +210,12 @@ TERMS_LIST: Final[tuple[Term, ...]] = (
     _t("BT-127", "Invoice line note"),
     _t("BT-128", "Invoice line object identifier"),
     _t("BT-129", "Invoiced quantity", "line_items[].quantity"),
-    _t("BT-130", "Invoiced quantity unit of measure code", "line_items[].unit_of_measure", "C62 (one) when empty"),
+    _t(
+        "BT-130",
+        "Invoiced quantity unit of measure code",
+        "line_items[].unit_of_measure",
+        "C62 (one) when empty; credit notes: C62",
+    ),
     _t("BT-131", "Invoice line net amount", "line_items[].sub_total"),
     _t("BT-132", "Referenced purchase order line reference"),
     _t("BT-133", "Invoice line Buyer accounting reference"),

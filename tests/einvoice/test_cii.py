@@ -16,6 +16,7 @@ from service.domain.errors import InvalidArgument
 from service.einvoice import cii, semantic
 from service.einvoice.cii import NS, ROOT
 from service.einvoice.document import Document
+from service.einvoice.terms import CARRIED, TERMS
 from service.einvoice.validation import Syntax, fatal, parser, validate
 from tests.einvoice.generate import SELLER, issued, line, taxed
 
@@ -188,3 +189,16 @@ def test_not_a_cii_document() -> None:
     with pytest.raises(InvalidArgument) as info:
         cii.read_document(_parse(b"<Invoice/>"))
     assert info.value.violations[0].field == "/"
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+def test_every_carried_term_has_its_cii_path_and_every_path_a_term() -> None:
+    placed = cii.paths()
+    assert sorted(CARRIED - placed.keys()) == []
+    assert sorted(placed.keys() - TERMS.keys()) == []
+    assert placed["BT-1"] == [f"{ROOT}/rsm:ExchangedDocument/ram:ID"]
+    assert placed["BT-141"] == [
+        f"{_LINE_SETTLEMENT.replace('[1]', '')}/ram:SpecifiedTradeAllowanceCharge/ram:ActualAmount"
+    ]
