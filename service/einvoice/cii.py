@@ -35,6 +35,7 @@ from service.einvoice.document import (
     Party,
     VatBreakdown,
 )
+from service.einvoice.terms import field_of
 
 RSM: Final = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 NS: Final[dict[str, str]] = {
@@ -489,7 +490,11 @@ def _write_term(el: Any, obj: Any, t: Term, doc: Document) -> None:
             node = _child(_node(el, parent, new=True), leaf, True)
         else:
             node = _node(el, t.path, new=True)
-        node.text = _text(t.kind, item)
+        try:
+            node.text = _text(t.kind, item)
+        except ValueError as exc:  # a control character: XML 1.0 cannot carry it
+            term = t.term.split("/")[0]
+            raise InvalidArgument([FieldViolation(field_of(term) or term, f"cannot be written as XML: {exc}")]) from exc
         for name, fixed in t.attrs:
             node.set(name, fixed)
         if t.kind is Kind.DATE:

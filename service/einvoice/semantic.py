@@ -298,12 +298,13 @@ def from_invoice(inv: Invoice, *, today: date | None = None) -> Document:
 
 
 def _note_line_tax(line: CreditNoteLine, inv: Invoice) -> TaxationItem:
-    """The VAT of a credit note line: the taxation item of the invoice line it corrects; else the invoice's
-    item of the same rate; else (no rate) the invoice's only category, or its untaxed one for an untaxed
-    line; else S for a positive rate, Z for 0."""
+    """The VAT of a credit note line: the taxation item of the invoice line it corrects (unless the note line
+    gives another rate); else the invoice's item of the same rate; else (no rate) the invoice's only
+    category, or its untaxed one for an untaxed line; else S for a positive rate, Z for 0."""
     items = [(ln.id, ln.taxation_items[0]) for ln in inv.lines if ln.taxation_items]
     for line_id, item in items:
-        if line.invoice_line_item_id and line_id == line.invoice_line_item_id and item.tax_category is not None:
+        same_rate = line.tax_rate is None or line.tax_rate == item.tax_rate
+        if line.invoice_line_item_id and line_id == line.invoice_line_item_id and item.tax_category and same_rate:
             return item
     with_category = [item for _, item in items if item.tax_category is not None]
     if line.tax_rate is not None:

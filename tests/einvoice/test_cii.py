@@ -185,6 +185,14 @@ def test_every_unreadable_value_is_named_at_once() -> None:
     assert [v.field for v in info.value.violations] == [_ISSUE, f"{_TOTALS}/ram:GrandTotalAmount"]
 
 
+def test_text_xml_cannot_carry_is_refused_naming_the_field() -> None:
+    doc = semantic.from_invoice(issued())
+    doc.lines[0].name = "bell\x07"
+    with pytest.raises(InvalidArgument) as info:
+        cii.document_xml(doc)
+    assert info.value.violations[0].field == "line_items[].description"
+
+
 def test_not_a_cii_document() -> None:
     with pytest.raises(InvalidArgument) as info:
         cii.read_document(_parse(b"<Invoice/>"))

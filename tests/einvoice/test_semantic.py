@@ -233,6 +233,7 @@ def _note_line(unit: str, ref: str = "", rate: str | None = None) -> CreditNoteL
 # (case, invoice lines, note lines, expected (category, rate) of each BG-25)
 NOTE_CATEGORIES: list[tuple[str, list[Any], list[CreditNoteLine], list[tuple[str, Decimal | None]]]] = [
     ("the_corrected_line", MIXED, [_note_line("5.00", "line-2", "0")], [("Z", D(0))]),
+    ("the_corrected_line_at_another_rate", MIXED, [_note_line("5.00", "line-2", "7")], [("S", D(7))]),
     ("same_rate_on_the_invoice", MIXED, [_note_line("5.00", rate="7")], [("S", D(7))]),
     ("positive_rate_not_on_the_invoice", MIXED, [_note_line("5.00", rate="10")], [("S", D(10))]),
     ("zero_rate_not_on_the_invoice", [line()], [_note_line("5.00", rate="0")], [("Z", D(0))]),
