@@ -7,7 +7,8 @@ BR-x-6/7 for document allowances and charges) and whether an exemption reason is
     S  rate > 0          no reason          Z  rate = 0   no reason
     E  rate = 0          reason required    AE rate = 0   reason required
     K  rate = 0          reason required    G  rate = 0   reason required
-    O  no rate at all    reason required    L, M rate >= 0, no reason
+    O  no rate at all    reason required    L  rate > 0      no reason
+    M  rate >= 0         no reason
 
 Zero-rated and exempt categories (Z, E, AE, K, G, O) carry no tax: a tax_amount sent with them must be 0.
 A reason is the text or the VATEX code (at least one). An item without a category is checked by none of
@@ -47,8 +48,9 @@ RULES = {
     TaxCategory.K: CategoryRule("intra-community supply", "BR-IC", "zero", True),
     TaxCategory.G: CategoryRule("export outside the EU", "BR-G", "zero", True),
     TaxCategory.O: CategoryRule("outside the scope of VAT", "BR-O", "none", True),
-    TaxCategory.L: CategoryRule("Canary Islands IGIC", "BR-IG", "non_negative", False),
-    TaxCategory.M: CategoryRule("Ceuta and Melilla IPSI", "BR-IP", "non_negative", False),
+    # The CEN rules name these BR-AF (IGIC) and BR-AG (IPSI); IGIC lines need a rate above 0 (BR-AF-05).
+    TaxCategory.L: CategoryRule("Canary Islands IGIC", "BR-AF", "positive", False),
+    TaxCategory.M: CategoryRule("Ceuta and Melilla IPSI", "BR-AG", "non_negative", False),
 }
 _RATE_WANTED = {
     "positive": "a tax_rate above 0",

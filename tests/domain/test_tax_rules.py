@@ -61,7 +61,7 @@ CATEGORY_RULES: list[tuple[str, TaxCategory | None, str | None, str, str, list[s
     ("O_with_a_rate_refused", C.O, "0", "", "VATEX-EU-O", [f"{ITEM}.tax_rate"]),
     ("O_without_reason_refused", C.O, None, "", "", [f"{ITEM}.exemption_reason"]),
     ("L_igic_rate", C.L, "7", "", "", []),
-    ("L_zero_rate", C.L, "0", "", "", []),
+    ("L_zero_rate_refused", C.L, "0", "", "", [f"{ITEM}.tax_rate"]),  # BR-AF-05: IGIC above 0
     ("L_with_reason_refused", C.L, "7", "x", "", [f"{ITEM}.exemption_reason"]),
     ("M_ipsi_rate", C.M, "4", "", "", []),
     ("M_with_code_refused", C.M, "4", "", "VATEX-EU-79-C", [f"{ITEM}.exemption_reason_code"]),
