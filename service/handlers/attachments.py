@@ -34,7 +34,6 @@ from service.store import invoices as invoice_store
 from service.store import profiles
 from service.store.db import connection
 
-PDF_CHUNK = 64 * 1024
 READ_PIECES = 8  # stored pieces per query when downloading
 MESSAGE_BYTES = 1024 * 1024  # bytes per download message
 T = TypeVar("T")

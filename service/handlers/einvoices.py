@@ -39,6 +39,11 @@ def _file(stem: str, fmt: EInvoiceFormat, xml: bytes, pdf_bytes: bytes = b"") ->
     return EFile(f"{stem}.xml", XML, xml)
 
 
+def _draft(kind: str, id_: str, step: str, subject: str) -> FailedPrecondition:
+    why = f"an e-invoice is an issued document; {step} it first (ValidateInvoice checks a draft)"
+    return FailedPrecondition(f"{kind} {id_} is a DRAFT: {why}", subject=subject)
+
+
 def ordered(found: list[tuple[Syntax, Finding]]) -> list[tuple[Syntax, Finding]]:
     """Fatal findings first, each syntax's in the rules' order."""
     return sorted(found, key=lambda sf: sf[1].severity is not Severity.FATAL)
@@ -50,11 +55,7 @@ class EInvoiceUseCases(CreditNoteWrites):
     async def export_e_invoice(self, company_id: str, key: str, fmt: EInvoiceFormat) -> EFile:
         inv = await self.get(company_id, key)
         if inv.status is Status.DRAFT:
-            raise FailedPrecondition(
-                f"invoice {inv.id} is a DRAFT: an e-invoice is an issued document; finalize it first "
-                "(ValidateInvoice checks a draft)",
-                subject=f"invoices/{inv.id}",
-            )
+            raise _draft("invoice", inv.id, "finalize", f"invoices/{inv.id}")
         what = f"invoice {inv.invoice_number}"
         xml = await formats.checked(formats.SYNTAX[fmt], semantic.from_invoice(inv), what)
         shown = await self._invoice_pdf(inv) if fmt is EInvoiceFormat.FACTURX else b""
@@ -63,11 +64,7 @@ class EInvoiceUseCases(CreditNoteWrites):
     async def export_credit_note_e_invoice(self, company_id: str, key: str, fmt: EInvoiceFormat) -> EFile:
         note = await self.get_credit_note(company_id, key)
         if note.status is CreditNoteStatus.DRAFT:
-            raise FailedPrecondition(
-                f"credit note {note.id} is a DRAFT: an e-invoice is an issued document; issue it first "
-                "(ValidateInvoice checks a draft)",
-                subject=f"creditNotes/{note.id}",
-            )
+            raise _draft("credit note", note.id, "issue", f"creditNotes/{note.id}")
         inv = await self.get(company_id, note.invoice_id)
         what = f"credit note {note.credit_note_number}"
         xml = await formats.checked(formats.SYNTAX[fmt], semantic.from_credit_note(note, inv), what)

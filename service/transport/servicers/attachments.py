@@ -10,10 +10,11 @@ from invoices.v1 import invoice_service_pb2 as svc
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, Violations
 from service.domain.push import AsyncRun
 from service.domain.values import check_text
-from service.handlers.attachments import PDF_CHUNK, UploadMeta
+from service.handlers.attachments import UploadMeta
 from service.transport import convert as c
 from service.transport import requests as r
 from service.transport.errors import to_status
+from service.transport.files import pdf_chunks
 from service.transport.guard import ReplayedStatus, Undecodable, scan
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
@@ -141,13 +142,11 @@ class AttachmentRpcs(Resources):
         facturx = r.pdf_format(v, request.format)
         v.raise_if_any()
         if facturx:
-            name, data = (f := await self.h.export_e_invoice(request.company_id, key, facturx)).name, f.data
+            f = await self.h.export_e_invoice(request.company_id, key, facturx)
+            name, data = f.name, f.data
         else:
             name, data = await self.attachments.pdf(request.company_id, key)
-        for start in range(0, len(data), PDF_CHUNK):
-            out = svc.DownloadInvoicePdfResponse(chunk=data[start : start + PDF_CHUNK])
-            if start == 0:
-                out.file_name, out.content_type, out.size = name, "application/pdf", len(data)
+        for out in pdf_chunks(svc.DownloadInvoicePdfResponse, name, data):
             yield out
 
     async def TriggerInvoiceCommunication(

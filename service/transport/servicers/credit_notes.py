@@ -15,16 +15,14 @@ from service.domain.errors import Violations
 from service.domain.push import AsyncRun
 from service.domain.values import ZERO, check_text, fmt_decimal, parse_decimal
 from service.handlers.credit_notes import Refund
-from service.handlers.einvoices import XML
 from service.transport import convert as c
 from service.transport import requests as r
+from service.transport.files import e_file_out, pdf_chunks
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
 from service.transport.servicers.payments import balance_out
 from service.vendors.credit_notes import export_credit_note
 from service.vendors.json_payload import dumps
-
-PDF_CHUNK = 64 * 1024
 
 
 def note_out(n: CreditNote) -> pb.CreditNote:
@@ -201,13 +199,11 @@ class CreditNoteRpcs(Resources):
         facturx = r.pdf_format(v, request.format)
         v.raise_if_any()
         if facturx:
-            name, data = (f := await self.h.export_credit_note_e_invoice(request.company_id, key, facturx)).name, f.data
+            f = await self.h.export_credit_note_e_invoice(request.company_id, key, facturx)
+            name, data = f.name, f.data
         else:
             name, data = await self.h.credit_note_pdf(request.company_id, key)
-        for start in range(0, len(data), PDF_CHUNK):
-            out = svc.DownloadCreditNotePdfResponse(chunk=data[start : start + PDF_CHUNK])
-            if start == 0:
-                out.file_name, out.content_type, out.size = name, "application/pdf", len(data)
+        for out in pdf_chunks(svc.DownloadCreditNotePdfResponse, name, data):
             yield out
 
     async def ExportCreditNote(
@@ -219,12 +215,7 @@ class CreditNoteRpcs(Resources):
         v.raise_if_any()
         if fmt is not None:
             f = await self.h.export_credit_note_e_invoice(request.company_id, key, fmt)
-            out = svc.ExportCreditNoteResponse(file_name=f.name, content_type=f.content_type)
-            if f.content_type == XML:
-                out.credit_note_xml = f.data.decode()
-            else:
-                out.credit_note_pdf = f.data
-            return out
+            return e_file_out(svc.ExportCreditNoteResponse, f, "credit_note_xml", "credit_note_pdf")
         note = await self.h.get_credit_note(request.company_id, key)
         return svc.ExportCreditNoteResponse(credit_note_json=dumps(export_credit_note(vendor, note)))
 

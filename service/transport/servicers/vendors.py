@@ -12,9 +12,9 @@ from service import vendors
 from service.domain.errors import InvalidArgument, Violations
 from service.domain.push import AsyncRun
 from service.einvoice.validation import Finding, Severity, Syntax
-from service.handlers.einvoices import XML
 from service.transport import convert as c
 from service.transport import requests as r
+from service.transport.files import e_file_out
 from service.transport.model import invoice_model, vendor_model
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
@@ -79,12 +79,7 @@ class VendorRpcs(Resources):
         v.raise_if_any()
         if fmt is not None:
             f = await self.h.export_e_invoice(request.company_id, key, fmt)
-            out = svc.ExportInvoiceResponse(file_name=f.name, content_type=f.content_type)
-            if f.content_type == XML:
-                out.invoice_xml = f.data.decode()
-            else:
-                out.invoice_pdf = f.data
-            return out
+            return e_file_out(svc.ExportInvoiceResponse, f, "invoice_xml", "invoice_pdf")
         inv = await self.h.get(request.company_id, key)
         return svc.ExportInvoiceResponse(invoice_json=vendors.dumps(vendors.export_invoice(vendor, inv)))
 
