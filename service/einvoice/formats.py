@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from lxml import etree
-
+from service.domain import lifecycle
 from service.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, PreconditionViolation
 from service.domain.profile import EInvoiceFormat
 from service.einvoice import cii, ubl
-from service.einvoice.document import Document
-from service.einvoice.validation import Finding, Syntax, fatal, parser, root_kind, validate_async
+from service.einvoice.document import CREDIT_NOTE, INVOICE, Document
+from service.einvoice.validation import Finding, Syntax, Unreadable, fatal, parse, root_kind, validate_async
 
 SYNTAX: Final[dict[EInvoiceFormat, Syntax]] = {
     EInvoiceFormat.UBL: Syntax.UBL,
@@ -22,6 +21,14 @@ SYNTAX: Final[dict[EInvoiceFormat, Syntax]] = {
 _WRITE: Final[dict[Syntax, Callable[[Document], bytes]]] = {Syntax.CII: cii.document_xml, Syntax.UBL: ubl.document_xml}
 _READ: Final[dict[Syntax, Callable[[Any], Document]]] = {Syntax.CII: cii.read_document, Syntax.UBL: ubl.read_document}
 _ROOT_NAMES: Final = "a UBL 2.1 Invoice or CreditNote, or a CII CrossIndustryInvoice"
+# The line elements (BG-25) of each root, counted before validation: a document of more lines than an invoice
+# may have is refused without occupying the validator (5,000 lines took it 1.1 s).
+_LINES: Final[dict[str, str]] = {
+    "Invoice": f"{{{ubl.NS['cac']}}}InvoiceLine",
+    "CreditNote": f"{{{ubl.NS['cac']}}}CreditNoteLine",
+    "CrossIndustryInvoice": f"{{{cii.RSM}}}SupplyChainTradeTransaction/{{{cii.NS['ram']}}}"
+    "IncludedSupplyChainTradeLineItem",
+}
 
 
 def refusal(findings: list[Finding], what: str) -> FailedPrecondition:
@@ -56,18 +63,59 @@ async def read(xml: bytes, syntax: Syntax, path: str) -> Document:
     """An inbound e-invoice, validated first: anything else, or a fatal finding, is INVALID_ARGUMENT naming the
     rule and where in the document (`path` + its XPath)."""
     try:
-        root = etree.fromstring(xml, parser())
-    except etree.XMLSyntaxError as exc:
-        raise InvalidArgument([FieldViolation(path, f"is not well-formed XML: {exc}")]) from exc
+        root = parse(xml)
+    except Unreadable as exc:
+        raise InvalidArgument([FieldViolation(path, str(exc))]) from exc
     kind = root_kind(root)
     if kind is None:
         raise InvalidArgument([FieldViolation(path, f"must be {_ROOT_NAMES}; the root element is {root.tag!s:.200}")])
     if kind[0] is not syntax:
         raise InvalidArgument([FieldViolation(path, f"is a {kind[0]} document ({kind[1]}), not {syntax}")])
+    lines = sum(1 for _ in root.iterfind(_LINES[kind[1]]))
+    if lines > lifecycle.MAX_LINES:
+        where = f"{path}:{term_path(syntax, kind[1], 'BG-25')}"
+        raise InvalidArgument([FieldViolation(where, f"at most {lifecycle.MAX_LINES} lines; got {lines}")])
     bad = fatal(await validate_async(syntax, xml))
     if bad:
         raise InvalidArgument([FieldViolation(f"{path}:{f.location}", f"[{f.rule_id}] {f.message}") for f in bad])
     try:
-        return _READ[syntax](root)
+        doc = _READ[syntax](root)
     except InvalidArgument as exc:  # the reader names XPaths; say which request field they are in
         raise InvalidArgument([FieldViolation(f"{path}:{v.field}", v.description) for v in exc.violations]) from exc
+    if doc.type_code == CREDIT_NOTE and not doc.preceding_invoice:
+        # EN 16931 lets BT-25 be absent; a canonical credit note always corrects one invoice of the company.
+        why = "is required: a credit note is imported against the invoice it corrects (BT-25)"
+        raise InvalidArgument([FieldViolation(f"{path}:{term_path(syntax, kind[1], 'BT-25')}", why)])
+    return doc
+
+
+# Canonical fields a refused import names (the use case's paths) that are business terms of the document.
+_REFUSED_TERMS: Final = {
+    "invoice.invoice_number": "BT-1",
+    "credit_note.credit_note_number": "BT-1",
+    "invoice.line_items": "BG-25",
+    "credit_note.lines": "BG-25",
+}
+
+
+def in_document(exc: InvalidArgument, syntax: Syntax, credit_note: bool, path: str) -> InvalidArgument:
+    """A use case's refusal of an imported document, its fields named where the client can fix them: the
+    term's XPath in `path` where the field is one of the document's terms."""
+    root_name = "CreditNote" if credit_note else "Invoice"
+    return InvalidArgument(
+        [
+            FieldViolation(f"{path}:{term_path(syntax, root_name, term)}", v.description)
+            if (term := _REFUSED_TERMS.get(v.field))
+            else v
+            for v in exc.violations
+        ]
+    )
+
+
+def term_path(syntax: Syntax, root_name: str, term: str) -> str:
+    """The XPath of a business term in a document of that root (the syntax's table); the term itself if the
+    table has no path for it."""
+    if syntax is Syntax.CII:
+        return next(iter(cii.paths().get(term, [])), term)
+    kind = CREDIT_NOTE if root_name == "CreditNote" else INVOICE
+    return next((x for t, x in ubl.xpaths(kind) if t == term), term)

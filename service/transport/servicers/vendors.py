@@ -10,7 +10,9 @@ from invoices.v1 import invoice_service_pb2 as svc
 
 from service import vendors
 from service.domain.errors import InvalidArgument, Violations
+from service.domain.profile import EInvoiceFormat
 from service.domain.push import AsyncRun
+from service.einvoice import formats
 from service.einvoice.validation import Finding, Severity, Syntax
 from service.transport import convert as c
 from service.transport import requests as r
@@ -51,26 +53,35 @@ class VendorRpcs(Resources):
             if request.invoice_json:
                 v.add("invoice_json", "must be empty with format (the document is invoice_xml)")
             v.raise_if_any()
-            inbound = await self.h.read_e_invoice(request.invoice_xml.encode(), fmt)
-            if inbound.credit_note is not None:
-                note, inv, op = await self.h.import_credit_note(request.company_id, inbound.credit_note, run=run)
-                out = svc.ImportInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
-                out.credit_note.CopyFrom(note_out(note))
-                return out
-            inv = inbound.invoice
-        else:
-            payload: Any = None
-            try:
-                payload = json.loads(request.invoice_json, parse_float=vendors.json_decimal)
-            except (ValueError, RecursionError) as exc:
-                v.add("invoice_json", f"is not JSON: {str(exc)[:200]}")
-            v.raise_if_any()
-            inv = vendors.import_invoice(vendor, payload)
+            return await self._import_e_invoice(request, fmt, run)
+        payload: Any = None
+        try:
+            payload = json.loads(request.invoice_json, parse_float=vendors.json_decimal)
+        except (ValueError, RecursionError) as exc:
+            v.add("invoice_json", f"is not JSON: {str(exc)[:200]}")
+        v.raise_if_any()
+        inv = vendors.import_invoice(vendor, payload)
         try:
             created, op = await self.h.create(request.company_id, inv, "ImportInvoice", imported=True, run=run)
         except InvalidArgument as exc:
             raise (vendors.vendor_violations(vendor, exc) if vendor else exc) from exc
         return svc.ImportInvoiceResponse(invoice=c.invoice_out(created), push_operation=c.push_out(op))
+
+    async def _import_e_invoice(
+        self, request: svc.ImportInvoiceRequest, fmt: EInvoiceFormat, run: AsyncRun | None
+    ) -> svc.ImportInvoiceResponse:
+        inbound = await self.h.read_e_invoice(request.invoice_xml.encode(), fmt)
+        company, note = request.company_id, inbound.credit_note
+        try:
+            if note is None:
+                inv, op = await self.h.create(company, inbound.invoice, "ImportInvoice", imported=True, run=run)
+                return svc.ImportInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+            note, inv, op = await self.h.import_credit_note(company, note, run=run)
+        except InvalidArgument as exc:  # its own numbers' form, too many lines: named where the document has them
+            raise formats.in_document(exc, formats.SYNTAX[fmt], note is not None, "invoice_xml") from exc
+        out = svc.ImportInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        out.credit_note.CopyFrom(note_out(note))
+        return out
 
     async def ExportInvoice(self, request: svc.ExportInvoiceRequest, context: Ctx) -> svc.ExportInvoiceResponse:
         v = Violations()
