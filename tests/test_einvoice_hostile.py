@@ -6,25 +6,34 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import io
 import time
 import uuid
 from functools import partial
 from typing import Any
 
+import facturx
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
+from invoices.v1 import company_profile_pb2 as cpb
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from invoices.v1 import party_pb2 as ppb
 from lxml import etree
+from pypdf import PdfReader
 
 from service.einvoice.validation import Syntax, fatal, validate
 from tests.helpers import finalized, invoice, line, rpc_error, violations
-from tests.test_einvoice_rpcs import _buyer, _export, _import, _invoice, _supplier, _vat
+from tests.test_einvoice_rpcs import _buyer, _export, _import, _invoice, _profile, _supplier, _vat
+from tests.test_security import bearer, make_key, secured
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-UBL, CII = pb.E_INVOICE_FORMAT_UBL, pb.E_INVOICE_FORMAT_CII
+UBL, CII, FACTURX = pb.E_INVOICE_FORMAT_UBL, pb.E_INVOICE_FORMAT_CII, pb.E_INVOICE_FORMAT_FACTURX
+__all__ = ["secured"]  # the auth-required server fixture of test_security
 
 
 def _count(db: Any, company: str) -> int:
@@ -321,3 +330,240 @@ def _try(call: Any) -> Any:
     except grpc.RpcError as exc:
         assert exc.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), exc.details()
         return exc
+
+
+# -- exports and validation -------------------------------------------------------------------------------
+
+
+class _Keyed:
+    """The stub with an API key on every call."""
+
+    def __init__(self, stub: Any, key: str) -> None:
+        self._stub, self._md = stub, bearer(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return partial(getattr(self._stub, name), metadata=self._md)
+
+
+def _e_calls(stub: Any, company: str, invoice_id: str, note_id: str) -> dict[str, Any]:
+    """Every e-invoice read of one invoice and one credit note, each in each format it takes."""
+    calls: dict[str, Any] = {}
+    for fmt in (UBL, CII, FACTURX):
+        calls[f"ExportInvoice {fmt}"] = partial(
+            stub.ExportInvoice, svc.ExportInvoiceRequest(company_id=company, invoice_id=invoice_id, format=fmt)
+        )
+        calls[f"ExportCreditNote {fmt}"] = partial(
+            stub.ExportCreditNote, svc.ExportCreditNoteRequest(company_id=company, credit_note_id=note_id, format=fmt)
+        )
+    calls["ValidateInvoice"] = partial(
+        stub.ValidateInvoice, svc.ValidateInvoiceRequest(company_id=company, invoice_id=invoice_id)
+    )
+    calls["ValidateInvoice note"] = partial(
+        stub.ValidateInvoice, svc.ValidateInvoiceRequest(company_id=company, credit_note_id=note_id)
+    )
+    calls["DownloadInvoicePdf"] = lambda: list(
+        stub.DownloadInvoicePdf(
+            svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=invoice_id, format=FACTURX)
+        )
+    )
+    calls["DownloadCreditNotePdf"] = lambda: list(
+        stub.DownloadCreditNotePdf(
+            svc.DownloadCreditNotePdfRequest(company_id=company, credit_note_id=note_id, format=FACTURX)
+        )
+    )
+    return calls
+
+
+def _issued_pair(stub: Any, company: str) -> tuple[pb.Invoice, Any]:
+    _profile(company, stub)
+    inv = finalized(stub, company, _invoice())
+    note = stub.CreateCreditNote(
+        svc.CreateCreditNoteRequest(company_id=company, invoice_id=inv.id, whole_invoice=True, issue=True)
+    ).credit_note
+    return inv, note
+
+
+def test_another_companys_documents_are_not_found_for_a_key(secured, database_url):
+    a, b = f"hostile-a-{uuid.uuid4().hex[:6]}", f"hostile-b-{uuid.uuid4().hex[:6]}"
+    a_key, b_key = make_key(database_url, a)[1], make_key(database_url, b)[1]
+    with grpc.insecure_channel(secured.address) as ch:
+        raw = svc_grpc.InvoiceServiceStub(ch)
+        inv, note = _issued_pair(_Keyed(raw, b_key), "")
+        for company in ("", b):  # the key's own company (A), and B named explicitly
+            for name, call in _e_calls(_Keyed(raw, a_key), company, inv.id, note.id).items():
+                err = rpc_error(call, grpc.StatusCode.NOT_FOUND)
+                assert inv.invoice_number not in (err.details() or "").replace(inv.id, ""), name
+        for call in _e_calls(raw, b, inv.id, note.id).values():  # no key at all
+            rpc_error(call, grpc.StatusCode.UNAUTHENTICATED)
+        assert _Keyed(raw, b_key).ValidateInvoice(svc.ValidateInvoiceRequest(invoice_id=inv.id)).valid
+
+
+def test_ids_that_do_not_exist_or_are_not_ids_are_clear(stub, company):
+    _issued_pair(stub, company)
+    for bad in ("00000000-0000-0000-0000-000000000000", "no-such-number", "x" * 10_000, "\u202e\U0001f4a9"):
+        for name, call in _e_calls(stub, company, bad, bad).items():
+            with pytest.raises(grpc.RpcError) as info:
+                call()
+            code = info.value.code()
+            assert code in (grpc.StatusCode.NOT_FOUND, INVALID), (name, bad[:20], code, info.value.details())
+
+
+def test_void_invoices_and_void_or_draft_credit_notes(stub, company, db):
+    inv, _ = _issued_pair(stub, company)
+    draft_note, note = (
+        stub.CreateCreditNote(
+            svc.CreateCreditNoteRequest(company_id=company, invoice_id=inv.id, whole_invoice=True)
+        ).credit_note
+        for _ in range(2)
+    )
+    stub.VoidCreditNote(svc.VoidCreditNoteRequest(company_id=company, credit_note_id=note.id))  # only drafts void
+    other = finalized(stub, company, _invoice())
+    stub.VoidInvoice(svc.VoidInvoiceRequest(company_id=company, invoice_id=other.id))
+    cases = {
+        "void credit note": (inv.id, note.id, "VOID (voided as a draft)"),
+        "draft credit note": (inv.id, draft_note.id, "is a DRAFT"),
+        "void invoice": (other.id, note.id, f"{other.invoice_number} is VOID (VOIDED)"),
+    }
+    for label, (inv_id, note_id, expected) in cases.items():
+        for name, call in _e_calls(stub, company, inv_id, note_id).items():
+            if label.endswith("credit note") != ("Note" in name or "note" in name):
+                continue
+            if name == "ValidateInvoice note" and label == "draft credit note":
+                assert call().valid  # a draft is checked as its issue would issue it
+                continue
+            err = rpc_error(call, grpc.StatusCode.FAILED_PRECONDITION)
+            assert expected in (err.details() or ""), (label, name, err.details())
+
+
+TEXT = "Ünï 😀 עברית العربية 中文 日本語 <&]]> \"q' &amp; \u200f"
+# Long texts (descriptions, notes) may have line breaks and tabs. (The readers strip a text's outer white space.)
+LONG = f"{TEXT}\nsecond\tline\r\n  third"
+
+
+def _texts_invoice(text: str, long: str = LONG) -> pb.Invoice:
+    buyer = _buyer()
+    buyer.name = f"Buyer {text}"
+    buyer.address.address_lines[:] = [f"Street {text}", f"Floor {text}"]
+    buyer.address.city = f"City {text}"
+    buyer.contact.name = f"Contact {text}"
+    lines = [line("2", "15.00", description=f"Widget {long}", taxation_items=_vat())]
+    return invoice(
+        currency="EUR",
+        lines=lines,
+        buyer=buyer,
+        purchase_order_reference=f"PO {text}",
+        note=f"Note {long}",
+        buyer_reference=f"Ref {text}",
+    )
+
+
+def test_texts_of_every_script_and_xml_specials_round_trip_exactly(stub, company):
+    _supplier(company, stub)
+    stub.UpdateCompanyProfile(
+        cpb.UpdateCompanyProfileRequest(
+            company_id=company,
+            profile=cpb.CompanyProfile(
+                legal_name=f"Seller {TEXT}", payment_terms=ppb.PaymentTerms(net_days=30, text=f"Terms {TEXT}")
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["legal_name", "payment_terms"]),
+        )
+    )
+    inv = finalized(stub, company, _texts_invoice(TEXT))
+    for fmt, syntax in ((UBL, Syntax.UBL), (CII, Syntax.CII)):
+        xml = _export(stub, company, inv.id, fmt).invoice_xml
+        assert fatal(validate(syntax, xml.encode())) == []
+        got = _import(stub, f"{company}-t{fmt}", xml, fmt).invoice
+        pairs = {
+            "seller.name": (got.seller.name, inv.seller.name),
+            "buyer.name": (got.buyer.name, inv.buyer.name),
+            "buyer.address": (list(got.buyer.address.address_lines), list(inv.buyer.address.address_lines)),
+            "buyer.city": (got.buyer.address.city, inv.buyer.address.city),
+            "buyer.contact": (got.buyer.contact.name, inv.buyer.contact.name),
+            "description": (got.line_items[0].description, inv.line_items[0].description),
+            "po": (got.purchase_order_reference, inv.purchase_order_reference),
+            "note": (got.note, inv.note),
+            "buyer_reference": (got.buyer_reference, inv.buyer_reference),
+            "terms": (got.payment_terms.text, inv.payment_terms.text),
+        }
+        wrong = {k: v for k, v in pairs.items() if v[0] != v[1]}
+        assert not wrong, (fmt, wrong)
+        assert TEXT in inv.seller.name and TEXT in inv.payment_terms.text
+    pdf = b"".join(
+        m.chunk
+        for m in stub.DownloadInvoicePdf(
+            svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=inv.id, format=FACTURX)
+        )
+    )
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    for word in ("中文", "日本語", "<&]]>"):
+        assert word in text, word
+
+
+def test_control_characters_never_reach_a_document(stub, company):
+    """XML 1.0 cannot carry them: they are refused when the invoice is written, naming each field."""
+    err = rpc_error(partial(finalized, stub, company, _texts_invoice("bell\x07", "bell\x07")), INVALID)
+    assert {"invoice.line_items[0].description", "invoice.buyer.name", "invoice.note"} <= set(violations(err))
+
+
+def test_a_1000_line_invoice_exports_and_streams(stub, company):
+    _profile(company, stub)
+    lines = [line("1", "1.00", description=f"Item {i} 中文", taxation_items=_vat()) for i in range(1000)]
+    inv = finalized(stub, company, invoice(currency="EUR", lines=lines, buyer=_buyer()))
+    timings: dict[Any, tuple[float, int, str]] = {}
+    for fmt in (UBL, CII, FACTURX):
+        started = time.monotonic()
+        try:
+            out = _export(stub, company, inv.id, fmt)
+            size = len(out.invoice_xml) or len(out.invoice_pdf)
+            timings[fmt] = (time.monotonic() - started, size, "OK")
+        except grpc.RpcError as exc:
+            timings[fmt] = (time.monotonic() - started, 0, f"{exc.code().name} {exc.details()}")
+    started = time.monotonic()
+    pdf = b"".join(
+        m.chunk
+        for m in stub.DownloadInvoicePdf(
+            svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=inv.id, format=FACTURX)
+        )
+    )
+    timings["stream"] = (time.monotonic() - started, len(pdf), "OK")
+    print(timings)
+    assert len(facturx.get_xml_from_pdf(pdf)[1]) > 100_000
+    for fmt in (UBL, CII):
+        assert timings[fmt][2] == "OK", timings
+    assert timings[FACTURX][2] == "OK" or timings[FACTURX][2].startswith("RESOURCE_EXHAUSTED"), timings
+
+
+def test_a_large_facturx_does_not_stall_other_rpcs_and_is_refused_unary_when_too_big(stub, company):
+    _profile(company, stub)
+    text = "Lorem ipsum 中文 " * 60  # ~900 characters a line
+    lines = [line("1", "1.00", description=f"{i} {text}", taxation_items=_vat()) for i in range(1000)]
+    inv = finalized(stub, company, invoice(currency="EUR", lines=lines, buyer=_buyer()))
+    probe = finalized(stub, company, _invoice())
+    get = partial(stub.GetInvoice, svc.GetInvoiceRequest(company_id=company, invoice_id=probe.id))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        started = time.monotonic()
+        unary = pool.submit(_try, partial(_export, stub, company, inv.id, FACTURX))
+        time.sleep(0.5)
+        waits = []
+        while not unary.done():
+            t = time.monotonic()
+            get()
+            waits.append(time.monotonic() - t)
+            time.sleep(0.05)
+        took = time.monotonic() - started
+    result = unary.result()
+    print(f"unary FACTURX: {took:.1f}s, {result.code() if isinstance(result, grpc.RpcError) else 'OK'}")
+    print(f"GetInvoice meanwhile: {len(waits)} calls, max {max(waits or [0]) * 1000:.0f} ms")
+    assert isinstance(result, grpc.RpcError) and result.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "DownloadInvoicePdf" in (result.details() or "")
+    started = time.monotonic()
+    pdf = b"".join(
+        m.chunk
+        for m in stub.DownloadInvoicePdf(
+            svc.DownloadInvoicePdfRequest(company_id=company, invoice_id=inv.id, format=FACTURX)
+        )
+    )
+    print(f"streamed FACTURX: {time.monotonic() - started:.1f}s, {len(pdf) / 1e6:.1f} MB")
+    assert len(pdf) > 4 * 1024 * 1024
+    assert facturx.get_xml_from_pdf(pdf)[0] == "factur-x.xml"
+    assert max(waits or [0]) < 1.0

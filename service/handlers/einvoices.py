@@ -9,7 +9,7 @@ import copy
 from dataclasses import dataclass
 
 from service.domain import lifecycle, profile
-from service.domain.credit_notes import CreditNoteStatus
+from service.domain.credit_notes import CreditNote, CreditNoteStatus
 from service.domain.errors import FailedPrecondition
 from service.domain.models import Invoice, Status
 from service.domain.profile import EInvoiceFormat
@@ -44,6 +44,25 @@ def _draft(kind: str, id_: str, step: str, subject: str) -> FailedPrecondition:
     return FailedPrecondition(f"{kind} {id_} is a DRAFT: {why}", subject=subject)
 
 
+def _void(kind: str, id_: str, what: str, subject: str) -> FailedPrecondition:
+    """A void document has no e-invoice: its amounts claim what is no longer owed (the void left amount_due at
+    0, so the document failed BR-CO-16), and a note voided as a draft never had a number (BR-02)."""
+    return FailedPrecondition(f"{kind} {id_} is VOID ({what}): it has no e-invoice to send or check", subject=subject)
+
+
+def _exportable(inv: Invoice) -> Invoice:
+    if inv.status is Status.VOID:
+        reason = inv.void_reason.value if inv.void_reason else "VOIDED"
+        raise _void("invoice", inv.invoice_number or inv.id, reason, f"invoices/{inv.id}")
+    return inv
+
+
+def _exportable_note(note: CreditNote) -> CreditNote:
+    if note.status is CreditNoteStatus.VOID:
+        raise _void("credit note", note.credit_note_number or note.id, "voided as a draft", f"creditNotes/{note.id}")
+    return note
+
+
 def ordered(found: list[tuple[Syntax, Finding]]) -> list[tuple[Syntax, Finding]]:
     """Fatal findings first, each syntax's in the rules' order."""
     return sorted(found, key=lambda sf: sf[1].severity is not Severity.FATAL)
@@ -53,7 +72,7 @@ class EInvoiceUseCases(CreditNoteWrites):
     # -- export -----------------------------------------------------------------------------
 
     async def export_e_invoice(self, company_id: str, key: str, fmt: EInvoiceFormat) -> EFile:
-        inv = await self.get(company_id, key)
+        inv = _exportable(await self.get(company_id, key))
         if inv.status is Status.DRAFT:
             raise _draft("invoice", inv.id, "finalize", f"invoices/{inv.id}")
         what = f"invoice {inv.invoice_number}"
@@ -62,7 +81,7 @@ class EInvoiceUseCases(CreditNoteWrites):
         return await asyncio.to_thread(_file, f"invoice-{inv.invoice_number}", fmt, xml, shown)
 
     async def export_credit_note_e_invoice(self, company_id: str, key: str, fmt: EInvoiceFormat) -> EFile:
-        note = await self.get_credit_note(company_id, key)
+        note = _exportable_note(await self.get_credit_note(company_id, key))
         if note.status is CreditNoteStatus.DRAFT:
             raise _draft("credit note", note.id, "issue", f"creditNotes/{note.id}")
         inv = await self.get(company_id, note.invoice_id)
@@ -79,7 +98,7 @@ class EInvoiceUseCases(CreditNoteWrites):
     # -- validation ---------------------------------------------------------------------------
 
     async def validate_invoice(self, company_id: str, key: str, syntaxes: list[Syntax]) -> list[tuple[Syntax, Finding]]:
-        inv = await self.get(company_id, key)
+        inv = _exportable(await self.get(company_id, key))
         if inv.status is Status.DRAFT:
             inv = await self._as_finalized(inv)
         doc = semantic.from_invoice(inv)
@@ -88,7 +107,7 @@ class EInvoiceUseCases(CreditNoteWrites):
     async def validate_credit_note(
         self, company_id: str, key: str, syntaxes: list[Syntax]
     ) -> list[tuple[Syntax, Finding]]:
-        note = await self.get_credit_note(company_id, key)
+        note = _exportable_note(await self.get_credit_note(company_id, key))
         inv = await self.get(company_id, note.invoice_id)
         if note.status is CreditNoteStatus.DRAFT:
             note = copy.deepcopy(note)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from invoices.v1 import invoice_service_pb2 as svc
 
+from service.domain.attachments import LimitExceeded
 from service.handlers.einvoices import XML, EFile
 
 PDF_CHUNK = 64 * 1024
@@ -23,7 +24,14 @@ def pdf_chunks(message_type: type[Chunk], name: str, data: bytes) -> Iterator[Ch
         yield out
 
 
-def e_file_out(message_type: type[Export], f: EFile, xml_field: str, pdf_field: str) -> Export:
-    """The file in `xml_field` (text) when it is XML, else in `pdf_field` (bytes)."""
+def e_file_out(message_type: type[Export], f: EFile, xml_field: str, pdf_field: str, limit: int, stream: str) -> Export:
+    """The file in `xml_field` (text) when it is XML, else in `pdf_field` (bytes). A file over the answer's
+    `limit` is RESOURCE_EXHAUSTED naming the way out (grpc's own refusal, "Sent message larger than max",
+    named neither); `stream` is the RPC that streams the PDF."""
+    if len(f.data) > limit:
+        way = f"download it with {stream} (streamed)" if f.content_type != XML else "raise GRPC_MAX_MESSAGE_BYTES"
+        raise LimitExceeded(
+            f"{f.name} is {len(f.data):,} bytes; one answer holds at most {limit:,}: {way}", "answer: size"
+        )
     content: dict[str, Any] = {xml_field: f.data.decode()} if f.content_type == XML else {pdf_field: f.data}
     return message_type(file_name=f.name, content_type=f.content_type, **content)

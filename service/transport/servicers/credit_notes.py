@@ -215,7 +215,14 @@ class CreditNoteRpcs(Resources):
         v.raise_if_any()
         if fmt is not None:
             f = await self.h.export_credit_note_e_invoice(request.company_id, key, fmt)
-            return e_file_out(svc.ExportCreditNoteResponse, f, "credit_note_xml", "credit_note_pdf")
+            return e_file_out(
+                svc.ExportCreditNoteResponse,
+                f,
+                "credit_note_xml",
+                "credit_note_pdf",
+                self.h.max_answer,
+                "DownloadCreditNotePdf",
+            )
         note = await self.h.get_credit_note(request.company_id, key)
         return svc.ExportCreditNoteResponse(credit_note_json=dumps(export_credit_note(vendor, note)))
 

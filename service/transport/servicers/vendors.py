@@ -90,7 +90,9 @@ class VendorRpcs(Resources):
         v.raise_if_any()
         if fmt is not None:
             f = await self.h.export_e_invoice(request.company_id, key, fmt)
-            return e_file_out(svc.ExportInvoiceResponse, f, "invoice_xml", "invoice_pdf")
+            return e_file_out(
+                svc.ExportInvoiceResponse, f, "invoice_xml", "invoice_pdf", self.h.max_answer, "DownloadInvoicePdf"
+            )
         inv = await self.h.get(request.company_id, key)
         return svc.ExportInvoiceResponse(invoice_json=vendors.dumps(vendors.export_invoice(vendor, inv)))
 
