@@ -3,6 +3,7 @@ inbound document after checking it. The syntax modules are chosen here, by table
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -48,7 +49,7 @@ def write(syntax: Syntax, doc: Document) -> bytes:
 
 async def checked(syntax: Syntax, doc: Document, what: str) -> bytes:
     """The document in `syntax`, validated: a fatal finding refuses it (it is never returned)."""
-    xml = write(syntax, doc)
+    xml = await asyncio.to_thread(write, syntax, doc)  # 1,000 lines: off the event loop
     findings = await validate_async(syntax, xml)
     if fatal(findings):
         raise refusal(findings, what)
@@ -56,12 +57,22 @@ async def checked(syntax: Syntax, doc: Document, what: str) -> bytes:
 
 
 async def findings(syntax: Syntax, doc: Document) -> list[Finding]:
-    return await validate_async(syntax, write(syntax, doc))
+    return await validate_async(syntax, await asyncio.to_thread(write, syntax, doc))
 
 
 async def read(xml: bytes, syntax: Syntax, path: str) -> Document:
     """An inbound e-invoice, validated first: anything else, or a fatal finding, is INVALID_ARGUMENT naming the
-    rule and where in the document (`path` + its XPath)."""
+    rule and where in the document (`path` + its XPath). Parsing and reading run on a worker thread: a 4 MB
+    document kept the event loop (every other RPC) a quarter second."""
+    root, name = await asyncio.to_thread(_checked_root, xml, syntax, path)
+    bad = fatal(await validate_async(syntax, xml))
+    if bad:
+        raise InvalidArgument([FieldViolation(f"{path}:{f.location}", f"[{f.rule_id}] {f.message}") for f in bad])
+    return await asyncio.to_thread(_document, root, syntax, name, path)
+
+
+def _checked_root(xml: bytes, syntax: Syntax, path: str) -> tuple[Any, str]:
+    """The parsed document and its root's name, if it is an e-invoice of `syntax` of at most MAX_LINES lines."""
     try:
         root = parse(xml)
     except Unreadable as exc:
@@ -75,9 +86,10 @@ async def read(xml: bytes, syntax: Syntax, path: str) -> Document:
     if lines > lifecycle.MAX_LINES:
         where = f"{path}:{term_path(syntax, kind[1], 'BG-25')}"
         raise InvalidArgument([FieldViolation(where, f"at most {lifecycle.MAX_LINES} lines; got {lines}")])
-    bad = fatal(await validate_async(syntax, xml))
-    if bad:
-        raise InvalidArgument([FieldViolation(f"{path}:{f.location}", f"[{f.rule_id}] {f.message}") for f in bad])
+    return root, kind[1]
+
+
+def _document(root: Any, syntax: Syntax, name: str, path: str) -> Document:
     try:
         doc = _READ[syntax](root)
     except InvalidArgument as exc:  # the reader names XPaths; say which request field they are in
@@ -85,7 +97,7 @@ async def read(xml: bytes, syntax: Syntax, path: str) -> Document:
     if doc.type_code == CREDIT_NOTE and not doc.preceding_invoice:
         # EN 16931 lets BT-25 be absent; a canonical credit note always corrects one invoice of the company.
         why = "is required: a credit note is imported against the invoice it corrects (BT-25)"
-        raise InvalidArgument([FieldViolation(f"{path}:{term_path(syntax, kind[1], 'BT-25')}", why)])
+        raise InvalidArgument([FieldViolation(f"{path}:{term_path(syntax, name, 'BT-25')}", why)])
     return doc
 
 
