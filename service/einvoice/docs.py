@@ -63,9 +63,8 @@ def document() -> str:
     ]
     for t in TERMS_LIST:
         name = f"**{t.name}**" if t.id.startswith("BG-") else t.name
-        rows.append(
-            f"| {t.id} | {name} | {_field(t)} | {t.note} | {_cell(in_ubl.get(t.id, []))} | {_cell(in_cii.get(t.id, []))} |"
-        )
+        places = f"{_cell(in_ubl.get(t.id, []))} | {_cell(in_cii.get(t.id, []))}"
+        rows.append(f"| {t.id} | {name} | {_field(t)} | {t.note} | {places} |")
     return "\n".join(rows) + "\n"
 
 
