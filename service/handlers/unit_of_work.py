@@ -13,15 +13,25 @@ as one statement: inside the transaction when something was read, or on its own,
 round trips, when nothing was (a draft create). A refused write (a DomainError, or a driver error meaning
 one: a unique violation is ALREADY_EXISTS, a value PostgreSQL cannot hold INVALID_ARGUMENT) leaves a FAILED
 push operation instead, and the client gets the domain error.
+
+An optimistic unit of work (`factory.optimistic(company_id, operation, write)`: FinalizeInvoice,
+RecordPayment) takes two round trips and no transaction: `get_for_update` reads without a lock (for a
+finalization also the number the company's sequence would give next), and the commit's one statement
+writes only if the invoice is still at the version read and, for a finalization, the sequence still where
+it was read, drawing the number in the same statement (statement.execute_guarded). When it is not (a
+concurrent writer), nothing is written and the use case runs again on a fresh read, which applies the
+domain rule to what the other wrote; after OPTIMISTIC_ATTEMPTS it runs once more under row locks in a
+transaction, which queues behind the other writers instead of conflicting with them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import asyncpg
 
@@ -39,7 +49,11 @@ from service.store.db import connection, domain_error
 from service.store.statement import Piece
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_STORED_VIOLATIONS = 1000
+# Optimistic tries of a write before it takes row locks: enough for a writer of another process now and
+# then; under steady contention (finalizations of one company) the locks queue the writers.
+OPTIMISTIC_ATTEMPTS = 2
 _DEFAULT_EVENTS = {
     ChangeType.CREATED: EventType.INVOICE_CREATED,
     ChangeType.MODIFIED: EventType.INVOICE_MODIFIED,
@@ -50,6 +64,11 @@ _DEFAULT_EVENTS = {
 
 class LeaseLost(Exception):
     """Another worker took the operation over; this attempt rolls back so it is applied once."""
+
+
+class Conflict(Exception):
+    """An optimistic write found the invoice, or the number sequence, changed since it read them: nothing
+    was written, and the use case runs again on a fresh read."""
 
 
 def feed(op: PushOperation, changes: list[Change]) -> list[events.Event]:
@@ -101,9 +120,14 @@ class Invoices:
         """The invoice (by id or number) locked for this unit of work, in one statement; `draw_number`
         also draws the company's next number in it, for a DRAFT that has none (see `number`)."""
         conn = await self._uow.connection()
-        loaded = await store.load(conn, self._uow.company_id, key, lock=True, draw=draw_number)
+        # Optimistic: read as of now (the number only peeked at); the commit writes only if it is still so.
+        optimistic = self._uow.optimistic
+        number = (store.PEEK if optimistic else store.DRAW) if draw_number else ""
+        loaded = await store.load(conn, self._uow.company_id, key, lock=not optimistic, draw=number)
         if loaded is None:
             raise NotFound("invoice", key)
+        if optimistic:
+            self._uow.guards.append(store.version_guard(loaded.invoice))
         if loaded.drawn is not None:
             self._drawn[loaded.invoice.id] = loaded.drawn
         if loaded.profile is not None and self._uow.profile_read is None:
@@ -136,7 +160,11 @@ class Invoices:
         if inv.invoice_number:
             return inv.invoice_number
         value = self._drawn.pop(inv.id, None)
-        if value is None:
+        if self._uow.optimistic:
+            if value is None or self._uow.number_guard is not None:
+                raise RuntimeError("an optimistic unit of work numbers one invoice, read with draw_number")
+            self._uow.number_guard = store.number_guard(inv.company_id, value)  # drawn by the commit
+        elif value is None:
             value = await store.next_invoice_number(await self._uow.connection(), inv.company_id)
         return (await self._uow.number_formats())[0].format(value)
 
@@ -168,9 +196,20 @@ class Invoices:
 
 class UnitOfWork:
     def __init__(
-        self, factory: UnitOfWorkFactory, company_id: str, operation: str, run: AsyncRun | None, data_type: str
+        self,
+        factory: UnitOfWorkFactory,
+        company_id: str,
+        operation: str,
+        run: AsyncRun | None,
+        data_type: str,
+        optimistic: bool = False,
     ) -> None:
         require_company(company_id)
+        # Optimistic: reads outside a transaction, and a commit that writes only if they still hold (the
+        # guards). Only for use cases that read one invoice and write nothing but through the commit.
+        self.optimistic = optimistic and run is None
+        self.guards: list[Piece] = []  # the invoices read at their versions
+        self.number_guard: Piece | None = None  # the number drawn, if one was
         self.pool = factory.pool
         self.numbering = factory.numbering
         self._begin = factory.begin
@@ -201,11 +240,12 @@ class UnitOfWork:
 
     async def connection(self) -> asyncpg.Connection:
         """The unit of work's connection, in its transaction (begun on first use, with the write's
-        statement time limit in the same round trip)."""
+        statement time limit in the same round trip); an optimistic one's is in none."""
         if self._conn is None:
             conn = await self.pool.acquire()
             try:
-                await conn.execute(self._begin)
+                if not self.optimistic:
+                    await conn.execute(self._begin)
             except BaseException:
                 await self.pool.release(conn)
                 raise
@@ -219,7 +259,16 @@ class UnitOfWork:
         op.changes = [c for c in self.changes if c.recorded]
         op.completed_on_utc = utcnow()
         pieces = [*self.pieces, _operation_piece(op, self.run), events.append_piece(feed(op, self.changes), self.now)]
-        if self._conn is None and self.run is None:  # nothing read: one statement, its own transaction
+        if self.guards:  # read optimistically: one statement, written only if what was read still holds
+            if self.replaced_lines:
+                raise RuntimeError("an optimistic unit of work cannot replace lines (a statement of its own)")
+            guards = [*self.guards, *([self.number_guard] if self.number_guard else [])]
+            failed = await statement.execute_guarded(await self.connection(), guards, pieces, events.NOTIFY_NEW)
+            if failed is None:
+                raise Conflict(op.key)
+            if failed:
+                raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its guard's lock")
+        elif self._conn is None and self.run is None:  # nothing read: one statement, its own transaction
             async with self.pool.acquire() as conn:
                 await statement.execute(conn, pieces, events.NOTIFY_NEW)
         else:
@@ -242,11 +291,11 @@ class UnitOfWork:
     ) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            if not self._committed:
+            if not self._committed and not self.optimistic:
                 with contextlib.suppress(Exception):  # a broken connection: the pool discards it
                     await conn.execute("ROLLBACK")
             await self.pool.release(conn)
-        if exc is None or isinstance(exc, LeaseLost | InvariantBreach) or not isinstance(exc, Exception):
+        if exc is None or isinstance(exc, LeaseLost | Conflict | InvariantBreach) or not isinstance(exc, Exception):
             return
         error = exc if isinstance(exc, DomainError) else domain_error(exc)
         if isinstance(error, NotFound):
@@ -306,9 +355,39 @@ class UnitOfWorkFactory:
         self.begin = f"BEGIN{limit}"
 
     def __call__(
-        self, company_id: str, operation: str, *, run: AsyncRun | None = None, data_type: str = "invoices"
+        self,
+        company_id: str,
+        operation: str,
+        *,
+        run: AsyncRun | None = None,
+        data_type: str = "invoices",
+        optimistic: bool = False,
     ) -> UnitOfWork:
-        return UnitOfWork(self, company_id, operation, run, data_type)
+        return UnitOfWork(self, company_id, operation, run, data_type, optimistic)
+
+    async def optimistic(
+        self,
+        company_id: str,
+        operation: str,
+        write: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        run: AsyncRun | None = None,
+    ) -> tuple[T, PushOperation]:
+        """`write` (read one invoice with get_for_update, apply the domain rule, save) committed in two
+        round trips, run again on a fresh read when a concurrent writer came first (Conflict), and after
+        OPTIMISTIC_ATTEMPTS under row locks in a transaction, which cannot conflict: a contended write is
+        never refused for contention. A worker's run (its lease is checked in the transaction) and a
+        refusal by the domain rule are not retried."""
+        for optimistic in [True] * (OPTIMISTIC_ATTEMPTS if run is None else 0) + [False]:
+            try:
+                async with self(company_id, operation, run=run, optimistic=optimistic) as uow:
+                    result = await write(uow)
+                    await uow.commit()
+            except Conflict:
+                log.debug("%s of company %s met a concurrent writer; running it again", operation, company_id)
+                continue
+            return result, uow.operation
+        raise AssertionError("unreachable: the last attempt takes locks and raises no Conflict")
 
     async def record_refusal(
         self, company_id: str, operation: str, data_type: str, exc: DomainError, *, run: AsyncRun | None = None
