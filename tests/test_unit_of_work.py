@@ -124,24 +124,25 @@ def test_a_write_that_waited_for_the_lock_sees_what_the_other_wrote(
 
 
 async def _finalize_behind_another(url: str, company: str) -> tuple[str, tuple[int, int], int]:
-    """A finalization whose number another transaction draws first (holding the sequence's row until it
-    commits): its guarded write waits, finds the sequence moved, writes nothing; the finalization runs
-    again on a fresh read and takes the next number."""
+    """A company's first finalization while another transaction inserts its number sequence (holding the
+    new row until it commits): the finalization read no sequence and so means to draw 1; its guarded
+    write waits, finds the sequence taken, writes nothing; the finalization runs again on a fresh read and
+    takes the next number."""
     async with _handlers(url) as (h, pool):
         await h.load_money_defaults()
         sent: list[str] = []
         await _logged(pool, sent)
-        await _cycle(h, company, sent)  # numbers 1; the connection learns the types
+        await _cycle(h, f"{company}-warm", sent)  # the connection learns the types
         draft, _ = await h.create(company, new(id="", lines=[line()]))
         holder = await asyncpg.connect(url)
         try:
             sent.clear()
             async with holder.transaction():
                 await holder.execute(
-                    "UPDATE invoice_number_sequences SET last_value = last_value + 1 WHERE company_id = $1", company
+                    "INSERT INTO invoice_number_sequences (company_id, last_value) VALUES ($1, 1)", company
                 )
                 finalizing = asyncio.ensure_future(h.finalize(company, draft.id))
-                await asyncio.sleep(0.5)  # it has read the sequence at 1 and waits in its write
+                await asyncio.sleep(0.5)  # it has read no sequence and waits in its write
             inv, _ = await finalizing
         finally:
             await holder.close()
@@ -152,6 +153,6 @@ async def _finalize_behind_another(url: str, company: str) -> tuple[str, tuple[i
 
 def test_a_finalization_that_lost_its_number_runs_again_and_takes_the_next(database_url: str, company: str) -> None:
     number, counts, events = asyncio.run(_finalize_behind_another(database_url, company))
-    assert number == "INV-000003"  # 2 went to the other transaction
+    assert number == "INV-000002"  # 1 went to the other transaction
     assert counts == (0, 4)  # read, write (not applied), read, write
     assert events == 2  # created, finalized: the write that did not apply left none

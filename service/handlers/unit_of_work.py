@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -71,9 +71,9 @@ class Conflict(Exception):
     was written, and the use case runs again on a fresh read."""
 
 
-def feed(op: PushOperation, changes: list[Change]) -> list[events.Event]:
+def feed(op: PushOperation, changes: list[Change], status: bool = True) -> list[events.Event]:
     """What a write appends to the change feed: one event per change (recorded on the operation or not),
-    and the operation's status."""
+    and (unless `status` is False: it stays as it was) the operation's status."""
     out = []
     for c in changes:
         kind = c.event or (_DEFAULT_EVENTS[c.type] if c.data_type == "invoices" else "")
@@ -82,7 +82,8 @@ def feed(op: PushOperation, changes: list[Change]) -> list[events.Event]:
         if kind:
             invoice_id = c.record_id if c.data_type == "invoices" else ""
             out.append(events.Event(kind, op.company_id, invoice_id, op.key, c.attachment_id, c.payload))
-    out.append(events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key))
+    if status:
+        out.append(events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key))
     return out
 
 
@@ -101,6 +102,10 @@ def _operation(company_id: str, operation: str, data_type: str, run: AsyncRun | 
 
 def _operation_piece(op: PushOperation, run: AsyncRun | None) -> Piece:
     return push_store.insert_piece(op) if run is None else push_store.complete_piece(op, run.owner)
+
+
+# How a unit of work stores its push operation, made at commit from the operation as it then is.
+OperationWrite = Callable[[PushOperation], Piece]
 
 
 # The gapless invoice numbers the service gives by default (settings): prefix and zero-padded width.
@@ -163,7 +168,8 @@ class Invoices:
         if self._uow.optimistic:
             if value is None or self._uow.number_guard is not None:
                 raise RuntimeError("an optimistic unit of work numbers one invoice, read with draw_number")
-            self._uow.number_guard = store.number_guard(inv.company_id, value)  # drawn by the commit
+            self._uow.number_guard, draw = store.number_draw(inv.company_id, value)  # drawn by the commit
+            self._uow.pieces.extend(draw)
         elif value is None:
             value = await store.next_invoice_number(await self._uow.connection(), inv.company_id)
         return (await self._uow.number_formats())[0].format(value)
@@ -208,8 +214,12 @@ class UnitOfWork:
         # Optimistic: reads outside a transaction, and a commit that writes only if they still hold (the
         # guards). Only for use cases that read one invoice and write nothing but through the commit.
         self.optimistic = optimistic and run is None
-        self.guards: list[Piece] = []  # the invoices read at their versions
+        self.guards: list[Piece] = []  # what was read must still hold: invoices at their versions, operations
         self.number_guard: Piece | None = None  # the number drawn, if one was
+        self.notify: list[str] = []  # channels to wake at commit besides the change feed's
+        self._operation_write: OperationWrite | None = None  # None: the write's own (see _operation_piece)
+        self._status_event = True
+        self._adopted = False
         self.pool = factory.pool
         self.numbering = factory.numbering
         self._begin = factory.begin
@@ -238,6 +248,27 @@ class UnitOfWork:
     def record(self, *changes: Change) -> None:
         self.changes.extend(changes)
 
+    def queue(self, request: bytes, lease_owner: str, until: datetime, timeout_in_minutes: int) -> None:
+        """The write's operation stays PENDING (202) with its request, so a worker can finish what this
+        process leaves undone, leased to `lease_owner` until `until`; with a run (a worker's), the run
+        keeps its lease until `until` instead (PENDING already: no status event)."""
+        op, run = self.operation, self.run
+        op.status, op.status_code, op.timeout_in_minutes = PushStatus.PENDING, 202, timeout_in_minutes
+        if run is None:
+            self._operation_write = lambda op: push_store.insert_piece(op, request, (lease_owner, until))
+        else:
+            self._operation_write = lambda op: push_store.hold_piece(op, run.owner, until)
+            self._status_event = False
+
+    def adopt(self, op: PushOperation, guard: Piece, write: OperationWrite) -> None:
+        """This write changes an operation stored before (a send's, a timed-out or a requeued one) instead
+        of recording its own: `op` as it is to be, `write` its piece, `guard` what must still hold of it
+        (else the commit writes nothing and raises Conflict)."""
+        self.operation = op
+        self.guards.append(guard)
+        self._operation_write = write
+        self._adopted = True
+
     async def connection(self) -> asyncpg.Connection:
         """The unit of work's connection, in its transaction (begun on first use, with the write's
         statement time limit in the same round trip); an optimistic one's is in none."""
@@ -257,31 +288,45 @@ class UnitOfWork:
             lifecycle.check_invariants(inv)  # a breach is a bug: InvariantBreach, nothing is written
         op = self.operation
         op.changes = [c for c in self.changes if c.recorded]
-        op.completed_on_utc = utcnow()
-        pieces = [*self.pieces, _operation_piece(op, self.run), events.append_piece(feed(op, self.changes), self.now)]
-        if self.guards:  # read optimistically: one statement, written only if what was read still holds
-            if self.replaced_lines:
-                raise RuntimeError("an optimistic unit of work cannot replace lines (a statement of its own)")
-            guards = [*self.guards, *([self.number_guard] if self.number_guard else [])]
-            failed = await statement.execute_guarded(await self.connection(), guards, pieces, events.NOTIFY_NEW)
-            if failed is None:
-                raise Conflict(op.key)
-            if failed:
-                raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its guard's lock")
-        elif self._conn is None and self.run is None:  # nothing read: one statement, its own transaction
-            async with self.pool.acquire() as conn:
-                await statement.execute(conn, pieces, events.NOTIFY_NEW)
-        else:
+        if op.status is not PushStatus.PENDING:
+            op.completed_on_utc = utcnow()
+        write = self._operation_write or (lambda op: _operation_piece(op, self.run))
+        announced = feed(op, self.changes, self._status_event)
+        pieces = [*self.pieces, write(op), events.append_piece(announced, self.now)]
+        finals = [events.NOTIFY_NEW, *(f"pg_notify('{channel}', '')" for channel in self.notify)]
+        guards = [*self.guards, *([self.number_guard] if self.number_guard else [])]
+        in_transaction = not self.optimistic and (self._conn is not None or self.run is not None)
+        if self.optimistic and self.replaced_lines:
+            raise RuntimeError("an optimistic unit of work cannot replace lines (a statement of its own)")
+        if in_transaction:
             conn = await self.connection()
             for inv in self.replaced_lines:
                 await store.delete_lines(conn, inv)
-            failed = await statement.execute(conn, pieces, events.NOTIFY_NEW)
-            if push_store.LEASE in failed:
-                raise LeaseLost(op.key)
-            if failed:  # the invoice, credit note or payment row that was locked is not as read
-                raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its row lock")
-            await conn.execute("COMMIT")
+        if guards:  # written only if what was read still holds (outside a transaction: two round trips)
+            async with self._statement_connection() as conn:
+                failed = await statement.execute_guarded(conn, guards, pieces, finals)
+            if failed is None:
+                raise Conflict(op.key)
+        else:  # nothing read (a draft create): one statement, its own transaction; or in the transaction
+            async with self._statement_connection() as conn:
+                failed = await statement.execute(conn, pieces, ", ".join(finals))
+        if push_store.LEASE in failed:
+            raise LeaseLost(op.key)
+        if failed:  # the invoice, credit note or payment row that was locked or guarded is not as read
+            raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its row lock")
+        if in_transaction:
+            await (await self.connection()).execute("COMMIT")
         self._committed = True
+
+    @contextlib.asynccontextmanager
+    async def _statement_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The unit of work's connection if it has one (or needs one: a run's lease is checked in a
+        transaction), else one from the pool for the write statement alone."""
+        if self._conn is not None or (self.run is not None and not self.optimistic):
+            yield await self.connection()
+        else:
+            async with self.pool.acquire() as conn:
+                yield conn
 
     async def __aenter__(self) -> Self:
         return self
@@ -298,7 +343,9 @@ class UnitOfWork:
         if exc is None or isinstance(exc, LeaseLost | Conflict | InvariantBreach) or not isinstance(exc, Exception):
             return
         error = exc if isinstance(exc, DomainError) else domain_error(exc)
-        if isinstance(error, NotFound):
+        if self._adopted:  # the operation is another write's: it is not this one's to fail
+            pass
+        elif isinstance(error, NotFound):
             if self.run is not None:  # the asynchronous operation still ends, FAILED
                 await _record_failure(self.pool, self.operation, NotFound("record", ""), self.run, quiet=True)
         elif isinstance(error, DomainError):

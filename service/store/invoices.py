@@ -130,22 +130,32 @@ _LOAD = {
 
 
 def version_guard(inv: Invoice) -> Piece:
-    """A guard (statement.execute_guarded): the invoice is still at the version read, and locked so."""
+    """A guard (statement.execute_guarded): the invoice is still at the version read. It locks the row
+    without waiting (NOWAIT): a writer holding it means the version is about to change, a conflict."""
     return Piece(
-        f"SELECT 1 FROM invoices WHERE company_id = $1 AND id = $2 AND version = $3 {GATE} FOR NO KEY UPDATE",  # noqa: S608
+        "SELECT 1 FROM invoices WHERE company_id = $1 AND id = $2 AND version = $3 "  # noqa: S608
+        f"{GATE} FOR NO KEY UPDATE NOWAIT",
         (inv.company_id, inv.id, inv.version),
     )
 
 
-def number_guard(company_id: str, drawn: int) -> Piece:
-    """A guard that draws `drawn` from the company's sequence if it still stands at `drawn - 1` (the number
-    read): numbers stay gapless and unique, as each is drawn in the statement that writes it."""
-    return Piece(
-        "INSERT INTO invoice_number_sequences AS s (company_id, last_value) SELECT $1, $2 + 1 WHERE true "
-        f"{GATE} ON CONFLICT (company_id) DO UPDATE SET last_value = EXCLUDED.last_value "
-        "WHERE s.last_value = $2 RETURNING 1",
-        (company_id, drawn - 1),
+def number_draw(company_id: str, drawn: int) -> tuple[Piece, list[Piece]]:
+    """The guard and pieces that draw `drawn` from the company's sequence if it still stands at `drawn - 1`
+    (as read): numbers stay gapless and unique, each drawn by the statement that writes it. The guard locks
+    the sequence's row without waiting (a holder is drawing: a conflict); the company's first number is
+    the row's insertion instead, the statement's one write that may not apply."""
+    if drawn == 1:
+        first = (
+            "INSERT INTO invoice_number_sequences (company_id, last_value) SELECT $1, 1 WHERE true "
+            f"{GATE} ON CONFLICT (company_id) DO NOTHING RETURNING 1"
+        )
+        return Piece(first, (company_id,)), []
+    guard = (
+        "SELECT 1 FROM invoice_number_sequences WHERE company_id = $1 AND last_value = $2 "  # noqa: S608
+        f"{GATE} FOR UPDATE NOWAIT"
     )
+    draw = f"UPDATE invoice_number_sequences SET last_value = $2 + 1 WHERE company_id = $1 {GATE}"  # noqa: S608
+    return Piece(guard, (company_id, drawn - 1)), [Piece(draw, (company_id, drawn - 1))]
 
 
 def assign_ids(inv: Invoice) -> None:

@@ -11,7 +11,7 @@ Every INSERT of the service is built here, by `insert`, with its columns taken f
 
 Optimistic writes (`execute_guarded`) read first without a transaction and then write in one statement
 whose first parts, the guards, check that what was read is still so: each guard selects one row and locks
-it (or, the last one, makes the one write that may not apply: the number sequence's compare-and-set), and
+it (or, the last one, makes the one write that may not apply: a company's first invoice number), and
 every other part runs only when the last guard gave its row (the GATE). A guard that gives none leaves the
 whole statement without effect; a guard's lock keeps its row as checked until the statement commits.
 """
@@ -164,9 +164,8 @@ def _compose(texts: tuple[str, ...], checks: tuple[str, ...], final: str, guards
         offset += max((int(n) for n in _PARAM.findall(text)), default=0)
     counts = [f"(SELECT count(*) FROM w{i}) = 1" for i, name in enumerate(checks) if name]  # noqa: S608
     select = [final, f"ARRAY[{', '.join(counts)}]::bool[]" if counts else "'{}'::bool[]"]
-    if guards:  # announced only when written; the last column says whether it was
-        applied = _gate(len(guards) - 1)
-        select = [f"CASE WHEN {applied} THEN {final} END", select[1], applied]
+    if guards:  # the last column says whether it was written
+        select.append(_gate(len(guards) - 1))
     return f"WITH {', '.join(parts)} SELECT {', '.join(select)}"
 
 
@@ -183,13 +182,13 @@ async def execute(conn: asyncpg.Connection, pieces: Sequence[Piece], final: str)
 
 
 async def execute_guarded(
-    conn: asyncpg.Connection, guards: Sequence[Piece], pieces: Sequence[Piece], final: str
+    conn: asyncpg.Connection, guards: Sequence[Piece], pieces: Sequence[Piece], finals: Sequence[str]
 ) -> list[str] | None:
-    """Runs the pieces and `final` (one select-list expression) as one statement, only if every guard
-    gives its row; None when one did not (nothing was written), else the checks of pieces that did not
-    touch exactly one row. Guard i runs only if guard i-1 gave its row: its GATE becomes that condition
-    (the first one's nothing). Meant for a connection outside a transaction: the statement commits alone,
-    and a guard's lock lasts until then."""
+    """Runs the pieces and `finals` (select-list expressions, e.g. pg_notify calls) as one statement, only
+    if every guard gives its row; None when one did not (nothing was written, nothing announced), else the
+    checks of pieces that did not touch exactly one row. Guard i runs only if guard i-1 gave its row: its
+    GATE becomes that condition (the first one's nothing). Outside a transaction the statement commits
+    alone, and a guard's lock lasts until then."""
     if not guards:
         raise ValueError("a guarded statement needs a guard")
     texts = []
@@ -200,9 +199,13 @@ async def execute_guarded(
     gate = _gate(len(guards) - 1)
     pieces = merged(pieces, gate)
     checks = tuple(p.check for p in pieces)
+    final = ", ".join(f"CASE WHEN {gate} THEN {f} END" for f in finals)
     sql = _compose(tuple(p.sql for p in pieces), checks, final, tuple(texts))
     args = (*(a for g in guards for a in g.args), *(a for p in pieces for a in p.args))
-    row = await conn.fetchrow(sql, *args)
+    try:
+        row = await conn.fetchrow(sql, *args)
+    except asyncpg.LockNotAvailableError:  # a NOWAIT guard met a writer holding its row
+        return None
     assert row is not None
     if not row[-1]:
         return None
