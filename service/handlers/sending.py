@@ -228,7 +228,8 @@ class Outbox:
             )
             uow.pieces.append(store.insert_piece(entry))
             # PENDING, with the request, leased to the delivery (a worker's run keeps its lease instead).
-            uow.queue(request, f"outbox-{entry_id}", uow.now + self._claim_span + MARGIN, OPERATION_TIMEOUT_MINUTES)
+            uow.operation.timeout_in_minutes = OPERATION_TIMEOUT_MINUTES
+            uow.queue(request, (f"outbox-{entry_id}", uow.now + self._claim_span + MARGIN))
             await uow.commit()
         return entry
 

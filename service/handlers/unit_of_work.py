@@ -45,7 +45,8 @@ from service.handlers.writes import require_company, utcnow
 from service.store import events, profiles, statement
 from service.store import invoices as store
 from service.store import push_operations as push_store
-from service.store.db import connection, domain_error
+from service.store.db import domain_error
+from service.store.profiles import SETTINGS_NUMBERING
 from service.store.statement import Piece
 
 log = logging.getLogger(__name__)
@@ -248,24 +249,27 @@ class UnitOfWork:
     def record(self, *changes: Change) -> None:
         self.changes.extend(changes)
 
-    def queue(self, request: bytes, lease_owner: str, until: datetime, timeout_in_minutes: int) -> None:
-        """The write's operation stays PENDING (202) with its request, so a worker can finish what this
-        process leaves undone, leased to `lease_owner` until `until`; with a run (a worker's), the run
-        keeps its lease until `until` instead (PENDING already: no status event)."""
+    def queue(self, request: bytes, lease: tuple[str, datetime] | None = None) -> None:
+        """The write's operation stays PENDING (202) with its request, so a worker applies it (or finishes
+        what this process leaves undone), leased (owner, until) to whoever applies it now; with a run (a
+        worker's), the run keeps its lease until then instead (PENDING already: no status event)."""
         op, run = self.operation, self.run
-        op.status, op.status_code, op.timeout_in_minutes = PushStatus.PENDING, 202, timeout_in_minutes
+        op.status, op.status_code = PushStatus.PENDING, 202
         if run is None:
-            self._operation_write = lambda op: push_store.insert_piece(op, request, (lease_owner, until))
-        else:
-            self._operation_write = lambda op: push_store.hold_piece(op, run.owner, until)
+            self._operation_write = lambda op: push_store.insert_piece(op, request, lease)
+        elif lease is not None:
+            self._operation_write = lambda op: push_store.hold_piece(op, run.owner, lease[1])
             self._status_event = False
 
-    def adopt(self, op: PushOperation, guard: Piece, write: OperationWrite) -> None:
-        """This write changes an operation stored before (a send's, a timed-out or a requeued one) instead
-        of recording its own: `op` as it is to be, `write` its piece, `guard` what must still hold of it
-        (else the commit writes nothing and raises Conflict)."""
+    def adopt(self, op: PushOperation, guard: Piece | None, write: OperationWrite | None) -> None:
+        """This write stores `op` as it is to be, an operation that is not a record of the write itself:
+        one stored before (a send's, a timed-out or a requeued one) or the write's whole content (a refusal,
+        a queued write): `write` its piece (None: the write's own, see _operation_piece), `guard` what must
+        still hold of it (else the commit writes nothing and raises Conflict). A failure to write it is
+        not recorded as another operation."""
         self.operation = op
-        self.guards.append(guard)
+        if guard is not None:
+            self.guards.append(guard)
         self._operation_write = write
         self._adopted = True
 
@@ -295,7 +299,9 @@ class UnitOfWork:
         pieces = [*self.pieces, write(op), events.append_piece(announced, self.now)]
         finals = [events.NOTIFY_NEW, *(f"pg_notify('{channel}', '')" for channel in self.notify)]
         guards = [*self.guards, *([self.number_guard] if self.number_guard else [])]
-        in_transaction = not self.optimistic and (self._conn is not None or self.run is not None)
+        # A transaction when something was read under row locks, or a run's lease is to be checked and no
+        # guard does it (nothing read, the lease guarded: one statement is enough).
+        in_transaction = not self.optimistic and (self._conn is not None or (self.run is not None and not guards))
         if self.optimistic and self.replaced_lines:
             raise RuntimeError("an optimistic unit of work cannot replace lines (a statement of its own)")
         if in_transaction:
@@ -303,12 +309,12 @@ class UnitOfWork:
             for inv in self.replaced_lines:
                 await store.delete_lines(conn, inv)
         if guards:  # written only if what was read still holds (outside a transaction: two round trips)
-            async with self._statement_connection() as conn:
+            async with self._statement_connection(in_transaction) as conn:
                 failed = await statement.execute_guarded(conn, guards, pieces, finals)
             if failed is None:
                 raise Conflict(op.key)
         else:  # nothing read (a draft create): one statement, its own transaction; or in the transaction
-            async with self._statement_connection() as conn:
+            async with self._statement_connection(in_transaction) as conn:
                 failed = await statement.execute(conn, pieces, ", ".join(finals))
         if push_store.LEASE in failed:
             raise LeaseLost(op.key)
@@ -319,10 +325,10 @@ class UnitOfWork:
         self._committed = True
 
     @contextlib.asynccontextmanager
-    async def _statement_connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """The unit of work's connection if it has one (or needs one: a run's lease is checked in a
-        transaction), else one from the pool for the write statement alone."""
-        if self._conn is not None or (self.run is not None and not self.optimistic):
+    async def _statement_connection(self, in_transaction: bool) -> AsyncIterator[asyncpg.Connection]:
+        """The unit of work's connection if it has one, or needs one (a transaction), else one from the pool
+        for the write statement alone."""
+        if self._conn is not None or in_transaction:
             yield await self.connection()
         else:
             async with self.pool.acquire() as conn:
@@ -358,20 +364,18 @@ async def store_operation(
     pool: asyncpg.Pool, op: PushOperation, run: AsyncRun | None, request: bytes | None = None, notify: str = ""
 ) -> None:
     """A push operation that changes nothing else (a refusal, a queued write, one given up on) with its
-    status event, in one statement: inserted, or completing the leased one while the lease holds (else
-    LeaseLost). `notify` names one more channel to wake at commit."""
-    pieces = [
-        push_store.insert_piece(op, request) if run is None else push_store.complete_piece(op, run.owner),
-        events.append_piece(feed(op, []), op.completed_on_utc or op.requested_on_utc),
-    ]
-    final = f"{events.NOTIFY_NEW}, pg_notify('{notify}', '')" if notify else events.NOTIFY_NEW
-    async with connection(pool) as conn:
-        if run is None:
-            await statement.execute(conn, pieces, final)
-            return
-        async with conn.transaction():
-            if push_store.LEASE in await statement.execute(conn, pieces, final):
-                raise LeaseLost(op.key)
+    status event, by a unit of work's commit in one statement: inserted (a PENDING one with `request`), or
+    completing the leased one while the lease holds (else LeaseLost). `notify` names one more channel to
+    wake at commit."""
+    try:
+        async with UnitOfWorkFactory(pool, SETTINGS_NUMBERING)(op.company_id, op.operation, run=run) as uow:
+            uow.adopt(op, push_store.lease_guard(op, run.owner) if run else None, None)
+            if request is not None:
+                uow.queue(request)
+            uow.notify.extend([notify] if notify else [])
+            await uow.commit()
+    except Conflict:  # the lease is gone
+        raise LeaseLost(op.key) from None
 
 
 async def _record_failure(

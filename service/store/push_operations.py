@@ -79,11 +79,11 @@ def insert_piece(op: PushOperation, request: bytes | None = None, lease: tuple[s
 
 LEASE = "lease"  # the check of complete_piece: the worker still held the operation's lease
 _COMPLETE = (
-    "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, changes = $6, "
-    "completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
+    "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, "  # noqa: S608
+    "changes = $6, completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
     # A failed asynchronous write keeps its request, so an operator can requeue it.
-    "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END "
-    "WHERE company_id = $9 AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8 RETURNING 1"
+    "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END WHERE company_id = $9 "
+    f"AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8 {GATE} RETURNING 1"
 )
 
 
@@ -112,6 +112,11 @@ def pending_guard(company_id: str, key: str) -> Piece:
 def timeout_guard(company_id: str, key: str, now: datetime) -> Piece:
     """The operation is PENDING past its timeout, and no live lease holds it."""
     return Piece(_GUARD.format(f"{_PAST_TIMEOUT.replace('$1', '$3')}"), (company_id, key, now))
+
+
+def lease_guard(op: PushOperation, lease_owner: str) -> Piece:
+    """The operation is PENDING and leased to `lease_owner` (a worker completing what it applies)."""
+    return Piece(_GUARD.format("status = 'PENDING' AND lease_owner = $3"), (op.company_id, op.key, lease_owner))
 
 
 def requeue_guard(company_id: str, key: str) -> Piece:
