@@ -156,3 +156,21 @@ def test_a_finalization_that_lost_its_number_runs_again_and_takes_the_next(datab
     assert number == "INV-000002"  # 1 went to the other transaction
     assert counts == (0, 4)  # read, write (not applied), read, write
     assert events == 2  # created, finalized: the write that did not apply left none
+
+
+async def _finalize_from_two_processes(url: str, company: str) -> list[str]:
+    """Two handler sets (as two processes would have: each its own pool and its own turns) finalize drafts
+    of one company at once: their writes conflict in the database, where the guards decide."""
+    async with _handlers(url, 4) as (a, _), _handlers(url, 4) as (b, _):
+        drafts = [(await a.create(company, new(id="", lines=[line()])))[0] for _ in range(20)]
+        done = await asyncio.gather(*((a if n % 2 else b).finalize(company, d.id) for n, d in enumerate(drafts)))
+        return [inv.invoice_number for inv, _ in done]
+
+
+def test_finalizations_from_two_processes_get_gapless_unique_numbers(
+    database_url: str, company: str, db: Database
+) -> None:
+    numbers = asyncio.run(_finalize_from_two_processes(database_url, company))
+    assert sorted(numbers) == [f"INV-{n:06d}" for n in range(1, 21)]
+    rows = db.fetch("SELECT last_value FROM invoice_number_sequences WHERE company_id = $1", company)
+    assert rows[0]["last_value"] == 20

@@ -52,7 +52,9 @@ class LifecycleWrites(InvoiceUseCases):
         async def write(uow: UnitOfWork) -> Invoice:
             return await self._finalize_one(uow, invoice_id, etag, issue_date)
 
-        return await self.uow.optimistic(company_id, "FinalizeInvoice", write, run=run)
+        # Finalizations of a company contend for its number sequence.
+        turns = ("invoice numbers", company_id)
+        return await self.uow.optimistic(company_id, "FinalizeInvoice", write, run=run, turns=turns)
 
     async def batch_finalize(
         self, company_id: str, requests: list[tuple[str, str, datetime | None]], *, run: AsyncRun | None = None

@@ -47,7 +47,8 @@ class PaymentWrites(InvoiceUseCases):
             uow.record(paid(inv))
             return inv
 
-        return await self.uow.optimistic(company_id, "RecordPayment", write, run=run)
+        turns = ("invoice", company_id, invoice_id)  # payments of an invoice contend for its row
+        return await self.uow.optimistic(company_id, "RecordPayment", write, run=run, turns=turns)
 
     async def update_payment_status(
         self,

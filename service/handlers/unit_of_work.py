@@ -26,8 +26,10 @@ transaction, which queues behind the other writers instead of conflicting with t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
@@ -404,6 +406,14 @@ class UnitOfWorkFactory:
         # connection's). SET LOCAL ends with the transaction; it goes with BEGIN, in one round trip.
         limit = f"; SET LOCAL statement_timeout = {int(statement_timeout_ms)}" if statement_timeout_ms else ""
         self.begin = f"BEGIN{limit}"
+        self._turns: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _turn(self, key: tuple[str, ...]) -> asyncio.Lock:
+        """This process's lock on `key`, alive while someone holds or waits for it."""
+        lock = self._turns.get(key)
+        if lock is None:
+            lock = self._turns[key] = asyncio.Lock()
+        return lock
 
     def __call__(
         self,
@@ -423,21 +433,27 @@ class UnitOfWorkFactory:
         write: Callable[[UnitOfWork], Awaitable[T]],
         *,
         run: AsyncRun | None = None,
+        turns: tuple[str, ...] = (),
     ) -> tuple[T, PushOperation]:
         """`write` (read one invoice with get_for_update, apply the domain rule, save) committed in two
         round trips, run again on a fresh read when a concurrent writer came first (Conflict), and after
         OPTIMISTIC_ATTEMPTS under row locks in a transaction, which cannot conflict: a contended write is
         never refused for contention. A worker's run (its lease is checked in the transaction) and a
-        refusal by the domain rule are not retried."""
-        for optimistic in [True] * (OPTIMISTIC_ATTEMPTS if run is None else 0) + [False]:
-            try:
-                async with self(company_id, operation, run=run, optimistic=optimistic) as uow:
-                    result = await write(uow)
-                    await uow.commit()
-            except Conflict:
-                log.debug("%s of company %s met a concurrent writer; running it again", operation, company_id)
-                continue
-            return result, uow.operation
+        refusal by the domain rule are not retried.
+
+        `turns` names what writes of this kind contend for (a company's number sequence, an invoice): the
+        calls of this process take turns on it, so they do not conflict with each other in the database,
+        where each would cost a wasted attempt; between processes the guards decide."""
+        async with self._turn(turns) if turns else contextlib.nullcontext():
+            for optimistic in [True] * (OPTIMISTIC_ATTEMPTS if run is None else 0) + [False]:
+                try:
+                    async with self(company_id, operation, run=run, optimistic=optimistic) as uow:
+                        result = await write(uow)
+                        await uow.commit()
+                except Conflict:
+                    log.debug("%s of company %s met a concurrent writer; running it again", operation, company_id)
+                    continue
+                return result, uow.operation
         raise AssertionError("unreachable: the last attempt takes locks and raises no Conflict")
 
     async def record_refusal(
