@@ -54,8 +54,9 @@ from service.store.statement import Piece
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_STORED_VIOLATIONS = 1000
-# Optimistic tries of a write before it takes row locks: enough for a writer of another process now and
-# then; under steady contention (finalizations of one company) the locks queue the writers.
+# Optimistic tries of a write before it takes row locks: enough for writers of other processes meeting it
+# now and then (those of one process take turns before, see UnitOfWorkFactory.optimistic); under steady
+# contention the row locks queue the writers.
 OPTIMISTIC_ATTEMPTS = 2
 _DEFAULT_EVENTS = {
     ChangeType.CREATED: EventType.INVOICE_CREATED,
