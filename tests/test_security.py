@@ -181,6 +181,7 @@ def cases(w: World) -> dict[str, Callable[[], Any]]:
         "SendInvoice": lambda: svc.SendInvoiceRequest(**ids, email_addresses=["a@b.example"]),
         "ImportInvoice": lambda: svc.ImportInvoiceRequest(company_id=B, vendor=svc.VENDOR_CODAT, invoice_json="{}"),
         "ExportInvoice": lambda: svc.ExportInvoiceRequest(**ids, vendor=svc.VENDOR_CODAT),
+        "ValidateInvoice": lambda: svc.ValidateInvoiceRequest(**ids),
         "TriggerInvoiceCommunication": lambda: svc.TriggerInvoiceCommunicationRequest(**ids),
         "GetCompanyProfile": lambda: cpb.GetCompanyProfileRequest(company_id=B),
         "UpdateCompanyProfile": lambda: cpb.UpdateCompanyProfileRequest(company_id=B, profile=cpb.CompanyProfile(legal_name="x")),
