@@ -155,7 +155,12 @@ async def start_server(settings: Settings, pool: asyncpg.Pool, database_url: str
     push = PushOperationServicer(PushOperationHandlers(pool, tokens), hub)
     health_servicer = register(server, servicer, push, services)
     workers = Workers(
-        pool, hub, dispatcher(servicer, services), settings.workers, timedelta(seconds=settings.lease_seconds)
+        pool,
+        handlers.uow,
+        hub,
+        dispatcher(servicer, services),
+        settings.workers,
+        timedelta(seconds=settings.lease_seconds),
     )
     await hub.start()  # after every subscriber: the LISTEN connection registers their channels
     port = listen(server, settings)

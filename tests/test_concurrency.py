@@ -1,10 +1,15 @@
-"""Concurrent clients on real channels: no lost update, no overpayment, gapless numbers."""
+"""Concurrent clients on real channels: no lost update, no overpayment, gapless numbers. FinalizeInvoice
+and RecordPayment write optimistically (a read, then a write guarded by what was read), the other writes
+under row locks: the races below mix both."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 import grpc
 from invoices.v1 import invoice_pb2 as pb
@@ -89,3 +94,81 @@ def test_concurrent_credit_draws_never_go_below_zero(stub, company, db):
     assert bal == 0
     ledger = db.fetch("SELECT sum(amount) AS s FROM credit_entries WHERE company_id = $1", company)[0]["s"]
     assert ledger == 0
+
+
+def _outcome(call: Callable[[], Any]) -> grpc.StatusCode:
+    try:
+        call()
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+LOSER = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED}
+
+
+def test_finalize_racing_cancel_on_one_draft_exactly_one_wins(stub, company, db):
+    """Finalize (optimistic: read, then a write guarded by the version read) against Cancel (row locks, in a
+    transaction) on the same drafts: per draft one wins and the other is refused, never both (a lost
+    update), and the numbers given stay gapless."""
+    drafts = [create(stub, company) for _ in range(15)]
+    calls: list[Callable[[], Any]] = []
+    for d in drafts:
+        calls.append(partial(stub.FinalizeInvoice, svc.FinalizeInvoiceRequest(company_id=company, invoice_id=d.id)))
+        calls.append(partial(stub.CancelInvoice, svc.CancelInvoiceRequest(company_id=company, invoice_id=d.id)))
+    with ThreadPoolExecutor(len(calls)) as pool:
+        codes = list(pool.map(_outcome, calls))
+    finalized_ids = set()
+    for n, d in enumerate(drafts):
+        finalize, cancel = codes[2 * n], codes[2 * n + 1]
+        assert {finalize, cancel} == {grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION}, (finalize, cancel)
+        now = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=d.id)).invoice
+        if finalize == grpc.StatusCode.OK:
+            assert now.status == pb.INVOICE_STATUS_SUBMITTED and now.invoice_number
+            finalized_ids.add(d.id)
+        else:
+            assert now.status == pb.INVOICE_STATUS_VOID and not now.invoice_number
+    rows = db.fetch("SELECT invoice_number FROM invoices WHERE company_id = $1 AND invoice_number IS NOT NULL", company)
+    assert sorted(int(r["invoice_number"].removeprefix("INV-")) for r in rows) == list(range(1, len(finalized_ids) + 1))
+
+
+def test_finalize_racing_void_with_one_etag_exactly_one_wins(stub, company):
+    """Both name the draft's etag: whichever comes second finds the invoice changed (ABORTED) or, a void of
+    the draft itself, refused (FAILED_PRECONDITION)."""
+    drafts = [create(stub, company) for _ in range(15)]
+    calls: list[Callable[[], Any]] = []
+    for d in drafts:
+        request = svc.FinalizeInvoiceRequest(company_id=company, invoice_id=d.id, etag=d.etag)
+        calls.append(partial(stub.FinalizeInvoice, request))
+        calls.append(
+            partial(stub.VoidInvoice, svc.VoidInvoiceRequest(company_id=company, invoice_id=d.id, etag=d.etag))
+        )
+    with ThreadPoolExecutor(len(calls)) as pool:
+        codes = list(pool.map(_outcome, calls))
+    for n, d in enumerate(drafts):
+        finalize, void = codes[2 * n], codes[2 * n + 1]
+        assert grpc.StatusCode.OK in (finalize, void) and {finalize, void} - {grpc.StatusCode.OK} <= LOSER, codes
+        assert [finalize, void].count(grpc.StatusCode.OK) == 1
+        now = stub.GetInvoice(svc.GetInvoiceRequest(company_id=company, invoice_id=d.id)).invoice
+        assert now.status == (pb.INVOICE_STATUS_SUBMITTED if finalize == grpc.StatusCode.OK else pb.INVOICE_STATUS_VOID)
+
+
+def test_payments_racing_a_void_lose_nothing(stub, company, db):
+    """Payments (optimistic) against a void (row locks): a payment either lands before the void, and the
+    void gives it back as customer credit, or is refused after it; the credit always equals what was paid."""
+    invoices = [finalized(stub, company) for _ in range(8)]  # 100.00 each
+    calls: list[Callable[[], Any]] = []
+    for inv in invoices:
+        calls += [partial(pay, stub, company, inv.id, "10.00") for _ in range(3)]
+        calls.append(partial(stub.VoidInvoice, svc.VoidInvoiceRequest(company_id=company, invoice_id=inv.id)))
+    with ThreadPoolExecutor(len(calls)) as pool:
+        codes = list(pool.map(_outcome, calls))
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION}, codes
+    for n in range(len(invoices)):
+        assert codes[4 * n + 3] == grpc.StatusCode.OK  # the void
+    paid = db.fetch(
+        "SELECT coalesce(sum(applied_amount), 0) AS s FROM payment_allocations WHERE company_id = $1", company
+    )
+    credit = db.fetch("SELECT coalesce(sum(amount), 0) AS s FROM credit_entries WHERE company_id = $1", company)
+    payments = codes.count(grpc.StatusCode.OK) - len(invoices)
+    assert paid[0]["s"] == credit[0]["s"] == Decimal("10.00") * payments

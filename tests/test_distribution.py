@@ -18,7 +18,7 @@ from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
 from invoices.v1 import push_operation_service_pb2 as ps
 from invoices.v1 import push_operation_service_pb2_grpc as ps_grpc
 
-from service.store import events
+from service.store import events, statement
 from tests.helpers import create
 
 MIGRATIONS = Path(__file__).parent.parent / "service" / "store" / "migrations"
@@ -167,6 +167,11 @@ def test_migration_0010_converts_stored_rows_in_place(database_url: str) -> None
     _alembic(url, "upgrade", "head")
 
 
+async def _append(conn: asyncpg.Connection, appended: list[events.Event], now: datetime) -> None:
+    """Events as a write's statement appends them (the unit of work's commit)."""
+    await statement.execute(conn, [events.append_piece(appended, now)], events.NOTIFY_NEW)
+
+
 def test_positions_count_per_company_and_a_busy_company_holds_up_no_other(database_url: str) -> None:
     a, b = f"co-{uuid.uuid4().hex[:10]}", f"co-{uuid.uuid4().hex[:10]}"
     url = _new_database(database_url)  # no service sequences here but this test
@@ -176,8 +181,8 @@ def test_positions_count_per_company_and_a_busy_company_holds_up_no_other(databa
         conn, other = await asyncpg.connect(url), await asyncpg.connect(url)
         now = datetime.now(UTC)
         try:
-            await events.append(conn, [events.Event("CREATED", a), events.Event("CREATED", b)], now)
-            await events.append(conn, [events.Event("MODIFIED", a)], now)
+            await _append(conn, [events.Event("CREATED", a), events.Event("CREATED", b)], now)
+            await _append(conn, [events.Event("MODIFIED", a)], now)
             moved = dict(await events.sequence(conn))
             assert (moved[a], moved[b]) == (2, 1)  # each company counts from 1, densely
             assert await events.head(conn, a) == 2 and await events.head(conn, b) == 1
@@ -186,7 +191,7 @@ def test_positions_count_per_company_and_a_busy_company_holds_up_no_other(databa
             tx = other.transaction()
             await tx.start()
             await other.execute("SELECT 1 FROM invoice_event_heads WHERE company_id = $1 FOR UPDATE", a)
-            await events.append(conn, [events.Event("MODIFIED", a), events.Event("MODIFIED", b)], now)
+            await _append(conn, [events.Event("MODIFIED", a), events.Event("MODIFIED", b)], now)
             moved = dict(await asyncio.wait_for(events.sequence(conn), 5))
             assert b in moved and moved[b] == 2 and a not in moved
             await tx.rollback()
@@ -211,8 +216,8 @@ def test_retention_purges_a_prefix_per_company_and_raises_its_horizon(database_u
         old = now - timedelta(days=40)
         try:
             for company in (a, b):
-                await events.append(conn, [events.Event("CREATED", company) for _ in range(3)], old)
-            await events.append(conn, [events.Event("MODIFIED", a)], now)
+                await _append(conn, [events.Event("CREATED", company) for _ in range(3)], old)
+            await _append(conn, [events.Event("MODIFIED", a)], now)
             await events.sequence(conn)
             # Position 2 of b was created after the cutoff, though committed before 3: b keeps 2 and 3.
             await conn.execute(
@@ -232,7 +237,7 @@ def test_retention_purges_a_prefix_per_company_and_raises_its_horizon(database_u
             assert horizons == {a: 3, b: 1}
             # Nothing left to purge; numbering goes on past the purged positions.
             assert await events.purge(conn, now - timedelta(days=30), 1000) == 0
-            await events.append(conn, [events.Event("MODIFIED", a)], now)
+            await _append(conn, [events.Event("MODIFIED", a)], now)
             assert dict(await events.sequence(conn)) == {a: 5}
         finally:
             await conn.close()

@@ -311,3 +311,21 @@ def test_credit_notes_export_valid_and_import_against_their_invoice(stub, compan
     assert got.credit_note.total_amount == issued.total_amount
     assert got.credit_note.status == pb.CREDIT_NOTE_STATUS_ISSUED
     assert got.invoice.amount_credited == issued.total_amount
+
+
+def test_lines_without_a_vat_category_are_named_in_both_syntaxes(stub, company):
+    _profile(company, stub)
+    plain = invoice(
+        currency="EUR", lines=[line("1", "10.00"), line("2", "5.00", taxation_items=_vat())], buyer=_buyer()
+    )
+    inv = finalized(stub, company, plain)
+    for fmt in (UBL, CII):
+        err = rpc_error(partial(_export, stub, company, inv.id, fmt), FAILED)
+        assert _rules(err) == ["BR-CO-04"]
+        assert "line_items[0].taxation_items[0].tax_category" in str(rich_status(err))
+    check = stub.ValidateInvoice(svc.ValidateInvoiceRequest(company_id=company, invoice_id=inv.id))
+    assert not check.valid
+    assert {(f.rule_id, f.field, f.format) for f in check.findings} == {
+        ("BR-CO-04", "line_items[0].taxation_items[0].tax_category", UBL),
+        ("BR-CO-04", "line_items[0].taxation_items[0].tax_category", CII),
+    }

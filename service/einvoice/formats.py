@@ -12,7 +12,16 @@ from service.domain.errors import FailedPrecondition, FieldViolation, InvalidArg
 from service.domain.profile import EInvoiceFormat
 from service.einvoice import cii, ubl
 from service.einvoice.document import CREDIT_NOTE, INVOICE, Document
-from service.einvoice.validation import Finding, Syntax, Unreadable, fatal, parse, root_kind, validate_async
+from service.einvoice.validation import (
+    Finding,
+    Severity,
+    Syntax,
+    Unreadable,
+    fatal,
+    parse,
+    root_kind,
+    validate_async,
+)
 
 SYNTAX: Final[dict[EInvoiceFormat, Syntax]] = {
     EInvoiceFormat.UBL: Syntax.UBL,
@@ -47,17 +56,37 @@ def write(syntax: Syntax, doc: Document) -> bytes:
     return _WRITE[syntax](doc)
 
 
-async def checked(syntax: Syntax, doc: Document, what: str) -> bytes:
-    """The document in `syntax`, validated: a fatal finding refuses it (it is never returned)."""
-    xml = await asyncio.to_thread(write, syntax, doc)  # 1,000 lines: off the event loop
-    findings = await validate_async(syntax, xml)
-    if fatal(findings):
-        raise refusal(findings, what)
-    return xml
+_BR_CO_04 = (
+    "[BR-CO-04]-Each Invoice line (BG-25) shall be categorized with an Invoiced item VAT category code (BT-151)."
+)
+
+
+def uncategorized(doc: Document) -> list[Finding]:
+    """Lines without a VAT category: CII's schema refuses them before any rule runs, so the rule they break is
+    reported here, naming each line (an invoice made without EN 16931 in mind usually has none)."""
+    return [
+        Finding(
+            "BR-CO-04", Severity.FATAL, _BR_CO_04, f"line_items[{n}].taxation_items[0].tax_category", f"BG-25[{n + 1}]"
+        )
+        for n, line in enumerate(doc.lines)
+        if not line.category
+    ]
 
 
 async def findings(syntax: Syntax, doc: Document) -> list[Finding]:
-    return await validate_async(syntax, await asyncio.to_thread(write, syntax, doc))
+    return uncategorized(doc) or await validate_async(syntax, await asyncio.to_thread(write, syntax, doc))
+
+
+async def checked(syntax: Syntax, doc: Document, what: str) -> bytes:
+    """The document in `syntax`, validated: a fatal finding refuses it (it is never returned)."""
+    missing = uncategorized(doc)
+    if missing:
+        raise refusal(missing, what)
+    xml = await asyncio.to_thread(write, syntax, doc)  # 1,000 lines: off the event loop
+    found = await validate_async(syntax, xml)
+    if fatal(found):
+        raise refusal(found, what)
+    return xml
 
 
 async def read(xml: bytes, syntax: Syntax, path: str) -> Document:

@@ -475,12 +475,25 @@ def _single_percentage(parts: list[AllowanceCharge]) -> Decimal | None:
     return parts[0].percentage if len(parts) == 1 else None
 
 
-def _line_item(line: Line, exemptions: Exemptions) -> LineItem:
+def unit_price(line: Line, position: int) -> Decimal:
+    """BT-146 per one unit: the net price divided by its base quantity (BT-149), which the canonical model
+    does not carry; a price that does not divide exactly (10.00 per 3) cannot be carried and is refused."""
+    base = line.price_base_quantity
+    if base is None or base == 1:
+        return line.net_price
+    unit = line.net_price / base if base > 0 else None
+    if unit is None or unit * base != line.net_price:
+        why = f"a net price of {line.net_price:f} per {base:f} units is not an exact price per unit"
+        raise InvalidArgument([FieldViolation(f"lines[{position}].price_base_quantity (BT-149)", why)])
+    return unit
+
+
+def _line_item(line: Line, exemptions: Exemptions, position: int = 0) -> LineItem:
     allowances = [a for a in line.allowances_charges if not a.charge]
     charges = [a for a in line.allowances_charges if a.charge]
     out = LineItem(
         quantity=line.quantity,
-        unit_amount=line.net_price,
+        unit_amount=unit_price(line, position),
         description=line.name,
         sub_total=line.net_amount,
         service_start_date=line.period_start,
@@ -579,7 +592,7 @@ def _invoice(doc: Document) -> Invoice:
         total_tax_amount=doc.tax_total,
         total_amount=doc.grand_total,
         amount_due=doc.due_payable,
-        lines=[_line_item(line, exemptions) for line in doc.lines],
+        lines=[_line_item(line, exemptions, n) for n, line in enumerate(doc.lines)],
         allowance_charges=[_domain_allowance_charge(ac) for ac in doc.allowances_charges],
         sales_order_refs=[{"id": doc.sales_order_reference}] if doc.sales_order_reference else [],
     )

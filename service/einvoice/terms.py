@@ -264,30 +264,3 @@ def field_of(term_id: str) -> str:
     """The canonical field a finding about `term_id` points at ("" when the term is not carried)."""
     term = TERMS.get(term_id)
     return term.field or "" if term else ""
-
-
-def markdown() -> str:
-    """docs/en16931.md: every business term with its canonical field, or "not carried"
-    (regenerate with `python -m service.einvoice.terms > docs/en16931.md`)."""
-    carried = sum(1 for t in TERMS_LIST if t.id.startswith("BT-") and t.field is not None)
-    terms = sum(1 for t in TERMS_LIST if t.id.startswith("BT-"))
-    rows = [
-        "# EN 16931 business terms and the canonical model",
-        "",
-        "Every business term (BT) and group (BG) of EN 16931-1, with the `invoices.v1` field that carries it",
-        "(the UBL and CII exports write it from there; imports read it back there). Generated from",
-        "`service/einvoice/terms.py`; `tests/test_einvoice_terms.py` keeps this file equal to it.",
-        f"{carried} of the {terms} business terms are carried.",
-        "",
-        "| term | name | canonical field | note |",
-        "|---|---|---|---|",
-    ]
-    for t in TERMS_LIST:
-        name = f"**{t.name}**" if t.id.startswith("BG-") else t.name
-        field = f"`{t.field}`" if t.field else "not carried"
-        rows.append(f"| {t.id} | {name} | {field} | {t.note} |")
-    return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")

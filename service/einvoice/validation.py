@@ -36,6 +36,8 @@ _NS_TEST: Final = re.compile(r"\[namespace-uri\(\)='[^']*'\]")
 RULE_FIELDS: Final[dict[str, str]] = {
     "BR-S-02": "seller.tax_registrations[scheme=VAT].id",
     "BR-CO-26": "seller.tax_registrations[scheme=VAT].id",
+    # "VAT category taxable amount (BT-116) = sum of line net amounts ..." for each category: the amount is off.
+    **{f"BR-{c}-08": "tax_breakdown[].taxable_amount" for c in ("S", "Z", "E", "AE", "IC", "G", "O", "AF", "AG")},
 }
 MAX_FINDINGS: Final = 200  # a hopeless document reports its first 200 findings
 

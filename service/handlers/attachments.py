@@ -86,7 +86,7 @@ class AttachmentHandlers:
         self.seller = seller
         self.render = render
         self.max_mail_bytes = max_mail_bytes
-        self.outbox = Outbox(pool, smtp, seller, render, max_mail_bytes)
+        self.outbox = Outbox(pool, uow, smtp, seller, render, max_mail_bytes)
 
     async def _invoice(self, conn: asyncpg.Connection, company_id: str, invoice_key: str) -> Invoice:
         inv = await invoice_store.load_invoice(conn, company_id, invoice_key)

@@ -31,7 +31,8 @@ class LifecycleWrites(InvoiceUseCases):
         path: str = "invoice",
         sizes: list[int] | None = None,
     ) -> Invoice:
-        # The number is drawn with the locking read (one round trip); a refusal rolls it back.
+        # The number is drawn with the locking read (one round trip), and a refusal rolls it back; or, in
+        # an optimistic unit of work, read with it and drawn by the commit's statement.
         inv = await uow.invoices.get_for_update(invoice_id, etag, draw_number=True)
         lifecycle.check_can_finalize(inv)
         lifecycle.finalize(inv, await uow.invoices.number(inv), uow.now, issue_date)
@@ -50,10 +51,12 @@ class LifecycleWrites(InvoiceUseCases):
         *,
         run: AsyncRun | None = None,
     ) -> tuple[Invoice, PushOperation]:
-        async with self.uow(company_id, "FinalizeInvoice", run=run) as uow:
-            inv = await self._finalize_one(uow, invoice_id, etag, issue_date)
-            await uow.commit()
-        return inv, uow.operation
+        async def write(uow: UnitOfWork) -> Invoice:
+            return await self._finalize_one(uow, invoice_id, etag, issue_date)
+
+        # Finalizations of a company contend for its number sequence.
+        turns = ("invoice numbers", company_id)
+        return await self.uow.optimistic(company_id, "FinalizeInvoice", write, run=run, turns=turns)
 
     async def batch_finalize(
         self, company_id: str, requests: list[tuple[str, str, datetime | None]], *, run: AsyncRun | None = None

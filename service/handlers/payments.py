@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,6 +12,7 @@ from service.domain import lifecycle
 from service.domain.models import Invoice, PaymentAllocation, PaymentStatus
 from service.domain.push import AsyncRun, Change, ChangeType, PushOperation
 from service.handlers.invoice_base import InvoiceUseCases, paid
+from service.handlers.unit_of_work import UnitOfWork
 from service.handlers.writes import require_company
 from service.store import invoices as store
 from service.store.db import connection
@@ -36,14 +37,18 @@ class PaymentWrites(InvoiceUseCases):
     async def record_payment(
         self, company_id: str, invoice_id: str, alloc: PaymentAllocation, *, run: AsyncRun | None = None
     ) -> tuple[Invoice, PushOperation]:
-        """Two statements: the locking read, then one write (allocation, header, operation, events)."""
-        async with self.uow(company_id, "RecordPayment", run=run) as uow:
+        """Two statements: the read, then one write (allocation, header, operation, events) if the invoice
+        is still as read (else again, on a fresh read)."""
+
+        async def write(uow: UnitOfWork) -> Invoice:
             inv = await uow.invoices.get_for_update(invoice_id)
-            lifecycle.record_payment(inv, alloc, uow.now)
+            lifecycle.record_payment(inv, replace(alloc), uow.now)  # a copy: an attempt may run again
             self._save(uow, inv)
             uow.record(paid(inv))
-            await uow.commit()
-        return inv, uow.operation
+            return inv
+
+        turns = ("invoice", company_id, invoice_id)  # payments of an invoice contend for its row
+        return await self.uow.optimistic(company_id, "RecordPayment", write, run=run, turns=turns)
 
     async def update_payment_status(
         self,

@@ -1,13 +1,13 @@
 """SendInvoice as an outbox: the intent commits first, delivery happens afterwards, once.
 
-1. Intent: one short transaction with the invoice locked checks the send, stores an outbox row (with its
-   stable Message-ID) and leaves the send's push operation PENDING.
+1. Intent: one unit of work with the invoice locked checks the send, stores an outbox row (with its
+   stable Message-ID) and leaves the send's push operation PENDING, leased to the delivery.
 2. Delivery: the row is claimed (QUEUED -> SENDING, until the overall timeout has surely passed), the
    invoice and the attachments are read in one REPEATABLE READ snapshot, and the SMTP conversation runs
    with no row lock and no pooled connection held, within MAIL_SEND_TIMEOUT_SECONDS. It runs in its own
    task: a caller that goes away (deadline, cancel) does not stop it.
-3. Result: one transaction records SENT (and the invoice's sent_time, INVOICE_MODIFIED) or FAILED on the
-   outbox row and completes the push operation.
+3. Result: one unit of work records SENT (and the invoice's sent_time, INVOICE_MODIFIED) or FAILED on the
+   outbox row and completes the push operation, if it is still PENDING.
 
 A claimed send is never delivered again: a delivery interrupted by a stopped process is recorded FAILED
 (the mail server may have taken it), and an asynchronous send's operation stays leased to its delivery, so
@@ -17,11 +17,13 @@ no worker applies it a second time while the delivery may be in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from functools import partial
 
 import asyncpg
 
@@ -38,13 +40,13 @@ from service.domain.errors import (
 from service.domain.models import Invoice, Status
 from service.domain.money import display
 from service.domain.push import AsyncRun, Change, ChangeType, PushOperation, PushStatus
-from service.handlers.unit_of_work import LeaseLost, feed
+from service.handlers.unit_of_work import Conflict, UnitOfWorkFactory
 from service.handlers.writes import require_company, utcnow
 from service.outbound import mail, pdf
 from service.store import attachments as attachment_store
-from service.store import events, profiles, statement
 from service.store import invoices as invoice_store
 from service.store import mail_outbox as store
+from service.store import profiles
 from service.store import push_operations as push_store
 from service.store.db import connection, driver_errors
 
@@ -80,12 +82,14 @@ class Outbox:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        uow: UnitOfWorkFactory,
         smtp: mail.SmtpSettings | None,
         seller: str,
         render: Callable[[Invoice], bytes],
         max_mail_bytes: int,
     ) -> None:
         self.pool = pool
+        self.uow = uow
         self.smtp = smtp
         self.seller = seller
         self.render = render
@@ -170,7 +174,9 @@ class Outbox:
             with driver_errors():
                 return await self._commit_intent(company_id, invoice_key, to, subject, body, request, request_id, run)
         except AlreadyExists as exc:  # the same request_id, concurrently
-            raise Aborted(f"a send with request_id {request_id!r} is already under way") from exc
+            error = Aborted(f"a send with request_id {request_id!r} is already under way")
+            error.push_operation_key = exc.push_operation_key  # the refusal the unit of work recorded
+            raise error from exc
 
     async def _commit_intent(
         self,
@@ -183,16 +189,14 @@ class Outbox:
         request_id: str,
         run: AsyncRun | None,
     ) -> store.Entry:
-        now = utcnow()
         smtp = self.smtp
-        async with connection(self.pool) as conn, conn.transaction():
-            inv = await invoice_store.load_invoice(conn, company_id, invoice_key, lock=True)
-            if inv is None:
-                raise NotFound("invoice", invoice_key)
+        async with self.uow(company_id, "SendInvoice", run=run) as uow:
+            inv = await uow.invoices.get_for_update(invoice_key)
             if inv.status in (Status.DRAFT, Status.VOID):
                 raise FailedPrecondition(f"invoice {inv.id} is {inv.status.value}: only finalized invoices are sent")
             if smtp is None:
                 raise FailedPrecondition("e-mail is not configured on this service (SMTP_HOST)", "smtp")
+            conn = await uow.connection()
             extra = [a for a in await attachment_store.list_for(conn, inv.company_id, inv.id) if a.include_when_sent]
             size = sum(a.file_size for a in extra)
             if size > self.max_mail_bytes:
@@ -212,7 +216,7 @@ class Outbox:
                 id=entry_id,
                 company_id=company_id,
                 invoice_id=inv.id,
-                push_operation_key=run.key if run else invoice_store.new_id(),
+                push_operation_key=uow.operation.key,
                 request_id=request_id,
                 message_id=mail.message_id(entry_id, smtp.sender),
                 recipients=list(to),
@@ -220,26 +224,13 @@ class Outbox:
                 subject=subject or mail.fold(f"Invoice {number}"),
                 body=text,
                 status=store.QUEUED,
-                create_time=now,
+                create_time=uow.now,
             )
-            await store.insert(conn, entry)
-            hold_until = now + self._claim_span + MARGIN
-            if run is not None:
-                if not await store.hold_operation(conn, company_id, run.key, run.owner, hold_until):
-                    raise LeaseLost(run.key)
-            else:
-                op = PushOperation(
-                    key=entry.push_operation_key,
-                    company_id=company_id,
-                    operation="SendInvoice",
-                    status=PushStatus.PENDING,
-                    status_code=202,
-                    requested_on_utc=now,
-                    timeout_in_minutes=OPERATION_TIMEOUT_MINUTES,
-                )
-                await push_store.insert(conn, op, request)
-                await store.lease_operation(conn, company_id, op.key, f"outbox-{entry_id}", hold_until)
-                await events.append(conn, feed(op, []), now)
+            uow.pieces.append(store.insert_piece(entry))
+            # PENDING, with the request, leased to the delivery (a worker's run keeps its lease instead).
+            uow.operation.timeout_in_minutes = OPERATION_TIMEOUT_MINUTES
+            uow.queue(request, (f"outbox-{entry_id}", uow.now + self._claim_span + MARGIN))
+            await uow.commit()
         return entry
 
     async def drain(self) -> None:
@@ -323,8 +314,11 @@ class Outbox:
         return mail.build(self.smtp, entry.recipients, entry.subject, entry.body, parts, entry.message_id)
 
     async def _record(self, entry: store.Entry, outcome: Outcome) -> None:
-        """The result on the outbox row, the invoice (sent_time) and the push operation, in one transaction."""
+        """The result on the outbox row, the invoice (sent_time) and the push operation, in one unit of
+        work, if the operation is still PENDING; else (another finished it: timed out) on the row alone."""
         now = utcnow()
+        entry.status, entry.error = (store.SENT if outcome.sent else store.FAILED), outcome.error
+        entry.sent_time = now if outcome.sent else None
         op = PushOperation(
             key=entry.push_operation_key,
             company_id=entry.company_id,
@@ -332,28 +326,24 @@ class Outbox:
             status=PushStatus.SUCCESS if outcome.sent else PushStatus.FAILED,
             status_code=200 if outcome.sent else 503,
             requested_on_utc=entry.create_time,
-            completed_on_utc=now,
             error_message=outcome.error[:2000],
         )
-        async with connection(self.pool) as conn, conn.transaction():
-            await store.record(
-                conn,
-                entry.company_id,
-                entry.id,
-                store.SENT if outcome.sent else store.FAILED,
-                outcome.error,
-                now if outcome.sent else None,
-            )
-            if outcome.sent:
-                inv = await invoice_store.load_invoice(conn, entry.company_id, entry.invoice_id, lock=True)
-                if inv is not None:
-                    inv.sent_time = now
-                    inv.modified_date = now
-                    inv.version += 1
-                    failed = await statement.execute(conn, [invoice_store.update_piece(inv, self.render(inv))], "1")
-                    assert not failed, "the invoice changed under its row lock"
-                    op.changes = [Change(ChangeType.MODIFIED, inv.id)]  # sent: INVOICE_MODIFIED
-            if await store.complete_operation(conn, op):
-                await events.append(conn, feed(op, op.changes), now)
+        try:
+            async with self.uow(entry.company_id, "SendInvoice") as uow:
+                # Never requeued: the mail server may have taken a failed send.
+                write = partial(push_store.finish_piece, keep_request=False)
+                uow.adopt(op, push_store.pending_guard(op.company_id, op.key), write)
+                uow.pieces.append(store.record_piece(entry))
+                if outcome.sent:
+                    with contextlib.suppress(NotFound):  # gone: the send is recorded all the same
+                        inv = await uow.invoices.get_for_update(entry.invoice_id)
+                        inv.sent_time = inv.modified_date = now
+                        inv.version += 1
+                        uow.invoices.save(inv, self.render(inv))
+                        uow.record(Change(ChangeType.MODIFIED, inv.id))  # sent: INVOICE_MODIFIED
+                await uow.commit()
+        except Conflict:
+            async with connection(self.pool) as conn:
+                await store.record(conn, entry)
         if not outcome.sent:
             log.warning("send %s (%s) failed: %s", entry.id, entry.message_id, outcome.error)

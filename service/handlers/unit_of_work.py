@@ -13,15 +13,27 @@ as one statement: inside the transaction when something was read, or on its own,
 round trips, when nothing was (a draft create). A refused write (a DomainError, or a driver error meaning
 one: a unique violation is ALREADY_EXISTS, a value PostgreSQL cannot hold INVALID_ARGUMENT) leaves a FAILED
 push operation instead, and the client gets the domain error.
+
+An optimistic unit of work (`factory.optimistic(company_id, operation, write)`: FinalizeInvoice,
+RecordPayment) takes two round trips and no transaction: `get_for_update` reads without a lock (for a
+finalization also the number the company's sequence would give next), and the commit's one statement
+writes only if the invoice is still at the version read and, for a finalization, the sequence still where
+it was read, drawing the number in the same statement (statement.execute_guarded). When it is not (a
+concurrent writer), nothing is written and the use case runs again on a fresh read, which applies the
+domain rule to what the other wrote; after OPTIMISTIC_ATTEMPTS it runs once more under row locks in a
+transaction, which queues behind the other writers instead of conflicting with them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import asyncpg
 
@@ -35,11 +47,17 @@ from service.handlers.writes import require_company, utcnow
 from service.store import events, profiles, statement
 from service.store import invoices as store
 from service.store import push_operations as push_store
-from service.store.db import connection, domain_error
+from service.store.db import domain_error
+from service.store.profiles import SETTINGS_NUMBERING
 from service.store.statement import Piece
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_STORED_VIOLATIONS = 1000
+# Optimistic tries of a write before it takes row locks: enough for writers of other processes meeting it
+# now and then (those of one process take turns before, see UnitOfWorkFactory.optimistic); under steady
+# contention the row locks queue the writers.
+OPTIMISTIC_ATTEMPTS = 2
 _DEFAULT_EVENTS = {
     ChangeType.CREATED: EventType.INVOICE_CREATED,
     ChangeType.MODIFIED: EventType.INVOICE_MODIFIED,
@@ -52,9 +70,14 @@ class LeaseLost(Exception):
     """Another worker took the operation over; this attempt rolls back so it is applied once."""
 
 
-def feed(op: PushOperation, changes: list[Change]) -> list[events.Event]:
+class Conflict(Exception):
+    """An optimistic write found the invoice, or the number sequence, changed since it read them: nothing
+    was written, and the use case runs again on a fresh read."""
+
+
+def feed(op: PushOperation, changes: list[Change], status: bool = True) -> list[events.Event]:
     """What a write appends to the change feed: one event per change (recorded on the operation or not),
-    and the operation's status."""
+    and (unless `status` is False: it stays as it was) the operation's status."""
     out = []
     for c in changes:
         kind = c.event or (_DEFAULT_EVENTS[c.type] if c.data_type == "invoices" else "")
@@ -63,7 +86,8 @@ def feed(op: PushOperation, changes: list[Change]) -> list[events.Event]:
         if kind:
             invoice_id = c.record_id if c.data_type == "invoices" else ""
             out.append(events.Event(kind, op.company_id, invoice_id, op.key, c.attachment_id, c.payload))
-    out.append(events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key))
+    if status:
+        out.append(events.Event(EventType.PUSH_OPERATION_STATUS_CHANGED, op.company_id, push_operation_key=op.key))
     return out
 
 
@@ -84,6 +108,10 @@ def _operation_piece(op: PushOperation, run: AsyncRun | None) -> Piece:
     return push_store.insert_piece(op) if run is None else push_store.complete_piece(op, run.owner)
 
 
+# How a unit of work stores its push operation, made at commit from the operation as it then is.
+OperationWrite = Callable[[PushOperation], Piece]
+
+
 # The gapless invoice numbers the service gives by default (settings): prefix and zero-padded width.
 Numbering = NumberFormat
 
@@ -101,9 +129,14 @@ class Invoices:
         """The invoice (by id or number) locked for this unit of work, in one statement; `draw_number`
         also draws the company's next number in it, for a DRAFT that has none (see `number`)."""
         conn = await self._uow.connection()
-        loaded = await store.load(conn, self._uow.company_id, key, lock=True, draw=draw_number)
+        # Optimistic: read as of now (the number only peeked at); the commit writes only if it is still so.
+        optimistic = self._uow.optimistic
+        number = (store.PEEK if optimistic else store.DRAW) if draw_number else ""
+        loaded = await store.load(conn, self._uow.company_id, key, lock=not optimistic, draw=number)
         if loaded is None:
             raise NotFound("invoice", key)
+        if optimistic:
+            self._uow.guards.append(store.version_guard(loaded.invoice))
         if loaded.drawn is not None:
             self._drawn[loaded.invoice.id] = loaded.drawn
         if loaded.profile is not None and self._uow.profile_read is None:
@@ -136,7 +169,12 @@ class Invoices:
         if inv.invoice_number:
             return inv.invoice_number
         value = self._drawn.pop(inv.id, None)
-        if value is None:
+        if self._uow.optimistic:
+            if value is None or self._uow.number_guard is not None:
+                raise RuntimeError("an optimistic unit of work numbers one invoice, read with draw_number")
+            self._uow.number_guard, draw = store.number_draw(inv.company_id, value)  # drawn by the commit
+            self._uow.pieces.extend(draw)
+        elif value is None:
             value = await store.next_invoice_number(await self._uow.connection(), inv.company_id)
         return (await self._uow.number_formats())[0].format(value)
 
@@ -168,9 +206,24 @@ class Invoices:
 
 class UnitOfWork:
     def __init__(
-        self, factory: UnitOfWorkFactory, company_id: str, operation: str, run: AsyncRun | None, data_type: str
+        self,
+        factory: UnitOfWorkFactory,
+        company_id: str,
+        operation: str,
+        run: AsyncRun | None,
+        data_type: str,
+        optimistic: bool = False,
     ) -> None:
         require_company(company_id)
+        # Optimistic: reads outside a transaction, and a commit that writes only if they still hold (the
+        # guards). Only for use cases that read one invoice and write nothing but through the commit.
+        self.optimistic = optimistic and run is None
+        self.guards: list[Piece] = []  # what was read must still hold: invoices at their versions, operations
+        self.number_guard: Piece | None = None  # the number drawn, if one was
+        self.notify: list[str] = []  # channels to wake at commit besides the change feed's
+        self._operation_write: OperationWrite | None = None  # None: the write's own (see _operation_piece)
+        self._status_event = True
+        self._adopted = False
         self.pool = factory.pool
         self.numbering = factory.numbering
         self._begin = factory.begin
@@ -199,13 +252,38 @@ class UnitOfWork:
     def record(self, *changes: Change) -> None:
         self.changes.extend(changes)
 
+    def queue(self, request: bytes, lease: tuple[str, datetime] | None = None) -> None:
+        """The write's operation stays PENDING (202) with its request, so a worker applies it (or finishes
+        what this process leaves undone), leased (owner, until) to whoever applies it now; with a run (a
+        worker's), the run keeps its lease until then instead (PENDING already: no status event)."""
+        op, run = self.operation, self.run
+        op.status, op.status_code = PushStatus.PENDING, 202
+        if run is None:
+            self._operation_write = lambda op: push_store.insert_piece(op, request, lease)
+        elif lease is not None:
+            self._operation_write = lambda op: push_store.hold_piece(op, run.owner, lease[1])
+            self._status_event = False
+
+    def adopt(self, op: PushOperation, guard: Piece | None, write: OperationWrite | None) -> None:
+        """This write stores `op` as it is to be, an operation that is not a record of the write itself:
+        one stored before (a send's, a timed-out or a requeued one) or the write's whole content (a refusal,
+        a queued write): `write` its piece (None: the write's own, see _operation_piece), `guard` what must
+        still hold of it (else the commit writes nothing and raises Conflict). A failure to write it is
+        not recorded as another operation."""
+        self.operation = op
+        if guard is not None:
+            self.guards.append(guard)
+        self._operation_write = write
+        self._adopted = True
+
     async def connection(self) -> asyncpg.Connection:
         """The unit of work's connection, in its transaction (begun on first use, with the write's
-        statement time limit in the same round trip)."""
+        statement time limit in the same round trip); an optimistic one's is in none."""
         if self._conn is None:
             conn = await self.pool.acquire()
             try:
-                await conn.execute(self._begin)
+                if not self.optimistic:
+                    await conn.execute(self._begin)
             except BaseException:
                 await self.pool.release(conn)
                 raise
@@ -217,22 +295,47 @@ class UnitOfWork:
             lifecycle.check_invariants(inv)  # a breach is a bug: InvariantBreach, nothing is written
         op = self.operation
         op.changes = [c for c in self.changes if c.recorded]
-        op.completed_on_utc = utcnow()
-        pieces = [*self.pieces, _operation_piece(op, self.run), events.append_piece(feed(op, self.changes), self.now)]
-        if self._conn is None and self.run is None:  # nothing read: one statement, its own transaction
-            async with self.pool.acquire() as conn:
-                await statement.execute(conn, pieces, events.NOTIFY_NEW)
-        else:
+        if op.status is not PushStatus.PENDING:
+            op.completed_on_utc = utcnow()
+        write = self._operation_write or (lambda op: _operation_piece(op, self.run))
+        announced = feed(op, self.changes, self._status_event)
+        pieces = [*self.pieces, write(op), events.append_piece(announced, self.now)]
+        finals = [events.NOTIFY_NEW, *(f"pg_notify('{channel}', '')" for channel in self.notify)]
+        guards = [*self.guards, *([self.number_guard] if self.number_guard else [])]
+        # A transaction when something was read under row locks, or a run's lease is to be checked and no
+        # guard does it (nothing read, the lease guarded: one statement is enough).
+        in_transaction = not self.optimistic and (self._conn is not None or (self.run is not None and not guards))
+        if self.optimistic and self.replaced_lines:
+            raise RuntimeError("an optimistic unit of work cannot replace lines (a statement of its own)")
+        if in_transaction:
             conn = await self.connection()
             for inv in self.replaced_lines:
                 await store.delete_lines(conn, inv)
-            failed = await statement.execute(conn, pieces, events.NOTIFY_NEW)
-            if push_store.LEASE in failed:
-                raise LeaseLost(op.key)
-            if failed:  # the invoice, credit note or payment row that was locked is not as read
-                raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its row lock")
-            await conn.execute("COMMIT")
+        if guards:  # written only if what was read still holds (outside a transaction: two round trips)
+            async with self._statement_connection(in_transaction) as conn:
+                failed = await statement.execute_guarded(conn, guards, pieces, finals)
+            if failed is None:
+                raise Conflict(op.key)
+        else:  # nothing read (a draft create): one statement, its own transaction; or in the transaction
+            async with self._statement_connection(in_transaction) as conn:
+                failed = await statement.execute(conn, pieces, ", ".join(finals))
+        if push_store.LEASE in failed:
+            raise LeaseLost(op.key)
+        if failed:  # the invoice, credit note or payment row that was locked or guarded is not as read
+            raise RuntimeError(f"{', '.join(failed)} of {op.key} changed under its row lock")
+        if in_transaction:
+            await (await self.connection()).execute("COMMIT")
         self._committed = True
+
+    @contextlib.asynccontextmanager
+    async def _statement_connection(self, in_transaction: bool) -> AsyncIterator[asyncpg.Connection]:
+        """The unit of work's connection if it has one, or needs one (a transaction), else one from the pool
+        for the write statement alone."""
+        if self._conn is not None or in_transaction:
+            yield await self.connection()
+        else:
+            async with self.pool.acquire() as conn:
+                yield conn
 
     async def __aenter__(self) -> Self:
         return self
@@ -242,14 +345,16 @@ class UnitOfWork:
     ) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            if not self._committed:
+            if not self._committed and not self.optimistic:
                 with contextlib.suppress(Exception):  # a broken connection: the pool discards it
                     await conn.execute("ROLLBACK")
             await self.pool.release(conn)
-        if exc is None or isinstance(exc, LeaseLost | InvariantBreach) or not isinstance(exc, Exception):
+        if exc is None or isinstance(exc, LeaseLost | Conflict | InvariantBreach) or not isinstance(exc, Exception):
             return
         error = exc if isinstance(exc, DomainError) else domain_error(exc)
-        if isinstance(error, NotFound):
+        if self._adopted:  # the operation is another write's: it is not this one's to fail
+            pass
+        elif isinstance(error, NotFound):
             if self.run is not None:  # the asynchronous operation still ends, FAILED
                 await _record_failure(self.pool, self.operation, NotFound("record", ""), self.run, quiet=True)
         elif isinstance(error, DomainError):
@@ -262,20 +367,18 @@ async def store_operation(
     pool: asyncpg.Pool, op: PushOperation, run: AsyncRun | None, request: bytes | None = None, notify: str = ""
 ) -> None:
     """A push operation that changes nothing else (a refusal, a queued write, one given up on) with its
-    status event, in one statement: inserted, or completing the leased one while the lease holds (else
-    LeaseLost). `notify` names one more channel to wake at commit."""
-    pieces = [
-        push_store.insert_piece(op, request) if run is None else push_store.complete_piece(op, run.owner),
-        events.append_piece(feed(op, []), op.completed_on_utc or op.requested_on_utc),
-    ]
-    final = f"{events.NOTIFY_NEW}, pg_notify('{notify}', '')" if notify else events.NOTIFY_NEW
-    async with connection(pool) as conn:
-        if run is None:
-            await statement.execute(conn, pieces, final)
-            return
-        async with conn.transaction():
-            if push_store.LEASE in await statement.execute(conn, pieces, final):
-                raise LeaseLost(op.key)
+    status event, by a unit of work's commit in one statement: inserted (a PENDING one with `request`), or
+    completing the leased one while the lease holds (else LeaseLost). `notify` names one more channel to
+    wake at commit."""
+    try:
+        async with UnitOfWorkFactory(pool, SETTINGS_NUMBERING)(op.company_id, op.operation, run=run) as uow:
+            uow.adopt(op, push_store.lease_guard(op, run.owner) if run else None, None)
+            if request is not None:
+                uow.queue(request)
+            uow.notify.extend([notify] if notify else [])
+            await uow.commit()
+    except Conflict:  # the lease is gone
+        raise LeaseLost(op.key) from None
 
 
 async def _record_failure(
@@ -304,11 +407,55 @@ class UnitOfWorkFactory:
         # connection's). SET LOCAL ends with the transaction; it goes with BEGIN, in one round trip.
         limit = f"; SET LOCAL statement_timeout = {int(statement_timeout_ms)}" if statement_timeout_ms else ""
         self.begin = f"BEGIN{limit}"
+        self._turns: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _turn(self, key: tuple[str, ...]) -> asyncio.Lock:
+        """This process's lock on `key`, alive while someone holds or waits for it."""
+        lock = self._turns.get(key)
+        if lock is None:
+            lock = self._turns[key] = asyncio.Lock()
+        return lock
 
     def __call__(
-        self, company_id: str, operation: str, *, run: AsyncRun | None = None, data_type: str = "invoices"
+        self,
+        company_id: str,
+        operation: str,
+        *,
+        run: AsyncRun | None = None,
+        data_type: str = "invoices",
+        optimistic: bool = False,
     ) -> UnitOfWork:
-        return UnitOfWork(self, company_id, operation, run, data_type)
+        return UnitOfWork(self, company_id, operation, run, data_type, optimistic)
+
+    async def optimistic(
+        self,
+        company_id: str,
+        operation: str,
+        write: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        run: AsyncRun | None = None,
+        turns: tuple[str, ...] = (),
+    ) -> tuple[T, PushOperation]:
+        """`write` (read one invoice with get_for_update, apply the domain rule, save) committed in two
+        round trips, run again on a fresh read when a concurrent writer came first (Conflict), and after
+        OPTIMISTIC_ATTEMPTS under row locks in a transaction, which cannot conflict: a contended write is
+        never refused for contention. A worker's run (its lease is checked in the transaction) and a
+        refusal by the domain rule are not retried.
+
+        `turns` names what writes of this kind contend for (a company's number sequence, an invoice): the
+        calls of this process take turns on it, so they do not conflict with each other in the database,
+        where each would cost a wasted attempt; between processes the guards decide."""
+        async with self._turn(turns) if turns else contextlib.nullcontext():
+            for optimistic in [True] * (OPTIMISTIC_ATTEMPTS if run is None else 0) + [False]:
+                try:
+                    async with self(company_id, operation, run=run, optimistic=optimistic) as uow:
+                        result = await write(uow)
+                        await uow.commit()
+                except Conflict:
+                    log.debug("%s of company %s met a concurrent writer; running it again", operation, company_id)
+                    continue
+                return result, uow.operation
+        raise AssertionError("unreachable: the last attempt takes locks and raises no Conflict")
 
     async def record_refusal(
         self, company_id: str, operation: str, data_type: str, exc: DomainError, *, run: AsyncRun | None = None

@@ -14,20 +14,21 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 import asyncpg
 
-from service.domain.push import AsyncRun, EventType, PushOperation, PushStatus
+from service.domain.push import AsyncRun, PushOperation, PushStatus
 from service.handlers.events import EventHub
-from service.handlers.unit_of_work import LeaseLost, store_operation
+from service.handlers.unit_of_work import Conflict, LeaseLost, UnitOfWorkFactory, store_operation
 from service.handlers.writes import utcnow
-from service.store import events
 from service.store import push_operations as store
 
 log = logging.getLogger(__name__)
 PENDING = "push_operations_pending"  # NOTIFY channel
 MAX_ATTEMPTS = 5
+TIME_OUT_BATCH = 100  # operations timed out per round at most (the next round takes the rest)
 # Applies a stored request as the worker holding `run` (the operation's key, lease owner, request time).
 Dispatch = Callable[[str, bytes, AsyncRun], Awaitable[None]]
 
@@ -38,8 +39,17 @@ async def enqueue(pool: asyncpg.Pool, op: PushOperation, request: bytes) -> None
 
 
 class Workers:
-    def __init__(self, pool: asyncpg.Pool, hub: EventHub, dispatch: Dispatch, count: int, lease: timedelta) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        uow: UnitOfWorkFactory,
+        hub: EventHub,
+        dispatch: Dispatch,
+        count: int,
+        lease: timedelta,
+    ) -> None:
         self.pool = pool
+        self.uow = uow
         self.dispatch = dispatch
         self.count = count
         self.lease = lease
@@ -75,15 +85,8 @@ class Workers:
     async def run_one(self, owner: str) -> bool:
         """Claims and applies one operation; False when there was none to claim."""
         now = utcnow()
+        await self.time_out(now)
         async with self.pool.acquire() as conn:
-            for timed_out in await store.time_out(conn, now):
-                async with conn.transaction():
-                    feed = events.Event(
-                        EventType.PUSH_OPERATION_STATUS_CHANGED,
-                        timed_out["company_id"],
-                        push_operation_key=timed_out["push_operation_key"],
-                    )
-                    await events.append(conn, [feed], now)
             row = await store.claim(conn, owner, self.lease, now)
         if row is None:
             return False
@@ -99,6 +102,19 @@ class Workers:
         except Exception:  # not the client's doing: leave it PENDING for a later attempt
             log.exception("push operation %s failed to apply; it will be retried", key)
         return True
+
+    async def time_out(self, now: datetime) -> None:
+        """PENDING operations past their timeout become TIMED_OUT (never applied; an operator may requeue
+        them), each by a unit of work that finds it still so (another worker may come first)."""
+        async with self.pool.acquire() as conn:
+            due = [store.from_row(r) for r in await store.past_timeout(conn, now, TIME_OUT_BATCH)]
+        for op in due:
+            op.status, op.status_code, op.error_message = PushStatus.TIMED_OUT, 504, "not applied within its timeout"
+            with contextlib.suppress(Conflict):
+                async with self.uow(op.company_id, op.operation, data_type=op.data_type) as uow:
+                    write = partial(store.finish_piece, keep_request=True)  # an operator may requeue it
+                    uow.adopt(op, store.timeout_guard(op.company_id, op.key, now), write)
+                    await uow.commit()
 
     async def _give_up(self, run: AsyncRun, company_id: str, operation: str) -> None:
         op = PushOperation(

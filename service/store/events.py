@@ -1,4 +1,5 @@
-"""The change feed: append in the writer's transaction, sequence in commit order, read by position."""
+"""The change feed: appended by the writer's statement (the unit of work's commit), sequenced in commit
+order, read by position."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from service.store.statement import Piece, execute, insert
+from service.store.statement import Piece, insert
 
 NEW = "invoice_events_new"  # NOTIFY channel: rows were appended (sent at the writer's commit)
 # NOTIFY channel: positions were given; one notification per company, the payload "<position> <company_id>"
@@ -34,11 +35,6 @@ def append_piece(events: list[Event], now: datetime) -> Piece:
     """Events as a statement piece, in order (ids, hence sequencing within a commit, follow it)."""
     rows = [{**{name: getattr(e, name) for name in _FIELDS}, "create_time": now} for e in events]
     return insert("invoice_events", rows)
-
-
-async def append(conn: asyncpg.Connection, events: list[Event], now: datetime) -> None:
-    """Appends events in the caller's transaction; the NOTIFY goes out when it commits."""
-    await execute(conn, [append_piece(events, now)], NOTIFY_NEW)
 
 
 def parse_head(payload: str) -> tuple[str, int]:

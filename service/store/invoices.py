@@ -36,7 +36,7 @@ from service.domain.models import (
 from service.domain.money import Rounding, TaxMode
 from service.store import schema
 from service.store.schema import CURRENT_DOCUMENT, DOCUMENT_VERSION, WRITE_XACT
-from service.store.statement import Piece, columns, insert
+from service.store.statement import GATE, Piece, columns, insert
 
 Conn: TypeAlias = asyncpg.Connection
 
@@ -66,7 +66,7 @@ _UPDATE_INVOICE = (
     "UPDATE invoices SET "  # noqa: S608 - constant names
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(_UPDATABLE, start=3))
     + f", write_xact = {WRITE_XACT}"
-    + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3} RETURNING 1"
+    + f" WHERE id = $1 AND company_id = $2 AND version = ${len(_UPDATABLE) + 3} {GATE} RETURNING 1"
 )
 # The children of an invoice, each as one JSON array in the invoice's row (one statement reads it all).
 _CHILDREN = {
@@ -91,33 +91,71 @@ def _draw(source: str) -> str:
 
 _DRAFT_WITHOUT_NUMBER = "SELECT company_id, 1 FROM inv WHERE status = 'DRAFT' AND invoice_number IS NULL"
 _NEXT_NUMBER = _draw("VALUES ($1, 1)")
+# The number a DRAFT without one would be given next, read but not drawn (an optimistic finalization draws
+# it with its write, by number_guard).
+_PEEK = (
+    "(SELECT coalesce((SELECT s.last_value FROM invoice_number_sequences s WHERE s.company_id = $1), 0) + 1 "
+    "FROM inv WHERE status = 'DRAFT' AND invoice_number IS NULL)"
+)
 _PROFILE = "(SELECT p.profile FROM company_profiles p WHERE p.company_id = $1)"
+DRAW, PEEK = "draw", "peek"  # load(draw=...): draw the next number under the lock, or only read it
 
 
-def _load_sql(by: str, lock: bool, draw: bool) -> str:
+def _load_sql(by: str, lock: bool, number: str) -> str:
     """The whole aggregate in one statement. Locked: the row lock waits for a concurrent writer and then
     returns the row as it committed, while the children come from the statement's snapshot, taken before;
     `seen_version` (the row in that snapshot) tells the caller when they may be older than the row. With
-    `draw`, the company's next invoice number is drawn in the same statement (for a DRAFT without one)."""
+    `number` DRAW, the company's next invoice number is drawn in the same statement (for a DRAFT without
+    one); with PEEK, it is only read."""
     lock_clause = " FOR NO KEY UPDATE" if lock else ""
-    num = f", num AS ({_draw(_DRAFT_WITHOUT_NUMBER)})"
+    num = f", num AS ({_draw(_DRAFT_WITHOUT_NUMBER)})" if number == DRAW else ""
+    drawn = {DRAW: "(SELECT last_value FROM num)", PEEK: _PEEK}.get(number, "NULL::bigint")
     return (
         f"WITH inv AS (SELECT {', '.join(_HEADER)} FROM invoices "  # noqa: S608 - constant names
-        f"WHERE company_id = $1 AND {by} = $2{lock_clause}){num if draw else ''} "
-        f"SELECT inv.*, {'(SELECT last_value FROM num)' if draw else 'NULL::bigint'} AS drawn, "
+        f"WHERE company_id = $1 AND {by} = $2{lock_clause}){num} "
+        f"SELECT inv.*, {drawn} AS drawn, "
         # A finalization numbers and snapshots the seller from the company profile: read in the same trip.
-        f"{_PROFILE if draw else 'NULL::jsonb'} AS profile, "
+        f"{_PROFILE if number else 'NULL::jsonb'} AS profile, "
         "(SELECT v.version FROM invoices v WHERE v.company_id = inv.company_id AND v.id = inv.id) AS seen_version, "
         f"{_CHILD_SELECT} FROM inv"
     )
 
 
 _LOAD = {
-    (by, lock, draw): _load_sql(by, lock, draw)
+    (by, lock, number): _load_sql(by, lock, number)
     for by in ("id", "invoice_number")
     for lock in (False, True)
-    for draw in (False, True)
+    for number in ("", DRAW, PEEK)
 }
+
+
+def version_guard(inv: Invoice) -> Piece:
+    """A guard (statement.execute_guarded): the invoice is still at the version read. It locks the row
+    without waiting (NOWAIT): a writer holding it means the version is about to change, a conflict."""
+    return Piece(
+        "SELECT 1 FROM invoices WHERE company_id = $1 AND id = $2 AND version = $3 "  # noqa: S608
+        f"{GATE} FOR NO KEY UPDATE NOWAIT",
+        (inv.company_id, inv.id, inv.version),
+    )
+
+
+def number_draw(company_id: str, drawn: int) -> tuple[Piece, list[Piece]]:
+    """The guard and pieces that draw `drawn` from the company's sequence if it still stands at `drawn - 1`
+    (as read): numbers stay gapless and unique, each drawn by the statement that writes it. The guard locks
+    the sequence's row without waiting (a holder is drawing: a conflict); the company's first number is
+    the row's insertion instead, the statement's one write that may not apply."""
+    if drawn == 1:
+        first = (
+            "INSERT INTO invoice_number_sequences (company_id, last_value) SELECT $1, 1 WHERE true "
+            f"{GATE} ON CONFLICT (company_id) DO NOTHING RETURNING 1"
+        )
+        return Piece(first, (company_id,)), []
+    guard = (
+        "SELECT 1 FROM invoice_number_sequences WHERE company_id = $1 AND last_value = $2 "  # noqa: S608
+        f"{GATE} FOR UPDATE NOWAIT"
+    )
+    draw = f"UPDATE invoice_number_sequences SET last_value = $2 + 1 WHERE company_id = $1 {GATE}"  # noqa: S608
+    return Piece(guard, (company_id, drawn - 1)), [Piece(draw, (company_id, drawn - 1))]
 
 
 def assign_ids(inv: Invoice) -> None:
@@ -263,14 +301,14 @@ class Loaded:
 
 
 async def load(
-    conn: Conn, company_id: str, invoice_id: str = "", number: str = "", *, lock: bool = False, draw: bool = False
+    conn: Conn, company_id: str, invoice_id: str = "", number: str = "", *, lock: bool = False, draw: str = ""
 ) -> Loaded | None:
     """One whole aggregate in one statement (two when a key that parses as an id names a number).
 
     `invoice_id` is an invoice key as Zuora has it: the id, or else the invoice number. `number` looks
     up numbers only. `lock` takes the row for the transaction: NO KEY UPDATE serialises writers of the
     invoice without blocking inserts that reference it (lines, payments, attachments take KEY SHARE), so a
-    long upload never stalls a payment.
+    long upload never stalls a payment. `draw`: DRAW or PEEK the next number (see _load_sql).
     """
     row = None
     canonical = parse_id(invoice_id) if invoice_id and not number else None

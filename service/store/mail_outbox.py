@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import asyncpg
 
-from service.domain.push import PushOperation
-from service.store import push_operations as push_store
+from service.store.statement import GATE, Piece, insert
 
 QUEUED, SENDING, SENT, FAILED = "QUEUED", "SENDING", "SENT", "FAILED"
 _COLUMNS = (
@@ -41,22 +40,8 @@ def _entry(row: asyncpg.Record) -> Entry:
     return Entry(**values)
 
 
-async def insert(conn: asyncpg.Connection, e: Entry) -> None:
-    await conn.execute(
-        "INSERT INTO mail_outbox (id, company_id, invoice_id, push_operation_key, request_id, message_id, recipients, "
-        "subject, body, status, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        e.id,
-        e.company_id,
-        e.invoice_id,
-        e.push_operation_key,
-        e.request_id,
-        e.message_id,
-        e.recipients,
-        e.subject,
-        e.body,
-        e.status,
-        e.create_time,
-    )
+def insert_piece(e: Entry) -> Piece:
+    return insert("mail_outbox", [asdict(e)])
 
 
 async def get(conn: asyncpg.Connection, company_id: str, entry_id: str) -> Entry | None:
@@ -110,59 +95,16 @@ async def interrupted(conn: asyncpg.Connection, company_id: str, entry_id: str, 
     return bool(result == "UPDATE 1")
 
 
-async def record(
-    conn: asyncpg.Connection, company_id: str, entry_id: str, status: str, error: str, sent_time: datetime | None
-) -> None:
-    await conn.execute(
-        "UPDATE mail_outbox SET status = $2, error = $3, sent_time = $4, claimed_until = NULL "
-        "WHERE company_id = $5 AND id = $1",
-        entry_id,
-        status,
-        error,
-        sent_time,
-        company_id,
+def record_piece(e: Entry) -> Piece:
+    """The send's result as `e` says (status, error, sent_time); guarded with the send's operation."""
+    return Piece(
+        "UPDATE mail_outbox SET status = $2, error = $3, sent_time = $4, claimed_until = NULL "  # noqa: S608
+        f"WHERE company_id = $5 AND id = $1 {GATE}",
+        (e.id, e.status, e.error, e.sent_time, e.company_id),
     )
 
 
-async def hold_operation(conn: asyncpg.Connection, company_id: str, key: str, owner: str, until: datetime) -> bool:
-    """Keeps asynchronous-write workers off the send's PENDING operation while its delivery may be in
-    flight; False if `owner` no longer holds it."""
-    result = await conn.execute(
-        "UPDATE push_operations SET lease_owner = $2, lease_until = $3 WHERE company_id = $4 "
-        "AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $2",
-        key,
-        owner,
-        until,
-        company_id,
-    )
-    return bool(result == "UPDATE 1")
-
-
-async def lease_operation(conn: asyncpg.Connection, company_id: str, key: str, owner: str, until: datetime) -> None:
-    """A live call's own PENDING operation, leased to its delivery: a worker takes it over only if this
-    process stops before recording the result."""
-    await conn.execute(
-        "UPDATE push_operations SET lease_owner = $2, lease_until = $3 "
-        "WHERE company_id = $4 AND push_operation_key = $1",
-        key,
-        owner,
-        until,
-        company_id,
-    )
-
-
-async def complete_operation(conn: asyncpg.Connection, op: PushOperation) -> bool:
-    """Completes the send's PENDING operation with the delivery's result, whoever holds its lease."""
-    result = await conn.execute(
-        "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, changes = $5, "
-        "completed_on_utc = $6, request = NULL, lease_owner = NULL, lease_until = NULL "
-        "WHERE company_id = $7 AND push_operation_key = $1 AND status = 'PENDING'",
-        op.key,
-        op.status.value,
-        op.status_code,
-        op.error_message,
-        push_store._changes(op),  # the same JSON shape as every completion
-        op.completed_on_utc,
-        op.company_id,
-    )
-    return bool(result == "UPDATE 1")
+async def record(conn: asyncpg.Connection, e: Entry) -> None:
+    """The send's result on its row alone, when its operation was finished by another (timed out)."""
+    piece = record_piece(e)
+    await conn.execute(piece.sql, *piece.args)

@@ -10,7 +10,7 @@ import asyncpg
 from service.domain.errors import FieldViolation
 from service.domain.ids import parse_id
 from service.domain.push import Change, ChangeType, PushOperation, PushStatus
-from service.store.statement import Piece, render
+from service.store.statement import GATE, Piece
 from service.store.statement import insert as insert_rows
 
 COLUMNS = (
@@ -51,7 +51,7 @@ def _changes(op: PushOperation) -> list[dict[str, Any]]:
     ]
 
 
-def _row(op: PushOperation, request: bytes | None) -> dict[str, Any]:
+def _row(op: PushOperation, request: bytes | None, lease: tuple[str, datetime] | None = None) -> dict[str, Any]:
     return {
         "push_operation_key": op.key,
         "company_id": op.company_id,
@@ -66,26 +66,97 @@ def _row(op: PushOperation, request: bytes | None) -> dict[str, Any]:
         "completed_on_utc": op.completed_on_utc,
         "timeout_in_minutes": op.timeout_in_minutes,
         "request": request,
+        "lease_owner": lease[0] if lease else None,
+        "lease_until": lease[1] if lease else None,
     }
 
 
-def insert_piece(op: PushOperation, request: bytes | None = None) -> Piece:
-    return insert_rows("push_operations", [_row(op, request)])
-
-
-async def insert(conn: asyncpg.Connection, op: PushOperation, request: bytes | None = None) -> None:
-    piece = render(insert_piece(op, request))
-    await conn.execute(piece.sql, *piece.args)
+def insert_piece(op: PushOperation, request: bytes | None = None, lease: tuple[str, datetime] | None = None) -> Piece:
+    """A new operation; a PENDING one with the request a worker applies, and leased (owner, until) to
+    whoever applies it now."""
+    return insert_rows("push_operations", [_row(op, request, lease)])
 
 
 LEASE = "lease"  # the check of complete_piece: the worker still held the operation's lease
 _COMPLETE = (
-    "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, changes = $6, "
-    "completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
+    "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, "  # noqa: S608
+    "changes = $6, completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
     # A failed asynchronous write keeps its request, so an operator can requeue it.
-    "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END "
-    "WHERE company_id = $9 AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8 RETURNING 1"
+    "request = CASE WHEN $2 = 'SUCCESS' THEN NULL ELSE request END WHERE company_id = $9 "
+    f"AND push_operation_key = $1 AND status = 'PENDING' AND lease_owner = $8 {GATE} RETURNING 1"
 )
+
+
+def hold_piece(op: PushOperation, lease_owner: str, until: datetime) -> Piece:
+    """Keeps a leased PENDING operation leased to `lease_owner` until `until`; checked as LEASE."""
+    return Piece(
+        "UPDATE push_operations SET lease_until = $3 WHERE company_id = $4 AND push_operation_key = $1 "
+        "AND status = 'PENDING' AND lease_owner = $2 RETURNING 1",
+        (op.key, lease_owner, until, op.company_id),
+        LEASE,
+    )
+
+
+# Guards (statement.execute_guarded) on an operation another write already stored, each locking it.
+_GUARD = (
+    "SELECT 1 FROM push_operations WHERE company_id = $1 AND push_operation_key = $2 AND {} "  # noqa: S608
+    f"{GATE} FOR UPDATE"
+)
+
+
+def pending_guard(company_id: str, key: str) -> Piece:
+    """The operation is still PENDING, whoever holds it."""
+    return Piece(_GUARD.format("status = 'PENDING'"), (company_id, key))
+
+
+def timeout_guard(company_id: str, key: str, now: datetime) -> Piece:
+    """The operation is PENDING past its timeout, and no live lease holds it."""
+    return Piece(_GUARD.format(f"{_PAST_TIMEOUT.replace('$1', '$3')}"), (company_id, key, now))
+
+
+def lease_guard(op: PushOperation, lease_owner: str) -> Piece:
+    """The operation is PENDING and leased to `lease_owner` (a worker completing what it applies)."""
+    return Piece(_GUARD.format("status = 'PENDING' AND lease_owner = $3"), (op.company_id, op.key, lease_owner))
+
+
+def requeue_guard(company_id: str, key: str) -> Piece:
+    """The operation failed or timed out, and has its request to apply again."""
+    return Piece(_GUARD.format("status IN ('FAILED', 'TIMED_OUT') AND request IS NOT NULL"), (company_id, key))
+
+
+_FINISH = (
+    "UPDATE push_operations SET status = $2, status_code = $3, error_message = $4, validation = $5, "  # noqa: S608
+    "changes = $6, completed_on_utc = $7, lease_owner = NULL, lease_until = NULL, "
+    f"request = CASE WHEN $8 THEN request END WHERE company_id = $9 AND push_operation_key = $1 {GATE} RETURNING 1"
+)
+
+
+def finish_piece(op: PushOperation, keep_request: bool) -> Piece:
+    """A guarded operation completed as `op` says; `keep_request` keeps what an operator may requeue."""
+    args = (
+        op.key,
+        op.status.value,
+        op.status_code,
+        op.error_message,
+        _validation(op),
+        _changes(op),
+        op.completed_on_utc,
+        keep_request,
+        op.company_id,
+    )
+    return Piece(_FINISH, args, "operation")
+
+
+def requeue_piece(op: PushOperation) -> Piece:
+    """A guarded FAILED or TIMED_OUT operation PENDING again, as if requested at op.requested_on_utc (its
+    timeout counts from then)."""
+    return Piece(
+        "UPDATE push_operations SET status = 'PENDING', status_code = 202, error_message = '', validation = '{}', "  # noqa: S608
+        "changes = '[]', requested_on_utc = $3, completed_on_utc = NULL, lease_owner = NULL, lease_until = NULL, "
+        f"attempts = 0 WHERE company_id = $1 AND push_operation_key = $2 {GATE} RETURNING 1",
+        (op.company_id, op.key, op.requested_on_utc),
+        "operation",
+    )
 
 
 def complete_piece(op: PushOperation, lease_owner: str) -> Piece:
@@ -123,15 +194,21 @@ async def claim(conn: asyncpg.Connection, owner: str, lease: timedelta, now: dat
     )
 
 
-async def time_out(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
-    """PENDING operations past their timeout become TIMED_OUT (and will never be applied)."""
+# A PENDING operation past its timeout that no live lease holds ($1: now).
+_PAST_TIMEOUT = (
+    "status = 'PENDING' AND requested_on_utc + timeout_in_minutes * interval '1 minute' < $1 "
+    "AND (lease_until IS NULL OR lease_until < $1)"
+)
+
+
+async def past_timeout(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` PENDING operations past their timeout (to be TIMED_OUT, each by its own write)."""
     return list(
         await conn.fetch(
-            "UPDATE push_operations SET status = 'TIMED_OUT', status_code = 504, completed_on_utc = $1, "
-            "error_message = 'not applied within its timeout', lease_owner = NULL, lease_until = NULL "
-            "WHERE status = 'PENDING' AND requested_on_utc + timeout_in_minutes * interval '1 minute' < $1 "
-            "AND (lease_until IS NULL OR lease_until < $1) RETURNING push_operation_key, company_id",
+            f"SELECT {COLUMNS} FROM push_operations WHERE {_PAST_TIMEOUT} "  # noqa: S608
+            "ORDER BY requested_on_utc LIMIT $2",
             now,
+            limit,
         )
     )
 
@@ -221,20 +298,4 @@ async def operator_get(conn: asyncpg.Connection, key: str) -> asyncpg.Record | N
         f"SELECT {COLUMNS}, attempts, lease_owner, lease_until, request IS NOT NULL AS requeueable "  # noqa: S608
         "FROM push_operations WHERE push_operation_key = $1",
         key_id,
-    )
-
-
-async def requeue(conn: asyncpg.Connection, key: str, now: datetime) -> asyncpg.Record | None:
-    """A FAILED or TIMED_OUT asynchronous operation back to PENDING, as if requested now (its timeout counts
-    from now), in the caller's transaction. None when the operation is not one of those."""
-    key_id = parse_id(key)
-    if key_id is None:
-        return None
-    return await conn.fetchrow(
-        "UPDATE push_operations SET status = 'PENDING', status_code = 202, error_message = '', validation = '{}', "
-        "changes = '[]', requested_on_utc = $2, completed_on_utc = NULL, lease_owner = NULL, lease_until = NULL, "
-        "attempts = 0 WHERE push_operation_key = $1 AND status IN ('FAILED', 'TIMED_OUT') AND request IS NOT NULL "
-        "RETURNING push_operation_key, company_id",
-        key_id,
-        now,
     )

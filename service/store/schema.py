@@ -473,8 +473,8 @@ push_operations = sa.Table(
     sa.Column("timeout_in_minutes", sa.Integer, nullable=False, server_default="0"),
     # Asynchronous writes: the request to apply, and the worker lease that makes it applied once.
     sa.Column("request", sa.LargeBinary),
-    sa.Column("lease_owner", sa.Text, info=SERVER_SET),
-    sa.Column("lease_until", sa.DateTime(timezone=True), info=SERVER_SET),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0", info=SERVER_SET),
     sa.PrimaryKeyConstraint("company_id", "push_operation_key"),
     sa.CheckConstraint("status IN ('PENDING','SUCCESS','FAILED','TIMED_OUT')", name="status"),

@@ -16,7 +16,7 @@ from service.domain.models import AllocationSource, AllowanceCharge, PaymentAllo
 from service.domain.money import Rounding, TaxMode
 from service.domain.parties import Contact, PaymentMeans, TaxRegistration
 from service.einvoice import semantic
-from service.einvoice.document import CREDIT_NOTE, Document
+from service.einvoice.document import CREDIT_NOTE, Document, Line
 from tests.domain.builders import check
 from tests.einvoice.generate import NOW, SELLER, issued, line, taxed
 
@@ -396,3 +396,22 @@ def test_imported_modes_follow_the_breakdown_rows(mode: TaxMode, tax: str) -> No
     assert doc.vat_breakdown[0].tax_amount == D(tax)
     imported = semantic.to_canonical(doc).invoice
     assert (imported.tax_mode, imported.rounding_mode) == (mode, Rounding.HALF_UP)
+
+
+@pytest.mark.parametrize(
+    ("price", "base", "unit"),
+    [("10.00", None, "10.00"), ("10.00", "1", "10.00"), ("10.00", "100", "0.1"), ("2.50", "4", "0.625")],
+)
+def test_a_price_per_base_quantity_becomes_a_price_per_unit(price, base, unit):
+    line = Line("1", Decimal(200), "C62", Decimal("20.00"), Decimal(price), "Screws", "S", Decimal(19))
+    line.price_base_quantity = None if base is None else Decimal(base)
+    assert semantic.unit_price(line, 0) == Decimal(unit)
+
+
+@pytest.mark.parametrize("base", ["3", "0", "-1"])
+def test_a_price_that_does_not_divide_by_its_base_quantity_is_refused(base):
+    line = Line("1", Decimal(3), "C62", Decimal("10.00"), Decimal("10.00"), "Box", "S", Decimal(19))
+    line.price_base_quantity = Decimal(base)
+    with pytest.raises(InvalidArgument) as info:
+        semantic.unit_price(line, 2)
+    assert info.value.violations[0].field == "lines[2].price_base_quantity (BT-149)"
