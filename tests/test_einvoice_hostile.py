@@ -7,9 +7,12 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import io
+import os
+import signal
 import time
 import uuid
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import facturx
@@ -28,6 +31,7 @@ from pypdf import PdfReader
 from service.einvoice.validation import Syntax, fatal, validate
 from tests.helpers import create, finalized, invoice, line, rich_status, rpc_error, violations
 from tests.test_einvoice_rpcs import _buyer, _export, _import, _invoice, _profile, _supplier, _vat
+from tests.test_process import service_process
 from tests.test_security import bearer, make_key, secured
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -675,3 +679,54 @@ def _precondition(err: grpc.RpcError) -> error_details_pb2.PreconditionFailure:
             detail.Unpack(pre)
             return pre
     raise AssertionError("no PreconditionFailure")
+
+
+# -- the validating process ---------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _gone(pids: set[int], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_the_service_process_validates_and_its_validator_ends_with_it(database_url, stop):
+    """`python -m service` as deployed: the validator runs in a process of its own, which a stop ends too."""
+    with service_process({"DATABASE_URL": database_url}) as (proc, address), grpc.insecure_channel(address) as ch:
+        stub = svc_grpc.InvoiceServiceStub(ch)
+        company = f"proc-{uuid.uuid4().hex[:8]}"
+        _profile(company, stub)
+        inv = finalized(stub, company, _invoice())
+        assert stub.ValidateInvoice(svc.ValidateInvoiceRequest(company_id=company, invoice_id=inv.id)).valid
+        workers = _children(proc.pid)
+        assert workers, "no validating process"
+        for worker in workers:  # a validator that dies is replaced on the next call
+            os.kill(worker, signal.SIGKILL)
+        assert stub.ValidateInvoice(svc.ValidateInvoiceRequest(company_id=company, invoice_id=inv.id)).valid
+        workers = _children(proc.pid)
+        proc.send_signal(stop)
+        proc.wait(30)
+        assert _gone(workers, 10), [(p, _state(p)) for p in workers]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -138,6 +140,18 @@ class _Saxon:
 _STATE: Final = _Saxon()  # in the worker process
 
 
+def _end_with_parent() -> None:
+    """In the worker: end when the server process ends, however it ends (a SIGKILLed server left it running)."""
+
+    def watch(sentinel: int) -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(0)
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=watch, args=(parent.sentinel,), daemon=True, name="parent-watch").start()
+
+
 class _Worker:
     """The validating process, started on first use ("spawn": a fork of a threaded gRPC server is unsafe), and
     started again if it dies."""
@@ -149,7 +163,9 @@ class _Worker:
     def pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_end_with_parent
+                )
             return self._pool
 
     def replace(self, broken: ProcessPoolExecutor) -> None:
