@@ -730,3 +730,29 @@ def test_the_service_process_validates_and_its_validator_ends_with_it(database_u
         proc.send_signal(stop)
         proc.wait(30)
         assert _gone(workers, 10), [(p, _state(p)) for p in workers]
+
+
+def test_cii_numbers_and_dates_that_are_not_are_refused(stub, company, db):
+    inv, _ = _source(stub, company)
+    good = _export(stub, company, inv.id, CII).invoice_xml
+    other = f"{company}-cii"
+    issue = '<udt:DateTimeString format="102">'
+    assert issue in good
+    start = good.index(issue) + len(issue)
+    day = good[start : start + 8]
+    grand = f">{inv.total_amount}</ram:GrandTotalAmount>"
+    assert grand in good
+    cases = {
+        "date 20261399": good.replace(f"{issue}{day}", f"{issue}20261399", 1),
+        "date format 203": good.replace(f"{issue}{day}", '<udt:DateTimeString format="203">202612011200', 1),
+        "1e999999": good.replace(grand, ">1e999999</ram:GrandTotalAmount>"),
+        "NaN": good.replace(grand, ">NaN</ram:GrandTotalAmount>"),
+        "40 digits": good.replace(grand, f">{'9' * 40}</ram:GrandTotalAmount>"),
+        "negative": good.replace(grand, f">-{inv.total_amount}</ram:GrandTotalAmount>"),
+        "currency eur": good.replace(">EUR</ram:InvoiceCurrencyCode>", ">eur</ram:InvoiceCurrencyCode>"),
+    }
+    for name, xml in cases.items():
+        assert xml != good, name
+        fields = _refused(stub, other, xml, CII)
+        assert fields, name
+    assert _count(db, other) == 0
