@@ -19,7 +19,6 @@ from service.einvoice.document import CREDIT_NOTE, INVOICE, Document
 from service.einvoice.validation import Syntax, fatal, parser, validate
 from tests.einvoice.generate import NOW, Case, cases
 
-
 SYNTAXES = ((Syntax.UBL, ubl), (Syntax.CII, cii))
 
 
