@@ -2,7 +2,7 @@
 in another thread, cProfile on the event loop's thread only.
 
     python bench/profile_rpc.py [--rpc CreateInvoice,GetInvoice,FinalizeInvoice,RecordPayment] [--calls 2000]
-                                [--top 25] [--tracing]
+                                [--top 25] [--tracing] [--no-profile] [--dump PREFIX]
 
 Per RPC: the event loop thread's CPU µs per call without the profiler (time.thread_time, so a busy machine
 inflates it less than wall time), then the profile of as many calls again: the functions with the most own
@@ -164,11 +164,13 @@ async def main(args: argparse.Namespace) -> None:
                         await _window(warm, None)
                         plain = await asyncio.to_thread(_calls, stub, rpc, args.calls)
                         cpu = await _window(plain, None)
+                        print(f"{rpc}: {cpu:.1f} µs CPU per call on the event loop thread (no profiler)", flush=True)
+                        if args.no_profile:
+                            continue
                         profiled = await asyncio.to_thread(_calls, stub, rpc, args.calls)
                         profile = cProfile.Profile(time.thread_time)  # CPU time: waits cost nothing
                         await _window(profiled, profile)
-                        print(f"{rpc}: {cpu:.1f} µs CPU per call on the event loop thread (no profiler)")
-                        print(_top(profile, args.calls, args.top))
+                        print(_top(profile, args.calls, args.top), flush=True)
                         if args.dump:
                             profile.dump_stats(f"{args.dump}-{rpc}.prof")
             finally:
@@ -184,6 +186,7 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--tracing", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="only the CPU per call, no profile")
     parser.add_argument("--dump", help="also write each profile to DUMP-<rpc>.prof")
     configure("WARNING")  # as the benchmarked service runs
     asyncio.run(main(parser.parse_args()))
