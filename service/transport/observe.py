@@ -105,7 +105,8 @@ class CallObserver(WrappingInterceptor):
     async def enter(self, call: Call) -> _Measured:
         name = call.method.lstrip("/")
         streaming = call.kind.endswith("stream")
-        logged = self.access is not None and not call.method.startswith(QUIET)
+        # Not when the access log's lines would be dropped (LOG_LEVEL above INFO): no peer or trace id to read.
+        logged = self.access is not None and not call.method.startswith(QUIET) and access_log.isEnabledFor(logging.INFO)
         measured = _Measured(call.context, name, streaming, logged)
         if call.client_streaming:
             call.request = measured.requests(call.request)
