@@ -65,7 +65,10 @@ def _drafts(stub: svc_grpc.InvoiceServiceStub, count: int, invoice: pb.Invoice) 
         batch = svc.BatchCreateInvoicesRequest(
             company_id=COMPANY, requests=[svc.CreateInvoiceRequest(invoice=invoice)] * n
         )
-        ids += [i.id for i in stub.BatchCreateInvoices(batch).invoices]
+        made = [i.id for i in stub.BatchCreateInvoices(batch).invoices]
+        if not made:
+            raise SystemExit("a seeding batch answered no invoices (ran asynchronously?)")
+        ids += made
     return ids
 
 
@@ -151,6 +154,7 @@ async def main(args: argparse.Namespace) -> None:
                 "database_url": url,
                 "pool_max": 32,
                 "auth_required": False,
+                "async_batch_threshold": 50,  # seeding batches of 50 answer their invoices, as in rpc_bench.py
                 "tracing": args.tracing,
             }
             settings = Settings.from_env().model_copy(update=overrides)
