@@ -3,18 +3,27 @@ answered; reading it renders it again from the invoice's rows."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from decimal import Decimal
 from typing import Any
 
 import grpc
+import pytest
 from invoices.v1 import invoice_service_pb2 as svc
 from invoices.v1 import invoice_service_pb2_grpc as svc_grpc
+from invoices.v1 import push_operation_pb2 as ppb
 
+from service.config import Settings
+from service.domain.models import PaymentAllocation
+from service.handlers.invoices import InvoiceHandlers, Stored
+from service.store.db import create_pool
 from service.store.schema import DOCUMENT_VERSION
-from service.transport.document import render
+from service.transport.convert import invoice_out, push_out
+from service.transport.document import render, write_answer
 from tests.conftest import Database, ServerThread, sibling_database
-from tests.domain.builders import partially_paid
+from tests.domain.builders import line, new, partially_paid
 from tests.helpers import invoice
 
 # What render produced for DOCUMENT_VERSION. A change to the rendering (the converter, the proto) fails
@@ -25,6 +34,38 @@ RENDERED = {1: "e9b52503aece8ebd", 2: "029ebe6a1566f46e"}
 def test_the_rendering_is_the_one_of_the_current_document_version() -> None:
     digest = hashlib.sha256(render(partially_paid())).hexdigest()[:16]
     assert RENDERED.get(DOCUMENT_VERSION) == digest, "render changed: bump store.schema.DOCUMENT_VERSION"
+
+
+async def _writes(url: str, company: str) -> list[Stored]:
+    pool = await create_pool(url, 1, 2)
+    try:
+        h = InvoiceHandlers(pool, Settings.from_env().model_copy(update={"database_url": url}), render)
+        created = await h.create(company, new(id="", lines=[line(), line("2", "5")], metadata={"b": "2", "a": "1"}))
+        finalized = await h.finalize(company, created.invoice.id)
+        amount = Decimal("10.00")
+        payment = PaymentAllocation(amount=amount, currency="USD", applied_amount=amount)
+        return [created, finalized, await h.record_payment(company, created.invoice.id, payment)]
+    finally:
+        await pool.close()
+
+
+def test_a_write_answers_the_document_it_stored_as_the_converted_answer(database_url: str, company: str) -> None:
+    """CreateInvoice, FinalizeInvoice and RecordPayment answer the document their use case stored (no second
+    conversion): what a client parses is the answer converted from the invoice written."""
+    answers = (svc.CreateInvoiceResponse, svc.FinalizeInvoiceResponse, svc.RecordPaymentResponse)
+    writes = asyncio.run(_writes(database_url, company))
+    assert [w.invoice.version for w in writes] == [1, 2, 3] and writes[2].invoice.allocations
+    for response, stored in zip(answers, writes, strict=True):
+        operation = push_out(stored.operation)
+        prepared: Any = write_answer(response, stored.document, operation)
+        converted = response(invoice=invoice_out(stored.invoice), push_operation=operation)
+        assert response.FromString(prepared.SerializeToString()) == converted
+        assert prepared.invoice.id == stored.invoice.id and prepared.push_operation == operation
+
+
+def test_only_answers_of_an_invoice_then_a_push_operation_are_prepared_from_the_document() -> None:
+    with pytest.raises(TypeError, match="VoidInvoiceResponse"):
+        write_answer(svc.VoidInvoiceResponse, render(partially_paid()), ppb.PushOperation(push_operation_key="k"))
 
 
 def test_a_document_of_another_version_is_never_answered_and_is_rendered_again(

@@ -34,8 +34,8 @@ async def _with_handlers(url: str, company: str, step: str, invoice_id: str = ""
     try:
         h = InvoiceHandlers(pool, Settings.from_env().model_copy(update={"database_url": url}), render)
         if step == "create":
-            inv, _ = await h.create(company, new(id="", lines=[line()]))  # the one-statement draft create
-            inv, _ = await h.finalize(company, inv.id)
+            inv = (await h.create(company, new(id="", lines=[line()]))).invoice  # the one-statement draft create
+            inv = (await h.finalize(company, inv.id)).invoice
             return inv.id
 
         async with h.uow(company, "RecordPayment") as uow:

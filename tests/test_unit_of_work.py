@@ -58,14 +58,15 @@ async def _cycle(h: InvoiceHandlers, company: str, sent: list[str]) -> dict[str,
     """(BEGIN/COMMIT, other statements) of a draft create, its finalization and a payment."""
     out = {}
     sent.clear()
-    inv, _ = await h.create(company, new(id="", lines=[line(), line("2", "5")]))
+    inv = (await h.create(company, new(id="", lines=[line(), line("2", "5")]))).invoice
     out["create"] = tuple(map(len, _split(sent)))
     sent.clear()
-    inv, _ = await h.finalize(company, inv.id)
+    inv = (await h.finalize(company, inv.id)).invoice
     assert inv.invoice_number and inv.status is Status.SUBMITTED
     out["finalize"] = tuple(map(len, _split(sent)))
     sent.clear()
-    inv, op = await h.record_payment(company, inv.id, _paying("10.00"))
+    paid = await h.record_payment(company, inv.id, _paying("10.00"))
+    inv, op = paid.invoice, paid.operation
     assert inv.amount_paid == D("10.00") and op.status.value == "SUCCESS"
     out["payment"] = tuple(map(len, _split(sent)))
     return out  # type: ignore[return-value]
@@ -95,8 +96,8 @@ async def _race(url: str, company: str) -> list[str]:
     """Two payments read the invoice and queue, in their guarded writes, on the row lock another holds; the
     first writes, the second finds the version it read gone and runs again on a fresh read."""
     async with _handlers(url, 3) as (h, pool):
-        inv, _ = await h.create(company, new(id="", lines=[line()]))
-        inv, _ = await h.finalize(company, inv.id)
+        inv = (await h.create(company, new(id="", lines=[line()]))).invoice
+        inv = (await h.finalize(company, inv.id)).invoice
         async with pool.acquire() as holder, holder.transaction():
             await holder.execute("SELECT 1 FROM invoices WHERE id = $1 FOR UPDATE", inv.id)
             payments = [
@@ -133,7 +134,7 @@ async def _finalize_behind_another(url: str, company: str) -> tuple[str, tuple[i
         sent: list[str] = []
         await _logged(pool, sent)
         await _cycle(h, f"{company}-warm", sent)  # the connection learns the types
-        draft, _ = await h.create(company, new(id="", lines=[line()]))
+        draft = (await h.create(company, new(id="", lines=[line()]))).invoice
         holder = await asyncpg.connect(url)
         try:
             sent.clear()
@@ -143,7 +144,7 @@ async def _finalize_behind_another(url: str, company: str) -> tuple[str, tuple[i
                 )
                 finalizing = asyncio.ensure_future(h.finalize(company, draft.id))
                 await asyncio.sleep(0.5)  # it has read no sequence and waits in its write
-            inv, _ = await finalizing
+            inv = (await finalizing).invoice
         finally:
             await holder.close()
         control, statements = _split(sent)
@@ -162,9 +163,9 @@ async def _finalize_from_two_processes(url: str, company: str) -> list[str]:
     """Two handler sets (as two processes would have: each its own pool and its own turns) finalize drafts
     of one company at once: their writes conflict in the database, where the guards decide."""
     async with _handlers(url, 4) as (a, _), _handlers(url, 4) as (b, _):
-        drafts = [(await a.create(company, new(id="", lines=[line()])))[0] for _ in range(20)]
+        drafts = [(await a.create(company, new(id="", lines=[line()]))).invoice for _ in range(20)]
         done = await asyncio.gather(*((a if n % 2 else b).finalize(company, d.id) for n, d in enumerate(drafts)))
-        return [inv.invoice_number for inv, _ in done]
+        return [d.invoice.invoice_number for d in done]
 
 
 def test_finalizations_from_two_processes_get_gapless_unique_numbers(

@@ -56,6 +56,7 @@ def exponent(currency: str) -> int | None:
         return None
 
 
+@cache  # every amount of every answer is rounded to it: made once per currency (Decimals are immutable)
 def quantum(currency: str) -> Decimal:
     exp = exponent(currency)
     return Decimal(1).scaleb(-(MAX_SCALE if exp is None else exp))

@@ -18,7 +18,7 @@ from service.domain.attachments import LimitExceeded
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound, Unavailable, Violations
 from service.domain.models import Invoice, Status
 from service.domain.money import MoneyDefaults
-from service.domain.push import Change, ChangeType, EventType
+from service.domain.push import Change, ChangeType, EventType, PushOperation
 from service.einvoice import formats
 from service.einvoice.document import Document
 from service.handlers.listing import PageTokens
@@ -79,6 +79,17 @@ def batch_items(n: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """What a single-invoice write stored: the invoice, its document (rendered once, by the write, as the
+    store keeps it: the answer's `invoice` already serialized, see transport/document.py) and the write's
+    push operation."""
+
+    invoice: Invoice
+    document: bytes
+    operation: PushOperation
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateSpec:
     patch: Invoice  # invoice.id names the target; only `paths` are read from it
     paths: frozenset[str]
@@ -122,12 +133,14 @@ class InvoiceUseCases:
 
     def _save(
         self, uow: UnitOfWork, inv: Invoice, path: str = "invoice", sizes: list[int] | None = None, lines: bool = False
-    ) -> None:
-        """A read invoice's new state, with its document, for the unit of work's commit."""
+    ) -> bytes:
+        """A read invoice's new state, with its document, for the unit of work's commit; the document."""
         inv.modified_date = uow.now
         inv.version += 1
         store.assign_ids(inv)
-        uow.invoices.save(inv, self._document(inv, path, sizes), lines=lines)
+        document = self._document(inv, path, sizes)
+        uow.invoices.save(inv, document, lines=lines)
+        return document
 
     def _check_answer(self, sizes: list[int]) -> None:
         """A batch's answer carries all its invoices: it must fit in one message too."""

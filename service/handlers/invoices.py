@@ -20,6 +20,7 @@ from service.handlers.invoice_base import (
     MAX_INVOICE_BYTES,
     MONEY_DEFAULTS_TTL,
     InvoiceUseCases,
+    Stored,
     UpdateSpec,
     batch_items,
     batch_size,
@@ -41,6 +42,7 @@ __all__ = [
     "MONEY_DEFAULTS_TTL",
     "CreditBalance",
     "InvoiceHandlers",
+    "Stored",
     "UpdateSpec",
     "json_escapes",
 ]
@@ -77,9 +79,10 @@ class InvoiceWrites(InvoiceUseCases):
         sizes: list[int] | None = None,
         *,
         imported: bool = False,
-    ) -> None:
-        """A new invoice into the unit of work. A draft without a number reads nothing: its create stays
-        one statement. An imported overpayment becomes the customer's credit in the same unit of work."""
+    ) -> bytes:
+        """A new invoice into the unit of work, and its document. A draft without a number reads nothing:
+        its create stays one statement. An imported overpayment becomes the customer's credit in the same
+        unit of work."""
         excess = self._new(uow.company_id, inv, uow.now, path, defaults, imported)
         if inv.invoice_number:
             await self._check_number(uow, inv.invoice_number, f"{path}.invoice_number")
@@ -93,7 +96,8 @@ class InvoiceWrites(InvoiceUseCases):
             if inv.seller is None:  # an imported e-invoice arrives with the seller, terms and means it was issued with
                 await self._snapshot_seller(uow, inv)
         store.assign_ids(inv)
-        uow.invoices.add(inv, self._document(inv, path, sizes))
+        document = self._document(inv, path, sizes)
+        uow.invoices.add(inv, document)
         uow.record(Change(ChangeType.CREATED, inv.id))
         if excess:
             note = f"overpayment of imported invoice {inv.invoice_number}"
@@ -103,6 +107,7 @@ class InvoiceWrites(InvoiceUseCases):
             )
             lifecycle.check_credit_balance(row["balance"])
             uow.record(Change(ChangeType.MODIFIED, inv.customer_id, CREDIT_BALANCES))
+        return document
 
     async def create(
         self,
@@ -112,13 +117,13 @@ class InvoiceWrites(InvoiceUseCases):
         *,
         imported: bool = False,
         run: AsyncRun | None = None,
-    ) -> tuple[Invoice, PushOperation]:
+    ) -> Stored:
         """`imported`: vendor history (ImportInvoice), kept in the state given (lifecycle.prepare_new)."""
         defaults = self.money_defaults(company_id)
         async with self.uow(company_id, operation, run=run) as uow:
-            await self._add(uow, inv, "invoice", defaults, imported=imported)
+            document = await self._add(uow, inv, "invoice", defaults, imported=imported)
             await uow.commit()
-        return inv, uow.operation
+        return Stored(inv, document, uow.operation)
 
     async def batch_create(
         self, company_id: str, invoices: list[Invoice], *, run: AsyncRun | None = None
@@ -148,7 +153,7 @@ class InvoiceWrites(InvoiceUseCases):
 
     async def _update_one(
         self, uow: UnitOfWork, spec: UpdateSpec, path: str, sizes: list[int] | None = None
-    ) -> Invoice:
+    ) -> tuple[Invoice, bytes]:
         inv = await uow.invoices.get_for_update(spec.patch.id, spec.etag)
         old_number = inv.invoice_number
         lifecycle.apply_update(inv, spec.patch, set(spec.paths), Violations(), path)
@@ -157,17 +162,15 @@ class InvoiceWrites(InvoiceUseCases):
             await self._check_number(uow, inv.invoice_number, f"{path}.invoice_number")
         if changed and await uow.invoices.number_taken(inv.invoice_number, inv.id):
             raise AlreadyExists(f"invoice number {inv.invoice_number!r} is already used", f"{path}.invoice_number")
-        self._save(uow, inv, path, sizes, lines="line_items" in spec.paths)
+        document = self._save(uow, inv, path, sizes, lines="line_items" in spec.paths)
         uow.record(modified(inv))
-        return inv
+        return inv, document
 
-    async def update(
-        self, company_id: str, spec: UpdateSpec, *, run: AsyncRun | None = None
-    ) -> tuple[Invoice, PushOperation]:
+    async def update(self, company_id: str, spec: UpdateSpec, *, run: AsyncRun | None = None) -> Stored:
         async with self.uow(company_id, "UpdateInvoice", run=run) as uow:
-            inv = await self._update_one(uow, spec, "invoice")
+            inv, document = await self._update_one(uow, spec, "invoice")
             await uow.commit()
-        return inv, uow.operation
+        return Stored(inv, document, uow.operation)
 
     async def batch_update(
         self, company_id: str, specs: list[UpdateSpec], *, run: AsyncRun | None = None
@@ -181,7 +184,7 @@ class InvoiceWrites(InvoiceUseCases):
         async with self.uow(company_id, "BatchUpdateInvoices", run=run) as uow:
             await uow.invoices.lock_all(ids)
             sizes: list[int] = []
-            out = [await self._update_one(uow, s, f"requests[{i}].invoice", sizes) for i, s in enumerate(specs)]
+            out = [(await self._update_one(uow, s, f"requests[{i}].invoice", sizes))[0] for i, s in enumerate(specs)]
             self._check_answer(sizes)
             await uow.commit()
         return out, uow.operation

@@ -13,7 +13,7 @@ from service.domain.models import CreditMemo, Invoice, TaxationItem
 from service.domain.push import AsyncRun, Change, ChangeType, EventType, PushOperation
 from service.einvoice import semantic
 from service.handlers.credit_notes import issue_memo_note
-from service.handlers.invoice_base import InvoiceUseCases, batch_size, finalized, modified
+from service.handlers.invoice_base import InvoiceUseCases, Stored, batch_size, finalized, modified
 from service.handlers.unit_of_work import UnitOfWork
 from service.store import invoices as store
 from service.store.credit_notes import issued_credit
@@ -30,7 +30,7 @@ class LifecycleWrites(InvoiceUseCases):
         issue_date: datetime | None,
         path: str = "invoice",
         sizes: list[int] | None = None,
-    ) -> Invoice:
+    ) -> tuple[Invoice, bytes]:
         # The number is drawn with the locking read (one round trip), and a refusal rolls it back; or, in
         # an optimistic unit of work, read with it and drawn by the commit's statement.
         inv = await uow.invoices.get_for_update(invoice_id, etag, draw_number=True)
@@ -38,9 +38,9 @@ class LifecycleWrites(InvoiceUseCases):
         lifecycle.finalize(inv, await uow.invoices.number(inv), uow.now, issue_date)
         await self._snapshot_seller(uow, inv)
         await self._require_e_invoice(uow, lambda: semantic.from_invoice(inv), f"{path} {inv.invoice_number}")
-        self._save(uow, inv, path, sizes)
+        document = self._save(uow, inv, path, sizes)
         uow.record(*finalized(inv))
-        return inv
+        return inv, document
 
     async def finalize(
         self,
@@ -50,13 +50,14 @@ class LifecycleWrites(InvoiceUseCases):
         issue_date: datetime | None = None,
         *,
         run: AsyncRun | None = None,
-    ) -> tuple[Invoice, PushOperation]:
-        async def write(uow: UnitOfWork) -> Invoice:
+    ) -> Stored:
+        async def write(uow: UnitOfWork) -> tuple[Invoice, bytes]:
             return await self._finalize_one(uow, invoice_id, etag, issue_date)
 
         # Finalizations of a company contend for its number sequence.
         turns = ("invoice numbers", company_id)
-        return await self.uow.optimistic(company_id, "FinalizeInvoice", write, run=run, turns=turns)
+        (inv, document), op = await self.uow.optimistic(company_id, "FinalizeInvoice", write, run=run, turns=turns)
+        return Stored(inv, document, op)
 
     async def batch_finalize(
         self, company_id: str, requests: list[tuple[str, str, datetime | None]], *, run: AsyncRun | None = None
@@ -69,7 +70,7 @@ class LifecycleWrites(InvoiceUseCases):
             await uow.invoices.lock_all(ids)
             sizes: list[int] = []
             out = [
-                await self._finalize_one(uow, i, etag, date, f"requests[{n}].invoice", sizes)
+                (await self._finalize_one(uow, i, etag, date, f"requests[{n}].invoice", sizes))[0]
                 for n, (i, etag, date) in enumerate(requests)
             ]
             self._check_answer(sizes)
@@ -94,16 +95,14 @@ class LifecycleWrites(InvoiceUseCases):
             await uow.commit()
         return inv, uow.operation, credited
 
-    async def cancel(
-        self, company_id: str, invoice_id: str, etag: str, *, run: AsyncRun | None = None
-    ) -> tuple[Invoice, PushOperation]:
+    async def cancel(self, company_id: str, invoice_id: str, etag: str, *, run: AsyncRun | None = None) -> Stored:
         async with self.uow(company_id, "CancelInvoice", run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id, etag)
             lifecycle.cancel(inv, uow.now)
-            self._save(uow, inv)
+            document = self._save(uow, inv)
             uow.record(modified(inv, VOIDED))
             await uow.commit()
-        return inv, uow.operation
+        return Stored(inv, document, uow.operation)
 
     async def reverse(
         self,
@@ -145,7 +144,7 @@ class LifecycleWrites(InvoiceUseCases):
 
     async def recalculate(
         self, company_id: str, invoice_id: str, finalize: bool, *, run: AsyncRun | None = None
-    ) -> tuple[Invoice, PushOperation]:
+    ) -> Stored:
         async with self.uow(company_id, "RecalculateInvoice", run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id, draw_number=finalize)
             lifecycle.recalculate(inv)
@@ -153,10 +152,10 @@ class LifecycleWrites(InvoiceUseCases):
                 lifecycle.check_can_finalize(inv)
                 lifecycle.finalize(inv, await uow.invoices.number(inv), uow.now)
                 await self._snapshot_seller(uow, inv)
-            self._save(uow, inv, lines=True)
+            document = self._save(uow, inv, lines=True)
             uow.record(*(finalized(inv) if finalize else [modified(inv)]))
             await uow.commit()
-        return inv, uow.operation
+        return Stored(inv, document, uow.operation)
 
     async def create_taxation_items(
         self, company_id: str, invoice_id: str, items: list[TaxationItem], *, run: AsyncRun | None = None

@@ -11,7 +11,7 @@ import asyncpg
 from service.domain import lifecycle
 from service.domain.models import Invoice, PaymentAllocation, PaymentStatus
 from service.domain.push import AsyncRun, Change, ChangeType, PushOperation
-from service.handlers.invoice_base import InvoiceUseCases, paid
+from service.handlers.invoice_base import InvoiceUseCases, Stored, paid
 from service.handlers.unit_of_work import UnitOfWork
 from service.handlers.writes import require_company
 from service.store import invoices as store
@@ -36,19 +36,20 @@ def balance_of(row: asyncpg.Record) -> CreditBalance:
 class PaymentWrites(InvoiceUseCases):
     async def record_payment(
         self, company_id: str, invoice_id: str, alloc: PaymentAllocation, *, run: AsyncRun | None = None
-    ) -> tuple[Invoice, PushOperation]:
+    ) -> Stored:
         """Two statements: the read, then one write (allocation, header, operation, events) if the invoice
         is still as read (else again, on a fresh read)."""
 
-        async def write(uow: UnitOfWork) -> Invoice:
+        async def write(uow: UnitOfWork) -> tuple[Invoice, bytes]:
             inv = await uow.invoices.get_for_update(invoice_id)
             lifecycle.record_payment(inv, replace(alloc), uow.now)  # a copy: an attempt may run again
-            self._save(uow, inv)
+            document = self._save(uow, inv)
             uow.record(paid(inv))
-            return inv
+            return inv, document
 
         turns = ("invoice", company_id, invoice_id)  # payments of an invoice contend for its row
-        return await self.uow.optimistic(company_id, "RecordPayment", write, run=run, turns=turns)
+        (inv, document), op = await self.uow.optimistic(company_id, "RecordPayment", write, run=run, turns=turns)
+        return Stored(inv, document, op)
 
     async def update_payment_status(
         self,
@@ -58,14 +59,14 @@ class PaymentWrites(InvoiceUseCases):
         amount: Decimal | None,
         *,
         run: AsyncRun | None = None,
-    ) -> tuple[Invoice, PushOperation]:
+    ) -> Stored:
         async with self.uow(company_id, "UpdatePaymentStatus", run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id)
             lifecycle.set_payment_status(inv, status, amount, uow.now)
-            self._save(uow, inv)
+            document = self._save(uow, inv)
             uow.record(paid(inv))
             await uow.commit()
-        return inv, uow.operation
+        return Stored(inv, document, uow.operation)
 
     async def attempt_payment(
         self, company_id: str, invoice_id: str, *, run: AsyncRun | None = None

@@ -5,8 +5,7 @@ streams of a revoked key; the guard asks `Callers` for the company a call may ac
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from functools import partial
 
 from service.handlers.auth import Keys, PermissionDenied, check_company, until_revoked
@@ -38,19 +37,25 @@ class AuthInterceptor(WrappingInterceptor):
         self.keys = keys
         self.writes = writes  # refused to read-only keys
 
-    @contextlib.asynccontextmanager
-    async def around(self, call: Call) -> AsyncIterator[None]:
+    async def enter(self, call: Call) -> AbstractContextManager[object] | None:
         authorization = metadata(call.context, "authorization")
         found = await self.keys.grant(authorization)
         if call.method in self.writes and found.read_only:  # a read-only key may not upload either
             raise PermissionDenied("this API key is read-only: it may not change data")
         if call.kind == "unary_unary":
-            yield
-            return
-        # A revoked (or expiring) key ends a stream at once, and an upload while it waits for the client.
-        with self.keys.stream_guard(authorization, found.expire_time) as revoked:
-            if call.kind == "stream_unary":
-                call.request = until_revoked(call.request, revoked)
-            else:
-                call.responses = partial(until_revoked, revoked=revoked)
-            yield
+            return None
+        # A revoked (or expiring) key ends a stream at once, and an upload while it waits for the client;
+        # the guard stays until the call ends (exit).
+        guard = self.keys.stream_guard(authorization, found.expire_time)
+        revoked = guard.__enter__()
+        if call.kind == "stream_unary":
+            call.request = until_revoked(call.request, revoked)
+        else:
+            call.responses.append(partial(until_revoked, revoked=revoked))
+        return guard
+
+    async def exit(
+        self, call: Call, entered: AbstractContextManager[object] | None, error: BaseException | None
+    ) -> None:
+        if entered is not None:
+            entered.__exit__(None, None, None)

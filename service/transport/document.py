@@ -6,19 +6,26 @@ another version is never read, so it is rendered again from the rows). A ListInv
 documents end to end and a GetInvoice answer is one, sent without building messages: converting an
 invoice costs ~55 µs, parsing and serializing its document again ~2.7 µs, sending it as stored nothing
 (ListInvoices streams hundreds of thousands a second). Answers are typed as their response message
-(wire.prepared). Writes answer a converted message like every other RPC.
+(wire.prepared). A single-invoice write answers the document it stored (the use case hands it back) with
+its push operation (write_answer), so a write converts its invoice once, for the store.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TypeVar
+
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from invoices.v1 import invoice_pb2 as pb
 from invoices.v1 import invoice_service_pb2 as svc
+from invoices.v1 import push_operation_pb2 as ppb
 
 from service.domain import models as m
 from service.transport.convert import invoice_out
 from service.transport.wire import length_delimited, prepared, unframe, varint_field
 
+M = TypeVar("M", bound=Message)
 _LIST = svc.ListInvoicesResponse
 DOCUMENT_FIELD = _LIST.INVOICES_FIELD_NUMBER
 
@@ -47,6 +54,23 @@ def _framed_for(message_type: type[Message], field: str, documents: bytes) -> by
 
 def get_answer(document: bytes) -> svc.GetInvoiceResponse:
     return prepared(svc.GetInvoiceResponse, _framed_for(svc.GetInvoiceResponse, "invoice", document))
+
+
+@cache
+def _operation_field(descriptor: Descriptor) -> int:
+    """The push operation's field of a response holding an invoice and then a push operation, only."""
+    fields = sorted(descriptor.fields, key=lambda f: int(f.number))
+    if [f.name for f in fields] != ["invoice", "push_operation"]:
+        raise TypeError(f"{descriptor.full_name} is not an answer of an invoice and then a push operation")
+    return int(fields[1].number)
+
+
+def write_answer(response_type: type[M], document: bytes, push_operation: ppb.PushOperation) -> M:
+    """A single-invoice write's answer: the document the write stored as `invoice`, then `push_operation`,
+    the bytes the converted message serializes to (fields in number order)."""
+    operation = _operation_field(response_type.DESCRIPTOR)
+    framed = _framed_for(response_type, "invoice", document)
+    return prepared(response_type, framed + length_delimited(operation, push_operation.SerializeToString()))
 
 
 def list_answer(documents: bytes, next_page_token: str, total: int | None) -> svc.ListInvoicesResponse:

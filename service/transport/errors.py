@@ -19,9 +19,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -167,11 +165,6 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException)
 class ErrorMappingInterceptor(WrappingInterceptor):
     """Wraps every handler of every service so no exception leaks as UNKNOWN or a traceback."""
 
-    @contextlib.asynccontextmanager
-    async def around(self, call: Call) -> AsyncIterator[None]:
-        try:
-            yield
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await abort(call.context, exc)
+    async def exit(self, call: Call, entered: Any, error: BaseException | None) -> None:
+        if isinstance(error, Exception) and not isinstance(error, grpc.aio.AbortError):
+            await abort(call.context, error)

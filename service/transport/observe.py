@@ -8,7 +8,6 @@ message sizes; never a key, a header value or any message content.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -71,10 +70,13 @@ def _trace_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 class _Measured:
     """What one call measured; finished once, whatever way the call ends."""
 
-    __slots__ = ("peer", "received", "request", "sent", "start", "trace_id")
+    __slots__ = ("logged", "name", "peer", "received", "request", "sent", "start", "streaming", "trace_id")
 
-    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], logged: bool) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], name: str, streaming: bool, logged: bool) -> None:
         self.start = time.perf_counter()
+        self.name = name
+        self.streaming = streaming
+        self.logged = logged
         self.received = 0
         self.sent = 0
         self.request: Any = None
@@ -100,42 +102,30 @@ class CallObserver(WrappingInterceptor):
         self.instruments = instruments
         self.access = access
 
-    @contextlib.asynccontextmanager
-    async def around(self, call: Call) -> AsyncIterator[None]:
+    async def enter(self, call: Call) -> _Measured:
         name = call.method.lstrip("/")
         streaming = call.kind.endswith("stream")
-        logged = self.access is not None and not call.method.startswith(QUIET)
-        measured, error = _Measured(call.context, logged), None
+        # Not when the access log's lines would be dropped (LOG_LEVEL above INFO): no peer or trace id to read.
+        logged = self.access is not None and not call.method.startswith(QUIET) and access_log.isEnabledFor(logging.INFO)
+        measured = _Measured(call.context, name, streaming, logged)
         if call.client_streaming:
             call.request = measured.requests(call.request)
         else:
             measured.request, measured.received = call.request, _size(call.request)
         if streaming:
-            call.responses = measured.responses
+            call.responses.append(measured.responses)
         if self.instruments is not None:
             self.instruments.started.add(1, {"grpc.method": name})
             if streaming:
                 self.instruments.streams.add(1, {"grpc.method": name})
-        try:
-            yield
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if not streaming:
-                measured.sent = _size(call.response)
-            if self.instruments is not None and streaming:
-                self.instruments.streams.add(-1, {"grpc.method": name})
-            self._finish(name, logged, measured, call.context, error)
+        return measured
 
-    def _finish(
-        self,
-        name: str,
-        logged: bool,
-        measured: _Measured,
-        context: grpc.aio.ServicerContext[Any, Any],
-        error: BaseException | None,
-    ) -> None:
+    async def exit(self, call: Call, entered: _Measured, error: BaseException | None) -> None:
+        measured, name, context = entered, entered.name, call.context
+        if not measured.streaming:
+            measured.sent = _size(call.response)
+        if self.instruments is not None and measured.streaming:
+            self.instruments.streams.add(-1, {"grpc.method": name})
         status = _status(context, error)
         elapsed = time.perf_counter() - measured.start
         if self.instruments is not None:
@@ -143,7 +133,7 @@ class CallObserver(WrappingInterceptor):
             self.instruments.duration.record(elapsed, attributes)
             self.instruments.sent.record(measured.sent, attributes)
             self.instruments.received.record(measured.received, attributes)
-        if not logged or self.access is None:
+        if not measured.logged or self.access is None:
             return
         if status is grpc.StatusCode.OK and (self.access.level == "errors" or random.random() >= self.access.sample):
             return

@@ -5,9 +5,7 @@ What the services run on (pool, handlers, workers) is composed by service/bootst
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -18,7 +16,7 @@ from service.handlers.auth import Keys
 from service.transport.auth import AuthInterceptor
 from service.transport.errors import ErrorMappingInterceptor
 from service.transport.guard import GuardServices
-from service.transport.interceptors import Call, WrappingInterceptor
+from service.transport.interceptors import Call, WrappingInterceptor, chained
 from service.transport.observe import CallObserver
 from service.transport.policy import INVOICE_SERVICE, PUSH_SERVICE, write_paths
 from service.transport.push_servicer import PushOperationServicer
@@ -34,13 +32,15 @@ def new_server(settings: Settings, keys: Keys, observer: CallObserver | None) ->
     """The server with its interceptors, outermost first: tracing (it sees the final status code), the
     observer (inside tracing, so its span is current), the served-by trailer, the error map (it maps
     whatever auth or the handler raises), authentication."""
-    interceptors: list[grpc.aio.ServerInterceptor] = [
-        *(server_tracing() if settings.tracing else []),
-        *([observer] if observer is not None else []),
-        *([ServedByInterceptor()] if settings.reuse_port else []),
-        ErrorMappingInterceptor(),
-        *([AuthInterceptor(keys, write_paths(INVOICE_SERVICE))] if settings.auth_required else []),
-    ]
+    interceptors = chained(
+        [
+            *(server_tracing() if settings.tracing else []),
+            *([observer] if observer is not None else []),
+            *([ServedByInterceptor()] if settings.reuse_port else []),
+            ErrorMappingInterceptor(),
+            *([AuthInterceptor(keys, write_paths(INVOICE_SERVICE))] if settings.auth_required else []),
+        ]
+    )
     return grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -115,7 +115,8 @@ class ServedByInterceptor(WrappingInterceptor):
 
     kinds = frozenset({"unary_unary"})
 
-    @contextlib.asynccontextmanager
-    async def around(self, call: Call) -> AsyncIterator[None]:
-        call.context.set_trailing_metadata((("x-served-by-pid", str(os.getpid())),))
-        yield
+    def __init__(self) -> None:
+        self.trailer = (("x-served-by-pid", str(os.getpid())),)
+
+    async def enter(self, call: Call) -> None:
+        call.context.set_trailing_metadata(self.trailer)

@@ -7,8 +7,6 @@ reflection are not traced.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -40,21 +38,19 @@ def describe_answer(invoice_id: str, push_operation_key: str) -> None:
 class SpanAttributes(WrappingInterceptor):
     skip = UNTRACED
 
-    @contextlib.asynccontextmanager
-    async def around(self, call: Call) -> AsyncIterator[None]:
+    async def enter(self, call: Call) -> trace.Span:
         span = trace.get_current_span()  # the RPC's, made current by the interceptor outside this one
         span.update_name(call.method.lstrip("/"))  # the semantic conventions' name: no leading slash
         if call.kind.endswith("stream"):
             # A stream whose span is still open when its call is done was left by the client: gRPC drops its
             # generator, for the collector to close later (the span ends then, as OK without this).
             call.context.add_done_callback(lambda _: _cancelled(span))  # type: ignore[arg-type]  # a class in the stubs
-        try:
-            yield
-        except asyncio.CancelledError:
-            _cancelled(span)
-            raise
-        finally:
-            _attributes(span, None if call.client_streaming else call.request, call.response)
+        return span
+
+    async def exit(self, call: Call, entered: trace.Span, error: BaseException | None) -> None:
+        if isinstance(error, asyncio.CancelledError):
+            _cancelled(entered)
+        _attributes(entered, None if call.client_streaming else call.request, call.response)
 
 
 def _cancelled(span: trace.Span) -> None:

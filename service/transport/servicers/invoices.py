@@ -12,7 +12,7 @@ from service.domain.push import AsyncRun
 from service.handlers.listing import ListQuery
 from service.transport import convert as c
 from service.transport import requests as r
-from service.transport.document import get_answer, list_answer
+from service.transport.document import get_answer, list_answer, write_answer
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
 
@@ -21,8 +21,8 @@ class InvoiceRpcs(Resources):
     async def CreateInvoice(
         self, request: svc.CreateInvoiceRequest, context: Ctx, *, run: AsyncRun | None = None
     ) -> svc.CreateInvoiceResponse:
-        inv, op = await self.h.create(request.company_id, r.invoice_input(request), run=run)
-        return svc.CreateInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.create(request.company_id, r.invoice_input(request), run=run)
+        return write_answer(svc.CreateInvoiceResponse, stored.document, c.push_out(stored.operation))
 
     async def BatchCreateInvoices(
         self, request: svc.BatchCreateInvoicesRequest, context: Ctx, *, run: AsyncRun | None = None
@@ -85,8 +85,8 @@ class InvoiceRpcs(Resources):
         v = Violations()
         spec = r.update_spec(request, v, "invoice")
         v.raise_if_any()
-        inv, op = await self.h.update(request.company_id, spec, run=run)
-        return svc.UpdateInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.update(request.company_id, spec, run=run)
+        return write_answer(svc.UpdateInvoiceResponse, stored.document, c.push_out(stored.operation))
 
     async def BatchUpdateInvoices(
         self, request: svc.BatchUpdateInvoicesRequest, context: Ctx, *, run: AsyncRun | None = None

@@ -10,6 +10,7 @@ from service.domain.push import AsyncRun
 from service.domain.values import check_text
 from service.transport import convert as c
 from service.transport import requests as r
+from service.transport.document import write_answer
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
 
@@ -31,8 +32,8 @@ class LifecycleRpcs(Resources):
         key = r.invoice_key(v, "invoice_id", request.invoice_id)
         issue_date = r.optional_datetime(v, "issue_date", request.issue_date)
         v.raise_if_any()
-        inv, op = await self.h.finalize(request.company_id, key, request.etag, issue_date, run=run)
-        return svc.FinalizeInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.finalize(request.company_id, key, request.etag, issue_date, run=run)
+        return write_answer(svc.FinalizeInvoiceResponse, stored.document, c.push_out(stored.operation))
 
     async def BatchFinalizeInvoices(
         self, request: svc.BatchFinalizeInvoicesRequest, context: Ctx, *, run: AsyncRun | None = None
@@ -62,8 +63,8 @@ class LifecycleRpcs(Resources):
         self, request: svc.CancelInvoiceRequest, context: Ctx, *, run: AsyncRun | None = None
     ) -> svc.CancelInvoiceResponse:
         key = r.invoice_key_only(request.invoice_id)
-        inv, op = await self.h.cancel(request.company_id, key, request.etag, run=run)
-        return svc.CancelInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.cancel(request.company_id, key, request.etag, run=run)
+        return write_answer(svc.CancelInvoiceResponse, stored.document, c.push_out(stored.operation))
 
     async def ReverseInvoice(
         self, request: svc.ReverseInvoiceRequest, context: Ctx, *, run: AsyncRun | None = None
@@ -91,5 +92,5 @@ class LifecycleRpcs(Resources):
         self, request: svc.RecalculateInvoiceRequest, context: Ctx, *, run: AsyncRun | None = None
     ) -> svc.RecalculateInvoiceResponse:
         key = r.invoice_key_only(request.invoice_id)
-        inv, op = await self.h.recalculate(request.company_id, key, request.finalize, run=run)
-        return svc.RecalculateInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.recalculate(request.company_id, key, request.finalize, run=run)
+        return write_answer(svc.RecalculateInvoiceResponse, stored.document, c.push_out(stored.operation))

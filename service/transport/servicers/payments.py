@@ -13,6 +13,7 @@ from service.domain.values import check_text, parse_decimal
 from service.handlers.invoices import CreditBalance
 from service.transport import convert as c
 from service.transport import requests as r
+from service.transport.document import write_answer
 from service.transport.requests import Ctx
 from service.transport.servicers.base import Resources
 
@@ -38,8 +39,8 @@ class PaymentRpcs(Resources):
             v.add("payment_allocation", "is required")
         alloc = c.allocation_in(request.payment_allocation, v, "payment_allocation")
         v.raise_if_any()
-        inv, op = await self.h.record_payment(request.company_id, key, alloc, run=run)
-        return svc.RecordPaymentResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.record_payment(request.company_id, key, alloc, run=run)
+        return write_answer(svc.RecordPaymentResponse, stored.document, c.push_out(stored.operation))
 
     async def UpdatePaymentStatus(
         self, request: svc.UpdatePaymentStatusRequest, context: Ctx, *, run: AsyncRun | None = None
@@ -52,8 +53,8 @@ class PaymentRpcs(Resources):
         amount = parse_decimal(v, "amount", request.amount, positive=True)
         v.raise_if_any()
         assert status is not None
-        inv, op = await self.h.update_payment_status(request.company_id, key, status, amount, run=run)
-        return svc.UpdatePaymentStatusResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+        stored = await self.h.update_payment_status(request.company_id, key, status, amount, run=run)
+        return write_answer(svc.UpdatePaymentStatusResponse, stored.document, c.push_out(stored.operation))
 
     async def AttemptPayment(
         self, request: svc.AttemptPaymentRequest, context: Ctx, *, run: AsyncRun | None = None

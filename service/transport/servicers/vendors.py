@@ -62,10 +62,12 @@ class VendorRpcs(Resources):
         v.raise_if_any()
         inv = vendors.import_invoice(vendor, payload)
         try:
-            created, op = await self.h.create(request.company_id, inv, "ImportInvoice", imported=True, run=run)
+            stored = await self.h.create(request.company_id, inv, "ImportInvoice", imported=True, run=run)
         except InvalidArgument as exc:
             raise (vendors.vendor_violations(vendor, exc) if vendor else exc) from exc
-        return svc.ImportInvoiceResponse(invoice=c.invoice_out(created), push_operation=c.push_out(op))
+        return svc.ImportInvoiceResponse(
+            invoice=c.invoice_out(stored.invoice), push_operation=c.push_out(stored.operation)
+        )
 
     async def _import_e_invoice(
         self, request: svc.ImportInvoiceRequest, fmt: EInvoiceFormat, run: AsyncRun | None
