@@ -76,8 +76,10 @@ class VendorRpcs(Resources):
         company, note = request.company_id, inbound.credit_note
         try:
             if note is None:
-                inv, op = await self.h.create(company, inbound.invoice, "ImportInvoice", imported=True, run=run)
-                return svc.ImportInvoiceResponse(invoice=c.invoice_out(inv), push_operation=c.push_out(op))
+                stored = await self.h.create(company, inbound.invoice, "ImportInvoice", imported=True, run=run)
+                return svc.ImportInvoiceResponse(
+                    invoice=c.invoice_out(stored.invoice), push_operation=c.push_out(stored.operation)
+                )
             note, inv, op = await self.h.import_credit_note(company, note, run=run)
         except InvalidArgument as exc:  # its own numbers' form, too many lines: named where the document has them
             raise formats.in_document(exc, formats.SYNTAX[fmt], note is not None, "invoice_xml") from exc
