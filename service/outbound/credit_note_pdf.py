@@ -6,7 +6,7 @@ from service.domain.credit_notes import CreditNote, CreditNoteStatus
 from service.domain.parties import Party
 from service.domain.values import fmt_datetime
 from service.outbound.formats import Formats
-from service.outbound.pdf import Column, Document, parties, typeset
+from service.outbound.pdf import Column, Document, han_forms, parties, typeset
 
 
 def file_name(note: CreditNote) -> str:
@@ -26,6 +26,7 @@ def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "") -> b
     fmt = Formats.of(locale)  # amounts and dates as the company's locale writes them
     title = heading(note)
     doc = Document(title=title, author=seller.name, footer=f"{seller.name} · {title}")
+    doc.han = han_forms(locale, buyer, seller)
     if note.status is not CreditNoteStatus.ISSUED:
         doc.mark = note.status.value
     parties(doc, seller, buyer, note.customer_id, "To")
