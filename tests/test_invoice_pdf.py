@@ -19,7 +19,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from service.domain.credit_notes import CreditNote, CreditNoteLine, CreditNoteStatus
 from service.domain.errors import InvalidArgument
-from service.domain.models import Invoice, TaxationItem
+from service.domain.models import Invoice, TaxationItem, TaxCategory
 from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, TaxRegistration
 from service.domain.profile import CompanyProfile
 from service.einvoice.validation import Syntax, fatal, validate
@@ -365,6 +365,56 @@ def test_a_credit_note_in_hebrew_reads_back_with_its_reference_and_totals() -> N
     (text,) = page_texts(data)
     assert "Credit note CN-00001 for invoice INV-00001" in " ".join(text.split())
     assert rtl_line_has(text, HEBREW) and "36.86 ILS" in text and "Page 1 of 1" in text and "17%" in text
+    assert_fonts_embedded(data)
+
+
+def test_a_credit_note_pdf_shows_its_tax_breakdown_by_the_categories_of_the_invoice_it_corrects() -> None:
+    exempt = TaxationItem(
+        tax_rate=D("0"), tax_category=TaxCategory.E, exemption_reason="Education", exemption_reason_code="VATEX-EU-132"
+    )
+    inv = submitted(
+        currency="EUR",
+        seller=SELLER,
+        lines=[
+            line(id="l1", taxation_items=[TaxationItem(tax_rate=D("19"), tax_category=TaxCategory.S)]),
+            line(id="l2", taxation_items=[exempt]),
+        ],
+    )
+
+    def part(description: str, sub_total: str, tax: str, corrects: str) -> CreditNoteLine:
+        net, vat = D(sub_total), D(tax)
+        return CreditNoteLine(
+            unit_amount=net,
+            invoice_line_item_id=corrects,
+            description=description,
+            sub_total=net,
+            tax_amount=vat,
+            total_amount=net + vat,
+        )
+
+    note = CreditNote(
+        id="cn-2",
+        invoice_number="INV-00002",
+        customer_id="cust",
+        currency="EUR",
+        credit_note_number="CN-00002",
+        status=CreditNoteStatus.ISSUED,
+        lines=[
+            part(CHINESE, "50.00", "9.50", "l1"),
+            part(KOREAN, "10.00", "1.90", "l1"),
+            part("Course", "40.00", "0.00", "l2"),
+        ],
+        sub_total=D("100.00"),
+        total_tax_amount=D("11.40"),
+        total_amount=D("111.40"),
+    )
+    data = credit_note_pdf.render(note, SELLER, Party(name=KOREAN), "en-US", inv)
+    (text,) = page_texts(data)
+    words = " ".join(text.split())
+    assert "Tax breakdown Tax category Rate Taxable amount Tax Exemption" in words
+    assert "S 19% 60.00 EUR 11.40 EUR" in words  # two lines of the 19% invoice line, one row
+    assert "E 0% 40.00 EUR 0.00 EUR VATEX-EU-132 Education" in words
+    assert CHINESE in text and KOREAN in text and pdf.REPLACEMENT not in text
     assert_fonts_embedded(data)
 
 

@@ -21,7 +21,7 @@ import typst
 from fontTools.ttLib import TTFont
 from PIL import Image as PILImage
 
-from service.domain.models import Invoice, Status, TaxationItem
+from service.domain.models import Invoice, Status, TaxationItem, TaxBreakdown
 from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, payment_reference
 from service.domain.profile import CompanyProfile
 from service.domain.totals import tax_breakdown
@@ -221,10 +221,10 @@ def _allowance_charge_section(doc: Document, inv: Invoice, fmt: Formats) -> None
     doc.table("", columns, rows)
 
 
-def _tax_breakdown_section(doc: Document, inv: Invoice, fmt: Formats) -> None:
-    """EN 16931 BG-23: per category and rate the taxable amount, the tax and the exemption reason."""
-    cur = inv.currency
-    breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate is not None or b.tax_category]
+def tax_breakdown_table(doc: Document, groups: list[TaxBreakdown], cur: str, fmt: Formats) -> None:
+    """EN 16931 BG-23 (an invoice's or a credit note's): per category and rate the taxable amount, the tax and
+    the exemption reason; none when nothing is taxed."""
+    breakdown = [b for b in groups if b.tax_amount or b.rate is not None or b.tax_category]
     if not breakdown:
         return
     rows = [
@@ -415,7 +415,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         ("Amount due", inv.amount_due),
     ]
     doc.totals([(k, fmt.money(v, cur), k in ("Total", "Amount due")) for k, v in totals])
-    _tax_breakdown_section(doc, inv, fmt)
+    tax_breakdown_table(doc, tax_breakdown(inv), cur, fmt)
     if inv.allocations:
         payments = []
         for a in inv.allocations:
