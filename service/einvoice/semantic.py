@@ -19,7 +19,8 @@ Derivations: BT-126 is the line's position (1, 2, ...: stored line ids are the s
 defaults to C62 ("one"); BT-81 is 58 (SEPA credit transfer) with an IBAN, else 30 (credit transfer) with an
 account number; BT-34/BT-49 are the contact e-mail with scheme EM; a breakdown row of an exempt category
 without a reason gets the category's standard text and VATEX code; document allowances/charges without a
-reason get code 95 / ZZZ (BR-CO-21/22); a credit note line takes the VAT of the invoice line it corrects.
+reason get code 95 / ZZZ (BR-CO-21/22); a credit note line takes the VAT of the invoice line it corrects
+(domain credit_notes.line_taxes).
 """
 
 from __future__ import annotations
