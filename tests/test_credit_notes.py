@@ -79,6 +79,9 @@ def test_a_partial_credit_note_on_a_partly_paid_invoice(stub, company, db):
     ]
     op = resp.push_operation
     assert op.data_type == "creditNotes" and op.operation == "IssueCreditNote"
+    request = svc.DownloadCreditNotePdfRequest(company_id=company, credit_note_id=n.id)
+    text = " ".join(pdf_text(b"".join(c.chunk for c in stub.DownloadCreditNotePdf(request))).split())
+    assert "Tax breakdown" in text and "S 20% 20.00 USD 4.00 USD" in text  # a rate the invoice lacks: standard
 
 
 def test_a_full_credit_of_an_open_invoice_leaves_nothing_due(stub, company):

@@ -19,7 +19,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from service.domain.credit_notes import CreditNote, CreditNoteLine, CreditNoteStatus
 from service.domain.errors import InvalidArgument
-from service.domain.models import Invoice, TaxationItem
+from service.domain.models import Invoice, TaxationItem, TaxCategory
 from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, TaxRegistration
 from service.domain.profile import CompanyProfile
 from service.einvoice.validation import Syntax, fatal, validate
@@ -28,11 +28,13 @@ from service.outbound.facturx import FILE_NAME, conformance_level, facturx_pdf
 from tests.domain.builders import line, submitted
 
 D = Decimal
-JAPANESE = "株式会社山田製作所"
+JAPANESE = "ヤマダ電機株式会社"
+CHINESE = "深圳市华为技术有限公司"  # simplified: 华 and 为 are in no Japanese font
+KOREAN = "삼성전자 주식회사"
 ARABIC = "مؤسسة النجمة"  # no lam-alef: extractors give that ligature's letters in drawing order
 GERMAN = "Müller Präzisionsteile GmbH"
 GREEK, CYRILLIC, HEBREW = "Ελληνική Εταιρεία", "ООО Ромашка", "חברת אור"  # noqa: RUF001 (Cyrillic letters like Latin ones)
-NAMES = [JAPANESE, ARABIC, GERMAN, GREEK, CYRILLIC, HEBREW]
+NAMES = [JAPANESE, ARABIC, GERMAN, GREEK, CYRILLIC, HEBREW, CHINESE, KOREAN]
 SELLER = Party(
     name="Acme Widgets GmbH",
     address=PostalAddress(address_lines=["Hauptstr. 1"], city="Berlin", postal_code="10115", country_code="DE"),
@@ -43,7 +45,7 @@ MEANS = PaymentMeans(iban="DE89370400440532013000", bic="COBADEFFXXX", account_n
 
 
 def long_invoice() -> Invoice:
-    """200 lines named in six scripts, priced and taxed by the domain rules (19% VAT)."""
+    """200 lines named in eight scripts, priced and taxed by the domain rules (19% VAT)."""
     lines = [
         line(
             "2.5",
@@ -90,17 +92,19 @@ def rtl_line_has(text: str, words: str) -> bool:
     return any(all(w in row for w in words.split()) for row in text.splitlines())
 
 
-def test_a_long_invoice_in_six_scripts_reads_back_with_its_names_totals_and_page_numbers(
+def test_a_long_invoice_in_eight_scripts_reads_back_with_its_names_totals_and_page_numbers(
     invoice: Invoice, rendered: bytes, tmp_path: Path
 ) -> None:
     texts = page_texts(rendered)
     pages = len(texts)
     assert pages > 1
     everything = "\n".join(texts)
-    for name in (JAPANESE, GERMAN, GREEK, CYRILLIC):
+    for name in (JAPANESE, GERMAN, GREEK, CYRILLIC, CHINESE, KOREAN):
         assert name in everything, name
+    assert pdf.REPLACEMENT not in everything
     assert rtl_line_has(everything, ARABIC) and rtl_line_has(everything, HEBREW)
-    assert all(f"{name} {i}" in everything for i, name in enumerate(NAMES * 2) if name in (JAPANESE, GERMAN))
+    latin_or_cjk = (JAPANESE, GERMAN, CHINESE, KOREAN)
+    assert all(f"{name} {i}" in everything for i, name in enumerate(NAMES * 2) if name in latin_or_cjk)
     # Exact totals: 200 x 2.5 x 12.345 = 6,172.50 net; the domain rounds each line (30.86) before summing.
     assert invoice.total_amount is not None and invoice.total_tax_amount is not None
     for label, amount in (
@@ -165,7 +169,36 @@ def assert_fonts_embedded(data: bytes) -> set[str]:
 def test_every_font_is_embedded_and_comes_from_the_shipped_files(rendered: bytes) -> None:
     names = assert_fonts_embedded(rendered)
     assert {"NotoSans-Regular", "NotoSans-Bold", "NotoSansArabic-Regular", "NotoSansHebrew-Regular"} <= names
-    assert any(n.startswith("NotoSansCJKjp") for n in names), names
+    for face in ("jp", "sc", "kr"):
+        assert any(n.startswith(f"NotoSansCJK{face}") for n in names), names
+
+
+@pytest.mark.parametrize(
+    ("name", "locale", "face"),
+    [
+        ("東京都千代田区丸の内", "en-US", "jp"),  # kana: Japanese whatever the locale
+        ("삼성전자", "ja-JP", "kr"),
+        ("骨直角", "en-US", "sc"),  # Han alone: simplified Chinese forms unless the locale says otherwise
+        ("骨直角", "ja-JP", "jp"),
+        ("骨直角", "zh-TW", "tc"),
+        ("骨直角", "zh-Hant", "tc"),
+        ("骨直角", "zh-SG", "sc"),
+        ("骨直角", "de-DE/JP", "jp"),  # else the buyer's country
+        ("骨直角", "de-DE/HK", "tc"),
+        ("骨直角", "ko-KR/CN", "kr"),  # the locale first
+    ],
+)
+def test_han_characters_take_the_forms_of_the_texts_language(name: str, locale: str, face: str) -> None:
+    """Japanese, Chinese and Korean draw some Han characters differently (骨, 直): the text's language picks the
+    font, so the forms are the ones its readers write."""
+    locale, _, country = locale.partition("/")
+    buyer = Party(name="Buyer", address=PostalAddress(city="X", country_code=country or "DE"))
+    inv = submitted(currency="EUR", lines=[line("1", "10", id="a", description=name)], seller=SELLER, buyer=buyer)
+    data = pdf.render(inv, "x", CompanyProfile(locale=locale))
+    (text,) = page_texts(data)
+    assert name in text
+    cjk = {n.removeprefix("NotoSansCJK")[:2] for n in assert_fonts_embedded(data) if n.startswith("NotoSansCJK")}
+    assert cjk == {face}
 
 
 def cii(buyer: str = JAPANESE, guideline: str = "urn:cen.eu:en16931:2017") -> bytes:
@@ -335,17 +368,76 @@ def test_a_credit_note_in_hebrew_reads_back_with_its_reference_and_totals() -> N
     assert_fonts_embedded(data)
 
 
+def test_a_credit_note_pdf_shows_its_tax_breakdown_by_the_categories_of_the_invoice_it_corrects() -> None:
+    exempt = TaxationItem(
+        tax_rate=D("0"), tax_category=TaxCategory.E, exemption_reason="Education", exemption_reason_code="VATEX-EU-132"
+    )
+    inv = submitted(
+        currency="EUR",
+        seller=SELLER,
+        lines=[
+            line(id="l1", taxation_items=[TaxationItem(tax_rate=D("19"), tax_category=TaxCategory.S)]),
+            line(id="l2", taxation_items=[exempt]),
+        ],
+    )
+
+    def part(description: str, sub_total: str, tax: str, corrects: str) -> CreditNoteLine:
+        net, vat = D(sub_total), D(tax)
+        return CreditNoteLine(
+            unit_amount=net,
+            invoice_line_item_id=corrects,
+            description=description,
+            sub_total=net,
+            tax_amount=vat,
+            total_amount=net + vat,
+        )
+
+    note = CreditNote(
+        id="cn-2",
+        invoice_number="INV-00002",
+        customer_id="cust",
+        currency="EUR",
+        credit_note_number="CN-00002",
+        status=CreditNoteStatus.ISSUED,
+        lines=[
+            part(CHINESE, "50.00", "9.50", "l1"),
+            part(KOREAN, "10.00", "1.90", "l1"),
+            part("Course", "40.00", "0.00", "l2"),
+        ],
+        sub_total=D("100.00"),
+        total_tax_amount=D("11.40"),
+        total_amount=D("111.40"),
+    )
+    data = credit_note_pdf.render(note, SELLER, Party(name=KOREAN), "en-US", inv)
+    (text,) = page_texts(data)
+    words = " ".join(text.split())
+    assert "Tax breakdown Tax category Rate Taxable amount Tax Exemption" in words
+    assert "S 19% 60.00 EUR 11.40 EUR" in words  # two lines of the 19% invoice line, one row
+    assert "E 0% 40.00 EUR 0.00 EUR VATEX-EU-132 Education" in words
+    assert CHINESE in text and KOREAN in text and pdf.REPLACEMENT not in text
+    assert_fonts_embedded(data)
+
+
 def test_the_pdf_is_the_same_on_every_machine_only_shipped_fonts() -> None:
     """No system font is looked at: the renderer knows exactly the shipped families."""
     families = sorted(pdf.shipped_fonts().families())
-    assert families == ["Noto Sans", "Noto Sans Arabic", "Noto Sans CJK JP", "Noto Sans Hebrew"]
+    assert families == [
+        "Noto Sans",
+        "Noto Sans Arabic",
+        "Noto Sans CJK JP",
+        "Noto Sans CJK KR",
+        "Noto Sans CJK SC",
+        "Noto Sans CJK TC",
+        "Noto Sans Hebrew",
+    ]
 
 
 @pytest.mark.parametrize(
     ("text", "drawn"),
     [
         ("Zoë 株式会社 مؤسسة חברת Ελλάδα Ромашка", "Zoë 株式会社 مؤسسة חברת Ελλάδα Ромашка"),
-        ("smile 😀, ไทย, 한국", "smile \ufffd, \ufffd\ufffd\ufffd, \ufffd\ufffd"),  # no shipped font has them
+        ("smile 😀, ไทย, 𠮷", "smile \ufffd, \ufffd\ufffd\ufffd, \ufffd"),  # no shipped font has them
+        ("华为 삼성 ㄱ 臺灣 株式会社", "华为 삼성 ㄱ 臺灣 株式会社"),  # GB 2312, Hangul, Big5 and JIS X 0208
         ("bell\x07tab\tline\nend", "bell tab\tline\nend"),  # controls: a space; tab and newline kept
         ("ogham\u1680space", "ogham space"),  # a space no font draws
         ("joiner\u200dmark\u200fbom\ufeff", "joiner\u200dmark\u200fbom\ufeff"),  # laid out without glyphs
@@ -359,7 +451,7 @@ def test_text_is_made_drawable_by_the_shipped_fonts(text: str, drawn: str) -> No
 
 def test_text_no_shipped_font_has_still_makes_a_pdfa() -> None:
     """PDF/A forbids a missing glyph and Typst refuses the document: such characters are replaced, not fatal."""
-    hostile = "😀 ไทย 한국어 简体 अ \x00\x01\x0b \U0010ffff \u0890 \u1680 end"
+    hostile = "😀 ไทย 𠮷 한국어 简体 अ \x00\x01\x0b \U0010ffff \u0890 \u1680 end"
     inv = submitted(currency="JPY", lines=[line("1E+3", "1234", id="a", description=hostile)], note=hostile)
     data = pdf.render(inv, "x")
     (text,) = page_texts(data)

@@ -17,9 +17,19 @@ from enum import StrEnum
 
 from service.domain.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, Violations
 from service.domain.lifecycle.status import refund_status, refuse, settle
-from service.domain.models import CreditMemo, CreditMemoReason, Invoice, PaymentAllocation, Status
+from service.domain.models import (
+    CreditMemo,
+    CreditMemoReason,
+    Invoice,
+    PaymentAllocation,
+    Status,
+    TaxationItem,
+    TaxBreakdown,
+    TaxCategory,
+)
 from service.domain.money import Rules
-from service.domain.totals import client_amount, rules_of
+from service.domain.tax import RULES
+from service.domain.totals import TaxEntry, client_amount, group_taxes, rules_of, tax_breakdown, tax_group
 from service.domain.values import ZERO, shown
 
 MAX_LINES = 1000
@@ -421,3 +431,76 @@ def check_refundable(balance: Decimal, amount: Decimal, customer_id: str, curren
             subject=f"customers/{customer_id}",
             violation_type="OVER_REFUND",
         )
+
+
+# -- tax ----------------------------------------------------------------------------------------
+
+
+def _note_line_tax(line: CreditNoteLine, inv: Invoice) -> TaxationItem:
+    """The VAT of a credit note line: the taxation item of the invoice line it corrects (unless the note line
+    gives another rate); else the invoice's item of the same rate; else (no rate) the invoice's only
+    category, or its untaxed one for an untaxed line; else S for a positive rate, Z for 0."""
+    items = [(ln.id, ln.taxation_items[0]) for ln in inv.lines if ln.taxation_items]
+    for line_id, item in items:
+        same_rate = line.tax_rate is None or line.tax_rate == item.tax_rate
+        if line.invoice_line_item_id and line_id == line.invoice_line_item_id and item.tax_category and same_rate:
+            return item
+    with_category = [item for _, item in items if item.tax_category is not None]
+    if line.tax_rate is not None:
+        same = next((i for i in with_category if i.tax_rate == line.tax_rate), None)
+        if same is not None:
+            return same
+        return TaxationItem(tax_rate=line.tax_rate, tax_category=TaxCategory.S if line.tax_rate > 0 else TaxCategory.Z)
+    if len({(i.tax_category, i.tax_rate) for i in with_category}) == 1:
+        return with_category[0]
+    if line.tax_amount == 0:
+        untaxed = next((i for i in with_category if i.tax_category and RULES[i.tax_category].untaxed), None)
+        if untaxed is not None:
+            return untaxed
+    return TaxationItem()
+
+
+def line_taxes(line: CreditNoteLine, inv: Invoice) -> list[tuple[CreditNoteLine, TaxationItem]]:
+    """A note line with its VAT (_note_line_tax); the one line of a whole-invoice note whose invoice has
+    several VAT rows (its lines do not make its total, e.g. with allowances) as one part per row of the
+    invoice's breakdown, each with its category."""
+    rows = [row for row in tax_breakdown(inv) if row.tax_category is not None]
+    whole = (
+        not line.invoice_line_item_id
+        and line.tax_rate is None
+        and len(rows) > 1
+        and sum((row.taxable_amount for row in rows), ZERO) == line.sub_total
+        and sum((row.tax_amount for row in rows), ZERO) == line.tax_amount
+    )
+    if not whole:
+        return [(line, _note_line_tax(line, inv))]
+    return [
+        (
+            CreditNoteLine(
+                unit_amount=row.taxable_amount,
+                description=line.description,
+                tax_rate=row.rate,
+                sub_total=row.taxable_amount,
+                tax_amount=row.tax_amount,
+                total_amount=row.taxable_amount + row.tax_amount,
+            ),
+            TaxationItem(
+                tax_rate=row.rate,
+                tax_category=row.tax_category,
+                exemption_reason=row.exemption_reason,
+                exemption_reason_code=row.exemption_reason_code,
+            ),
+        )
+        for row in rows
+    ]
+
+
+def note_tax_breakdown(note: CreditNote, inv: Invoice) -> list[TaxBreakdown]:
+    """The note's tax per (category, rate), by the invoice breakdown's rule (totals.group_taxes): each line
+    (or part, line_taxes) is taxed as the line of `inv` it corrects."""
+    entries: list[TaxEntry] = [
+        (tax_group(item), part.sub_total, part.tax_amount, item.exemption_reason, item.exemption_reason_code)
+        for line in note.lines
+        for part, item in line_taxes(line, inv)
+    ]
+    return group_taxes(entries, rules_of(inv).round(ZERO))

@@ -126,7 +126,7 @@ def _category(item: TaxationItem) -> str:
     return item.tax_category.value if item.tax_category is not None else item.tax_code or item.name
 
 
-def _group(item: TaxationItem) -> GroupKey:
+def tax_group(item: TaxationItem) -> GroupKey:
     """The breakdown row of an item: (category, label, rate); a flat fee has no rate."""
     rate = item.tax_rate if item.tax_rate_type is TaxRateType.PERCENTAGE else None
     return (item.tax_category, _category(item), rate)
@@ -170,7 +170,7 @@ def _computed_taxes(inv: Invoice, nets: list[Decimal], r: Rules, v: Violations, 
             elif r.tax_mode is TaxMode.LINE:
                 item.tax_amount = r.percent(nets[i], item.tax_rate)
             else:
-                groups.setdefault(_group(item), []).append((i, item))
+                groups.setdefault(tax_group(item), []).append((i, item))
     for (_, _, rate), members in groups.items():
         weights = [nets[i] for i, _ in members]
         total = r.percent(sum(weights, ZERO), rate or ZERO)
@@ -336,7 +336,7 @@ def _group_allowance_charge_taxes(inv: Invoice, r: Rules) -> None:
         taxable = tax = ZERO
         for line in inv.lines:
             for item in line.taxation_items:
-                if _group(item) == key:
+                if tax_group(item) == key:
                     taxable += line.sub_total or ZERO
                     tax += item.tax_amount or ZERO
         weights = [ac.signed for ac in acs]
@@ -345,39 +345,48 @@ def _group_allowance_charge_taxes(inv: Invoice, r: Rules) -> None:
             ac.tax_amount = share
 
 
-def tax_breakdown(inv: Invoice) -> list[TaxBreakdown]:
-    """Tax per group (category, rate), from the stored amounts; the tax amounts add up to total_tax_amount.
-    The exemption reason and code of a group are the first ones an item of it carries."""
-    r = rules_of(inv)
-    zero = r.round(ZERO)
+TaxEntry = tuple[GroupKey, Decimal, Decimal, str, str]  # group, taxable, tax, exemption reason, its code
+
+
+def group_taxes(entries: Iterable[TaxEntry], zero: Decimal) -> list[TaxBreakdown]:
+    """The breakdown (EN 16931 BG-23) of taxed amounts: per group (category, label, rate), in the order first
+    seen, the taxable and tax amounts summed from `zero` (the currency's exponent); the exemption reason and
+    code of a group are the first ones an entry of it carries. An invoice's and a credit note's alike."""
     sums: dict[GroupKey, list[Decimal]] = {}
     reasons: dict[GroupKey, list[str]] = {}
-
-    def add(key: GroupKey, taxable: Decimal, tax: Decimal, reason: str = "", code: str = "") -> None:
+    for key, taxable, tax, reason, code in entries:
         entry = sums.setdefault(key, [zero, zero])
         entry[0] += taxable
         entry[1] += tax
         seen = reasons.setdefault(key, ["", ""])
         seen[0], seen[1] = seen[0] or reason, seen[1] or code
+    return [
+        TaxBreakdown(label, rate, taxable, tax, category, *reasons[(category, label, rate)])
+        for (category, label, rate), (taxable, tax) in sums.items()
+    ]
 
+
+def tax_breakdown(inv: Invoice) -> list[TaxBreakdown]:
+    """Tax per group (category, rate), from the stored amounts; the tax amounts add up to total_tax_amount."""
+    zero = rules_of(inv).round(ZERO)
+    untaxed: GroupKey = (None, "", None)
+    entries: list[TaxEntry] = []
     additional = inv.additional_tax_amount or zero
     if inv.lines:
         for line in inv.lines:
             net = line.sub_total or zero
             if not line.taxation_items:
-                add((None, "", None), net, line.tax_amount or zero)
-            for item in line.taxation_items:
-                add(_group(item), net, item.tax_amount or zero, item.exemption_reason, item.exemption_reason_code)
-        for ac in inv.allowance_charges:
-            add(_ac_group(ac), ac.signed, ac.tax_amount or zero)
+                entries.append((untaxed, net, line.tax_amount or zero, "", ""))
+            entries += [
+                (tax_group(item), net, item.tax_amount or zero, item.exemption_reason, item.exemption_reason_code)
+                for item in line.taxation_items
+            ]
+        entries += [(_ac_group(ac), ac.signed, ac.tax_amount or zero, "", "") for ac in inv.allowance_charges]
     elif inv.total_tax_amount is not None:
-        add((None, "", None), inv.sub_total or zero, inv.total_tax_amount - additional)
+        entries.append((untaxed, inv.sub_total or zero, inv.total_tax_amount - additional, "", ""))
     if additional or inv.additional_tax_percentage is not None:
-        add((None, ADDITIONAL, inv.additional_tax_percentage), inv.sub_total or zero, additional)
-    return [
-        TaxBreakdown(label, rate, taxable, tax, category, *reasons[(category, label, rate)])
-        for (category, label, rate), (taxable, tax) in sums.items()
-    ]
+        entries.append(((None, ADDITIONAL, inv.additional_tax_percentage), inv.sub_total or zero, additional, "", ""))
+    return group_taxes(entries, zero)
 
 
 _INVOICE_AMOUNTS = (

@@ -19,7 +19,8 @@ Derivations: BT-126 is the line's position (1, 2, ...: stored line ids are the s
 defaults to C62 ("one"); BT-81 is 58 (SEPA credit transfer) with an IBAN, else 30 (credit transfer) with an
 account number; BT-34/BT-49 are the contact e-mail with scheme EM; a breakdown row of an exempt category
 without a reason gets the category's standard text and VATEX code; document allowances/charges without a
-reason get code 95 / ZZZ (BR-CO-21/22); a credit note line takes the VAT of the invoice line it corrects.
+reason get code 95 / ZZZ (BR-CO-21/22); a credit note line takes the VAT of the invoice line it corrects
+(domain credit_notes.line_taxes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final
 
-from service.domain.credit_notes import CreditNote, CreditNoteLine, CreditNoteStatus
+from service.domain.credit_notes import CreditNote, CreditNoteLine, CreditNoteStatus, line_taxes, note_tax_breakdown
 from service.domain.errors import FieldViolation, InvalidArgument, Violations
 from service.domain.models import (
     AllowanceCharge as DomainAllowanceCharge,
@@ -40,6 +41,7 @@ from service.domain.models import (
     LineItem,
     Status,
     TaxationItem,
+    TaxBreakdown,
     TaxCategory,
 )
 from service.domain.money import Rounding, Rules, TaxMode
@@ -218,7 +220,8 @@ def _breakdown_row(
     return VatBreakdown(taxable, tax, category, None if rule.rate == "none" else rate, reason, code)
 
 
-def _breakdown(inv: Invoice) -> list[VatBreakdown]:
+def _breakdown(rows: list[TaxBreakdown]) -> list[VatBreakdown]:
+    """BG-23 of an invoice's or a credit note's breakdown (service/domain/totals.group_taxes)."""
     return [
         _breakdown_row(
             row.tax_category.value if row.tax_category is not None else "",
@@ -228,7 +231,7 @@ def _breakdown(inv: Invoice) -> list[VatBreakdown]:
             row.exemption_reason,
             row.exemption_reason_code,
         )
-        for row in tax_breakdown(inv)
+        for row in rows
     ]
 
 
@@ -272,7 +275,7 @@ def from_invoice(inv: Invoice, *, today: date | None = None) -> Document:
         seller=_party(inv.seller),
         buyer=_party(inv.buyer, inv.customer_name, inv.customer_id),
         lines=[_line(line, i + 1, r) for i, line in enumerate(inv.lines)],
-        vat_breakdown=_breakdown(inv),
+        vat_breakdown=_breakdown(tax_breakdown(inv)),
         line_total=lines_net,
         tax_exclusive_total=inv.sub_total if inv.sub_total is not None else zero,
         tax_total=inv.total_tax_amount if inv.total_tax_amount is not None else zero,
@@ -295,64 +298,6 @@ def from_invoice(inv: Invoice, *, today: date | None = None) -> Document:
     _delivery(doc, inv.delivery)
     _payment(doc, inv.payment_means)
     return doc
-
-
-def _note_line_tax(line: CreditNoteLine, inv: Invoice) -> TaxationItem:
-    """The VAT of a credit note line: the taxation item of the invoice line it corrects (unless the note line
-    gives another rate); else the invoice's item of the same rate; else (no rate) the invoice's only
-    category, or its untaxed one for an untaxed line; else S for a positive rate, Z for 0."""
-    items = [(ln.id, ln.taxation_items[0]) for ln in inv.lines if ln.taxation_items]
-    for line_id, item in items:
-        same_rate = line.tax_rate is None or line.tax_rate == item.tax_rate
-        if line.invoice_line_item_id and line_id == line.invoice_line_item_id and item.tax_category and same_rate:
-            return item
-    with_category = [item for _, item in items if item.tax_category is not None]
-    if line.tax_rate is not None:
-        same = next((i for i in with_category if i.tax_rate == line.tax_rate), None)
-        if same is not None:
-            return same
-        return TaxationItem(tax_rate=line.tax_rate, tax_category=TaxCategory.S if line.tax_rate > 0 else TaxCategory.Z)
-    if len({(i.tax_category, i.tax_rate) for i in with_category}) == 1:
-        return with_category[0]
-    if line.tax_amount == 0:
-        untaxed = next((i for i in with_category if i.tax_category and RULES[i.tax_category].untaxed), None)
-        if untaxed is not None:
-            return untaxed
-    return TaxationItem()
-
-
-def _split_whole(line: CreditNoteLine, inv: Invoice) -> list[tuple[CreditNoteLine, TaxationItem]]:
-    """The one line of a whole-invoice note whose invoice has several VAT rows (its lines do not make its
-    total, e.g. with allowances): one part per row of the invoice's breakdown, each with its category."""
-    rows = [row for row in tax_breakdown(inv) if row.tax_category is not None]
-    whole = (
-        not line.invoice_line_item_id
-        and line.tax_rate is None
-        and len(rows) > 1
-        and sum((row.taxable_amount for row in rows), ZERO) == line.sub_total
-        and sum((row.tax_amount for row in rows), ZERO) == line.tax_amount
-    )
-    if not whole:
-        return [(line, _note_line_tax(line, inv))]
-    return [
-        (
-            CreditNoteLine(
-                unit_amount=row.taxable_amount,
-                description=line.description,
-                tax_rate=row.rate,
-                sub_total=row.taxable_amount,
-                tax_amount=row.tax_amount,
-                total_amount=row.taxable_amount + row.tax_amount,
-            ),
-            TaxationItem(
-                tax_rate=row.rate,
-                tax_category=row.tax_category,
-                exemption_reason=row.exemption_reason,
-                exemption_reason_code=row.exemption_reason_code,
-            ),
-        )
-        for row in rows
-    ]
 
 
 def _note_line(line: CreditNoteLine, item: TaxationItem, position: int, r: Rules) -> Line:
@@ -383,16 +328,8 @@ def from_credit_note(note: CreditNote, inv: Invoice, *, today: date | None = Non
     customer balance, refund), so it is fully paid (BT-113 = total, BT-115 = 0); a draft is due whole."""
     r = rules_of(inv)
     zero = r.round(ZERO)
-    parts = [part for line in note.lines for part in _split_whole(line, inv)]
+    parts = [part for line in note.lines for part in line_taxes(line, inv)]
     lines = [_note_line(line, item, i + 1, r) for i, (line, item) in enumerate(parts)]
-    sums: dict[tuple[str, Decimal | None], list[Decimal]] = {}
-    reasons: Exemptions = {}
-    for out, (source, item) in zip(lines, parts, strict=True):
-        key = (out.category, out.rate)
-        entry = sums.setdefault(key, [zero, zero])
-        entry[0] += out.net_amount
-        entry[1] += source.tax_amount
-        reasons.setdefault(key, (item.exemption_reason, item.exemption_reason_code))
     settled = note.status is CreditNoteStatus.ISSUED
     doc = Document(
         type_code=CREDIT_NOTE,
@@ -402,7 +339,7 @@ def from_credit_note(note: CreditNote, inv: Invoice, *, today: date | None = Non
         seller=_party(inv.seller),
         buyer=_party(inv.buyer, inv.customer_name or note.customer_name, inv.customer_id or note.customer_id),
         lines=lines,
-        vat_breakdown=[_breakdown_row(c, rate, t, x, *reasons[(c, rate)]) for (c, rate), (t, x) in sums.items()],
+        vat_breakdown=_breakdown(note_tax_breakdown(note, inv)),
         line_total=note.sub_total,
         tax_exclusive_total=note.sub_total,
         tax_total=note.total_tax_amount,
@@ -575,7 +512,7 @@ def _modes(inv: Invoice, doc: Document) -> None:
             trial.rounding_mode, trial.tax_mode = rounding, tax_mode
             v = Violations()
             price_invoice(trial, v)
-            if not v and _rows(_breakdown(trial)) == want:
+            if not v and _rows(_breakdown(tax_breakdown(trial))) == want:
                 inv.rounding_mode, inv.tax_mode = rounding, tax_mode
                 return
 

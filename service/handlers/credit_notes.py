@@ -356,13 +356,13 @@ class CreditNoteWrites(InvoiceUseCases):
 
     async def credit_note_pdf(self, company_id: str, key: str) -> tuple[str, bytes]:
         """The note's PDF with the parties of the invoice it corrects: that invoice's seller snapshot (the live
-        profile while it has none) and its buyer."""
+        profile while it has none) and its buyer; its lines' VAT categories in the tax breakdown."""
         note = await self.get_credit_note(company_id, key)
         async with connection(self.pool) as conn:
             inv = await invoice_store.load_invoice(conn, company_id, note.invoice_id)
             profile = await profiles.load(conn, company_id)
         seller = (inv.seller if inv is not None else None) or profile.seller(self.settings.seller_name)
         buyer = (inv.buyer if inv is not None else None) or Party(name=note.customer_name or note.customer_id)
-        args = (note, seller, buyer, profile.locale)
+        args = (note, seller, buyer, profile.locale, inv)
         data = await asyncio.to_thread(credit_note_pdf.render, *args)  # CPU work off the event loop
         return credit_note_pdf.file_name(note), data

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from service.domain.credit_notes import CreditNote, CreditNoteStatus
+from service.domain.credit_notes import CreditNote, CreditNoteStatus, note_tax_breakdown
+from service.domain.models import Invoice
 from service.domain.parties import Party
 from service.domain.values import fmt_datetime
 from service.outbound.formats import Formats
-from service.outbound.pdf import Column, Document, parties, typeset
+from service.outbound.pdf import Column, Document, han_forms, parties, tax_breakdown_table, typeset
 
 
 def file_name(note: CreditNote) -> str:
@@ -19,13 +20,15 @@ def heading(note: CreditNote) -> str:
     return f"Credit note {note.credit_note_number or '(draft)'} for invoice {note.invoice_number} (issued {issued})"
 
 
-def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "") -> bytes:
-    """The credit note as a PDF/A-3b: the reference to the corrected invoice, both parties, lines, totals and
-    how the credit was applied."""
+def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "", invoice: Invoice | None = None) -> bytes:
+    """The credit note as a PDF/A-3b: the reference to the corrected invoice, both parties, lines, totals, the
+    tax breakdown and how the credit was applied. The lines are taxed as the lines of `invoice` they correct
+    (its VAT categories); without it, by their rates alone."""
     cur = note.currency
     fmt = Formats.of(locale)  # amounts and dates as the company's locale writes them
     title = heading(note)
     doc = Document(title=title, author=seller.name, footer=f"{seller.name} · {title}")
+    doc.han = han_forms(locale, buyer, seller)
     if note.status is not CreditNoteStatus.ISSUED:
         doc.mark = note.status.value
     parties(doc, seller, buyer, note.customer_id, "To")
@@ -63,6 +66,8 @@ def render(note: CreditNote, seller: Party, buyer: Party, locale: str = "") -> b
         ("Refunded", note.refund_amount),
     ]
     doc.totals([(k, fmt.money(v, cur), k == "Total credited") for k, v in totals if v is not None])
+    corrected = invoice if invoice is not None else Invoice(currency=cur)
+    tax_breakdown_table(doc, note_tax_breakdown(note, corrected), cur, fmt)
     if note.memo:
         doc.text([note.memo])
     return typeset(doc)

@@ -21,7 +21,7 @@ import typst
 from fontTools.ttLib import TTFont
 from PIL import Image as PILImage
 
-from service.domain.models import Invoice, Status, TaxationItem
+from service.domain.models import Invoice, Status, TaxationItem, TaxBreakdown
 from service.domain.parties import Party, PaymentMeans, PaymentTerms, PostalAddress, payment_reference
 from service.domain.profile import CompanyProfile
 from service.domain.totals import tax_breakdown
@@ -53,6 +53,7 @@ class Document:
     author: str
     footer: str
     mark: str = ""
+    han: str = "zh-cn"  # the forms of Han characters in a text without kana or Hangul (han_forms)
     parties: list[tuple[str, list[str]]] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
@@ -67,6 +68,24 @@ class Document:
     def text(self, lines: list[str], caption: str = "") -> None:
         if lines:
             self.blocks.append({"kind": "text", "caption": caption, "lines": lines})
+
+
+_COUNTRY_HAN = {"JP": "ja", "KR": "ko", "CN": "zh-cn", "SG": "zh-cn", "TW": "zh-tw", "HK": "zh-tw", "MO": "zh-tw"}
+
+
+def han_forms(locale: str, *parties: Party) -> str:
+    """Whose forms the Han characters of a text without kana or Hangul take, "ja", "ko", "zh-cn" or "zh-tw": a
+    kanji-only Japanese name and a Chinese one are the same code points, drawn differently. The company
+    locale's language when it is Chinese, Japanese or Korean (Hant, Taiwan, Hong Kong, Macau: traditional);
+    else the country of the first of `parties` (the buyer, then the seller) in one of those countries; else
+    simplified Chinese, the forms most Han text is written in."""
+    loc = Formats.of(locale).locale
+    if loc is not None and loc.language in ("ja", "ko"):
+        return str(loc.language)
+    if loc is not None and loc.language == "zh":
+        return "zh-tw" if loc.script == "Hant" or _COUNTRY_HAN.get(loc.territory or "") == "zh-tw" else "zh-cn"
+    countries = [p.address.country_code.upper() for p in parties if p.address is not None]
+    return next((_COUNTRY_HAN[c] for c in countries if c in _COUNTRY_HAN), "zh-cn")
 
 
 _UNBROKEN = re.compile(r"\S{30}")
@@ -108,7 +127,7 @@ _IGNORABLE = (
 
 class _Drawable(dict[int, str | int]):
     """A str.translate table, filled as characters come: PDF/A forbids drawing a missing glyph (.notdef), and
-    Typst refuses such a document, so an emoji, Thai or Hangul character (no shipped font has one) becomes
+    Typst refuses such a document, so an emoji, a Thai or a rare Han character (no shipped font has one) becomes
     U+FFFD, a control character or an unknown space a space: the PDF is made, and the e-invoice XML keeps the
     exact text."""
 
@@ -155,6 +174,7 @@ def typeset(doc: Document, logo: bytes = b"") -> bytes:
         "author": doc.author,
         "footer": doc.footer,
         "mark": doc.mark,
+        "han": doc.han,
         "parties": [{"title": title, "lines": lines} for title, lines in doc.parties],
         "facts": doc.facts,
         "blocks": doc.blocks,
@@ -201,10 +221,10 @@ def _allowance_charge_section(doc: Document, inv: Invoice, fmt: Formats) -> None
     doc.table("", columns, rows)
 
 
-def _tax_breakdown_section(doc: Document, inv: Invoice, fmt: Formats) -> None:
-    """EN 16931 BG-23: per category and rate the taxable amount, the tax and the exemption reason."""
-    cur = inv.currency
-    breakdown = [b for b in tax_breakdown(inv) if b.tax_amount or b.rate is not None or b.tax_category]
+def tax_breakdown_table(doc: Document, groups: list[TaxBreakdown], cur: str, fmt: Formats) -> None:
+    """EN 16931 BG-23 (an invoice's or a credit note's): per category and rate the taxable amount, the tax and
+    the exemption reason; none when nothing is taxed."""
+    breakdown = [b for b in groups if b.tax_amount or b.rate is not None or b.tax_category]
     if not breakdown:
         return
     rows = [
@@ -333,6 +353,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
     fmt = Formats.of(profile.locale)  # amounts and dates as the company's locale writes them
     title = f"Invoice {inv.invoice_number or '(not yet numbered)'}"
     doc = Document(title=title, author=party.name, footer=f"{party.name} · {title}")
+    doc.han = han_forms(profile.locale, buyer, party)
     if inv.status is Status.DRAFT:
         doc.mark = "DRAFT"
     elif inv.status is Status.VOID:
@@ -394,7 +415,7 @@ def render(inv: Invoice, seller: str, profile: CompanyProfile | None = None) -> 
         ("Amount due", inv.amount_due),
     ]
     doc.totals([(k, fmt.money(v, cur), k in ("Total", "Amount due")) for k, v in totals])
-    _tax_breakdown_section(doc, inv, fmt)
+    tax_breakdown_table(doc, tax_breakdown(inv), cur, fmt)
     if inv.allocations:
         payments = []
         for a in inv.allocations:

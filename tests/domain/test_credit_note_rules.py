@@ -9,10 +9,19 @@ import pytest
 
 from service.domain import credit_notes as notes
 from service.domain.credit_notes import CreditNoteLine, CreditNoteStatus, Issued, Parts
-from service.domain.errors import FailedPrecondition, InvalidArgument
+from service.domain.errors import FailedPrecondition, InvalidArgument, Violations
 from service.domain.lifecycle import check_invariants
-from service.domain.models import CreditMemo, CreditMemoReason, Invoice, PaymentStatus, Status
-from tests.domain.builders import NOW, canceled, draft, paid, partially_paid, submitted, voided
+from service.domain.models import (
+    CreditMemo,
+    CreditMemoReason,
+    Invoice,
+    PaymentStatus,
+    Status,
+    TaxationItem,
+    TaxCategory,
+)
+from service.domain.totals import price_invoice
+from tests.domain.builders import NOW, canceled, draft, line, new, paid, partially_paid, submitted, voided
 
 D = Decimal
 
@@ -168,3 +177,82 @@ def test_memos_without_a_note_count_against_what_is_left() -> None:
     inv.credit_memos.append(CreditMemo(reason=CreditMemoReason.WRITE_OFF, total_amount=D("50.00"), currency="USD"))
     with pytest.raises(FailedPrecondition, match="total_amount"):
         notes.issue(note_for(inv, "50.01"), inv, Issued(), "CN-1", NOW)
+
+
+def _taxed_invoice() -> Invoice:
+    """Three lines of 100 EUR: S 19%, E (exempt, with its reason) and S 7%, priced by the domain rules."""
+    exempt = TaxationItem(
+        tax_rate=D("0"), tax_category=TaxCategory.E, exemption_reason="Education", exemption_reason_code="VATEX-EU-132"
+    )
+    inv = new(
+        currency="EUR",
+        lines=[
+            line(id="l1", taxation_items=[TaxationItem(tax_rate=D("19"), tax_category=TaxCategory.S)]),
+            line(id="l2", taxation_items=[exempt]),
+            line(id="l3", taxation_items=[TaxationItem(tax_rate=D("7"), tax_category=TaxCategory.S)]),
+        ],
+    )
+    v = Violations()
+    price_invoice(inv, v)
+    assert not v, v
+    return inv
+
+
+def _note_line(sub_total: str, tax: str, rate: str | None = None, corrects: str = "") -> CreditNoteLine:
+    return CreditNoteLine(
+        unit_amount=D(sub_total),
+        invoice_line_item_id=corrects,
+        tax_rate=D(rate) if rate is not None else None,
+        sub_total=D(sub_total),
+        tax_amount=D(tax),
+        total_amount=D(sub_total) + D(tax),
+    )
+
+
+Row = tuple[str, Decimal | None, str, str, str]  # category, rate, taxable, tax, exemption code
+
+
+@pytest.mark.parametrize(
+    ("lines", "expect"),
+    [
+        pytest.param([_note_line("50.00", "9.50", corrects="l1")], [("S", D("19"), "50.00", "9.50", "")],
+                     id="a_line_takes_the_category_of_the_line_it_corrects"),
+        pytest.param([_note_line("10.00", "1.90", corrects="l1"), _note_line("20.00", "3.80", "19")],
+                     [("S", D("19"), "30.00", "5.70", "")], id="one_row_per_category_and_rate"),
+        pytest.param([_note_line("10.00", "0.70", "7"), _note_line("10.00", "1.90", "19")],
+                     [("S", D("7"), "10.00", "0.70", ""), ("S", D("19"), "10.00", "1.90", "")],
+                     id="rows_in_the_order_first_seen"),
+        pytest.param([_note_line("40.00", "0.00", "0", corrects="l2")],
+                     [("E", D("0"), "40.00", "0.00", "VATEX-EU-132")], id="exempt_keeps_the_invoice_reason"),
+        pytest.param([_note_line("40.00", "0.00")], [("E", D("0"), "40.00", "0.00", "VATEX-EU-132")],
+                     id="untaxed_line_without_rate_takes_the_untaxed_category"),
+        pytest.param([_note_line("10.00", "0.50", "5")], [("S", D("5"), "10.00", "0.50", "")],
+                     id="a_rate_the_invoice_lacks_is_standard"),
+        pytest.param([_note_line("10.00", "1.90", "19", corrects="l3")], [("S", D("19"), "10.00", "1.90", "")],
+                     id="the_notes_own_rate_wins_over_the_corrected_line"),
+        pytest.param([_note_line("300.00", "26.00")],
+                     [("S", D("19"), "100.00", "19.00", ""), ("E", D("0"), "100.00", "0.00", "VATEX-EU-132"),
+                      ("S", D("7"), "100.00", "7.00", "")], id="a_whole_invoice_line_splits_by_the_invoice_rows"),
+    ],
+)  # fmt: skip
+def test_a_credit_note_tax_breakdown_groups_its_lines_as_the_invoice_does(
+    lines: list[CreditNoteLine], expect: list[Row]
+) -> None:
+    note = notes.CreditNote(currency="EUR", lines=lines)
+    rows = notes.note_tax_breakdown(note, _taxed_invoice())
+    got = [
+        (r.category, r.rate, format(r.taxable_amount, "f"), format(r.tax_amount, "f"), r.exemption_reason_code)
+        for r in rows
+    ]
+    assert got == expect
+    assert sum((r.tax_amount for r in rows), D(0)) == sum((ln.tax_amount for ln in lines), D(0))
+
+
+def test_a_credit_note_without_its_invoice_is_grouped_by_rate() -> None:
+    """The PDF of a note whose invoice is gone: a positive rate is standard, 0 is zero-rated."""
+    note = notes.CreditNote(currency="EUR", lines=[_note_line("10.00", "1.90", "19"), _note_line("5.00", "0.00", "0")])
+    rows = notes.note_tax_breakdown(note, Invoice(currency="EUR"))
+    assert [(r.category, r.rate, r.taxable_amount, r.tax_amount) for r in rows] == [
+        ("S", D("19"), D("10.00"), D("1.90")),
+        ("Z", D("0"), D("5.00"), D("0.00")),
+    ]
