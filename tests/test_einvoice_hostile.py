@@ -599,7 +599,9 @@ def test_a_large_facturx_does_not_stall_other_rpcs_and_is_refused_unary_when_too
     print(f"streamed FACTURX: {time.monotonic() - started:.1f}s, {len(pdf) / 1e6:.1f} MB")
     assert len(pdf) > 4 * 1024 * 1024
     assert facturx.get_xml_from_pdf(pdf)[0] == "factur-x.xml"
-    assert max(waits or [0]) < 1.0
+    # The render and packaging run off the event loop for 10-20 s; GetInvoice keeps answering (0.1-0.3 s at worst
+    # alone, 1.1 s once under the whole suite's load), where validation on the loop's process stalled it for 7 s.
+    assert max(waits or [0]) < 2.5
 
 
 # -- the company's required e-invoice format ------------------------------------------------------------

@@ -152,6 +152,13 @@ def _unary(behaviour: Behaviour, kind: str, method: str, wrappers: tuple[Wrappin
     return unary
 
 
+async def _close(items: Any) -> None:
+    """Closes an async generator suspended at a yield; one that ended (an error passed through it) or is
+    running has nothing to close."""
+    if getattr(items, "ag_frame", None) is not None and not getattr(items, "ag_running", False):
+        await items.aclose()
+
+
 def _stream(behaviour: Behaviour, kind: str, method: str, wrappers: tuple[WrappingInterceptor, ...]) -> Behaviour:
     async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
         call = Call(method, kind, request, context)
@@ -164,11 +171,15 @@ def _stream(behaviour: Behaviour, kind: str, method: str, wrappers: tuple[Wrappi
             if inspect.isawaitable(result):  # it sends with context.write
                 await result
             else:
-                items = result
+                chain = [result]
                 for keep in reversed(call.responses):  # the innermost interceptor's filter first
-                    items = keep(items)
-                async for item in items:
-                    yield item
+                    chain.append(keep(chain[-1]))
+                try:
+                    async for item in chain[-1]:
+                        yield item
+                finally:  # a stream the client left: each generator's own finally runs now, not at collection
+                    for items in reversed(chain):
+                        await _close(items)
         except BaseException as exc:  # GeneratorExit too: a stream the client left still runs every exit
             error = exc
         await _leave(call, entered, error)
