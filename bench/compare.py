@@ -1,6 +1,6 @@
 """Before/after: the RPC and ListInvoices benchmarks for two git revisions, in one run on this machine.
 
-    python bench/compare.py REV_A REV_B [--rounds 3] [--quick] [--keep] [--verbose]
+    python bench/compare.py REV_A REV_B [--rounds 3] [--quick] [--keep] [--verbose] [--only rpc|list]
     make bench-compare REV_A=c97655e REV_B=main
 
 Each revision is checked out in a temporary worktree (`git worktree add --detach`). The benchmark scripts
@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows and a small list: checks the tool")
     parser.add_argument("--keep", action="store_true", help="keep the worktrees and logs")
     parser.add_argument("--verbose", action="store_true", help="print each bench's own output too")
+    parser.add_argument("--only", choices=("rpc", "list"), help="run one of the two benches")
     args = parser.parse_args()
     rpc_args, list_args = (QUICK_RPC_ARGS, QUICK_LIST_ARGS) if args.quick else (RPC_ARGS, LIST_ARGS)
     rpc_args = [*rpc_args, "--rounds", str(args.rounds)]
@@ -179,11 +180,14 @@ def main() -> None:
         print(f"bench scripts: this checkout's ({git('rev-parse', '--short', 'HEAD')}, {ROOT})")
         print(f"rpc_bench.py {' '.join(rpc_args)}\nlist_bench.py {' '.join(list_args)}")
         print("A and B run side by side (each its own database) and take turns window by window: A B, B A, ...")
-        figures = run(trees, "rpc_bench", rpc_args, logs, args.verbose)["figures"]
-        print(f"rpc_bench done at {time.monotonic() - started:.0f} s; {machine()}", flush=True)
-        listed = run(trees, "list_bench", [*list_args, "--rows-cache", str(cache)], logs, args.verbose)
-        figures.update(listed["figures"])
-        print(f"list_bench done at {time.monotonic() - started:.0f} s; {machine()}")
+        figures: dict[str, Any] = {}
+        if args.only != "list":
+            figures.update(run(trees, "rpc_bench", rpc_args, logs, args.verbose)["figures"])
+            print(f"rpc_bench done at {time.monotonic() - started:.0f} s; {machine()}", flush=True)
+        if args.only != "rpc":
+            listed = run(trees, "list_bench", [*list_args, "--rows-cache", str(cache)], logs, args.verbose)
+            figures.update(listed["figures"])
+            print(f"list_bench done at {time.monotonic() - started:.0f} s; {machine()}")
         print()
         print("\n".join(table(figures)))
         print(f"\n(medians over the windows, refused: totals; change = B against A; machine at end: {machine()})")

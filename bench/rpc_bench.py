@@ -1,7 +1,7 @@
 """Unary RPC throughput against this machine's limits (issues 9, 15). `make bench` runs it.
 
     python bench/rpc_bench.py [--seconds 4] [--levels 1,16,64] [--processes 1,2] [--clients 2]
-                              [--channels 8] [--no-limits] [--service-root DIR] [--json FILE]
+                              [--channels 8] [--no-limits] [--rpcs NAME,...] [--service-root DIR] [--json FILE]
 
 In one run: a bare grpc.aio echo server's unary calls per second (the transport limit); PostgreSQL's
 transactions per second for one insert plus one update through asyncpg (the storage limit); then
@@ -57,6 +57,7 @@ from bench._common import (  # noqa: E402
 )
 
 SERVICE = "/invoices.v1.InvoiceService/"
+RPCS = ("CreateInvoice", "GetInvoice", "FinalizeInvoice", "RecordPayment")
 COMPANY = "bench"
 PAYMENTS_PER_INVOICE = 10  # each payment reads the invoice's allocations: bounded, so the cost stays flat
 CALIBRATION_SECONDS = 1.0
@@ -345,7 +346,7 @@ def bench_services(
             gets = [svc.GetInvoiceRequest(company_id=COMPANY, invoice_id=i).SerializeToString() for i in ids]
             targets.append(Target(label, service, seeder, gets, {}))
         for level in levels:
-            for name in ("CreateInvoice", "GetInvoice", "FinalizeInvoice", "RecordPayment"):
+            for name in args.rpcs.split(","):
                 for r in range(args.rounds):
                     for t in targets if r % 2 == 0 else targets[::-1]:
                         rows.append(_figure(args, t, embedded, name, level, create))
@@ -501,9 +502,12 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=8, help="channels (connections) per client process")
     parser.add_argument("--rounds", type=int, default=1, help="windows per figure (and tree)")
     parser.add_argument("--no-limits", action="store_true", help="skip the echo and storage limits")
+    parser.add_argument("--rpcs", default=",".join(RPCS), help="the RPCs to measure, of " + ", ".join(RPCS))
     parser.add_argument("--json", type=Path, help="also write the figures here (bench/compare.py reads them)")
     add_service_root(parser, several=True)
     args = parser.parse_args()
+    if unknown := set(args.rpcs.split(",")) - set(RPCS):
+        parser.error(f"--rpcs: not measured here: {', '.join(sorted(unknown))}")
     args.service_root = args.service_root or [ROOT]
     levels = [int(x) for x in args.levels.split(",")]
     load = [machine()]

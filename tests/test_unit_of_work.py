@@ -15,10 +15,12 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import asyncpg
+import pytest
 from asyncpg.connection import LoggedQuery
 
 from service.config import Settings
 from service.domain.models import PaymentAllocation, Status
+from service.handlers import unit_of_work
 from service.handlers.invoices import InvoiceHandlers
 from service.store.db import create_pool
 from service.transport.document import render
@@ -124,11 +126,12 @@ def test_a_write_that_waited_for_the_lock_sees_what_the_other_wrote(
     assert rows[0]["n"] == 2
 
 
-async def _finalize_behind_another(url: str, company: str) -> tuple[str, tuple[int, int], int]:
+async def _finalize_behind_another(url: str, company: str) -> tuple[str, list[tuple[int, ...]], int]:
     """A company's first finalization while another transaction inserts its number sequence (holding the
     new row until it commits): the finalization read no sequence and so means to draw 1; its guarded
-    write waits, finds the sequence taken, writes nothing; the finalization runs again on a fresh read and
-    takes the next number."""
+    write waits, finds the sequence taken, writes nothing; the finalization runs again on a fresh read
+    under row locks and takes the next number. The company's next finalization, within CONTENDED_SECONDS,
+    takes row locks from the start; once that has passed, it is optimistic again."""
     async with _handlers(url) as (h, pool):
         await h.load_money_defaults()
         sent: list[str] = []
@@ -147,16 +150,27 @@ async def _finalize_behind_another(url: str, company: str) -> tuple[str, tuple[i
             inv = (await finalizing).invoice
         finally:
             await holder.close()
-        control, statements = _split(sent)
+        counts = [tuple(map(len, _split(sent)))]
         rows = await pool.fetch("SELECT count(*) AS n FROM invoice_events WHERE invoice_id = $1", draft.id)
-        return inv.invoice_number, (len(control), len(statements)), rows[0]["n"]
+        for wait in (0.0, unit_of_work.CONTENDED_SECONDS):
+            await asyncio.sleep(wait)
+            draft = (await h.create(company, new(id="", lines=[line()]))).invoice
+            sent.clear()
+            await h.finalize(company, draft.id)
+            counts.append(tuple(map(len, _split(sent))))
+        return inv.invoice_number, counts, rows[0]["n"]
 
 
-def test_a_finalization_that_lost_its_number_runs_again_and_takes_the_next(database_url: str, company: str) -> None:
+def test_a_finalization_that_lost_its_number_runs_again_and_takes_the_next(
+    database_url: str, company: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unit_of_work, "CONTENDED_SECONDS", 0.3)
     number, counts, events = asyncio.run(_finalize_behind_another(database_url, company))
     assert number == "INV-000002"  # 1 went to the other transaction
-    assert counts == (0, 4)  # read, write (not applied), read, write
+    assert counts[0] == (2, 4)  # read, write (not applied); BEGIN, locked read drawing, write, COMMIT
     assert events == 2  # created, finalized: the write that did not apply left none
+    assert counts[1] == (2, 2)  # contended: row locks from the start
+    assert counts[2] == (0, 2)  # quiet again: read, guarded write
 
 
 async def _finalize_from_two_processes(url: str, company: str) -> list[str]:

@@ -20,8 +20,8 @@ finalization also the number the company's sequence would give next), and the co
 writes only if the invoice is still at the version read and, for a finalization, the sequence still where
 it was read, drawing the number in the same statement (statement.execute_guarded). When it is not (a
 concurrent writer), nothing is written and the use case runs again on a fresh read, which applies the
-domain rule to what the other wrote; after OPTIMISTIC_ATTEMPTS it runs once more under row locks in a
-transaction, which queues behind the other writers instead of conflicting with them.
+domain rule to what the other wrote, under row locks in a transaction, which queues behind the other
+writers instead of conflicting with them (and so do writes of that kind for a while: CONTENDED_SECONDS).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -54,10 +55,12 @@ from service.store.statement import Piece
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_STORED_VIOLATIONS = 1000
-# Optimistic tries of a write before it takes row locks: enough for writers of other processes meeting it
-# now and then (those of one process take turns before, see UnitOfWorkFactory.optimistic); under steady
-# contention the row locks queue the writers.
-OPTIMISTIC_ATTEMPTS = 2
+# After an optimistic write of a kind (a company's finalizations, an invoice's payments) met a concurrent
+# writer of another process (those of one process take turns before, see UnitOfWorkFactory.optimistic),
+# writes of that kind take row locks for this long: under steady contention the locks queue the writers,
+# where optimistic tries would mostly be wasted (a read, the domain rule and a document each).
+CONTENDED_SECONDS = 1.0
+_CONTENDED_KEPT = 1024  # kinds remembered as contended before expired ones are dropped
 _DEFAULT_EVENTS = {
     ChangeType.CREATED: EventType.INVOICE_CREATED,
     ChangeType.MODIFIED: EventType.INVOICE_MODIFIED,
@@ -408,6 +411,7 @@ class UnitOfWorkFactory:
         limit = f"; SET LOCAL statement_timeout = {int(statement_timeout_ms)}" if statement_timeout_ms else ""
         self.begin = f"BEGIN{limit}"
         self._turns: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._contended: dict[tuple[str, ...], float] = {}  # kind of write -> until when it takes row locks
 
     def _turn(self, key: tuple[str, ...]) -> asyncio.Lock:
         """This process's lock on `key`, alive while someone holds or waits for it."""
@@ -415,6 +419,21 @@ class UnitOfWorkFactory:
         if lock is None:
             lock = self._turns[key] = asyncio.Lock()
         return lock
+
+    def _optimistic_now(self, kind: tuple[str, ...]) -> bool:
+        until = self._contended.get(kind)
+        if until is None:
+            return True
+        if until > time.monotonic():
+            return False
+        del self._contended[kind]
+        return True
+
+    def _met_contention(self, kind: tuple[str, ...]) -> None:
+        now = time.monotonic()
+        if len(self._contended) >= _CONTENDED_KEPT:
+            self._contended = {k: t for k, t in self._contended.items() if t > now}
+        self._contended[kind] = now + CONTENDED_SECONDS
 
     def __call__(
         self,
@@ -437,22 +456,25 @@ class UnitOfWorkFactory:
         turns: tuple[str, ...] = (),
     ) -> tuple[T, PushOperation]:
         """`write` (read one invoice with get_for_update, apply the domain rule, save) committed in two
-        round trips, run again on a fresh read when a concurrent writer came first (Conflict), and after
-        OPTIMISTIC_ATTEMPTS under row locks in a transaction, which cannot conflict: a contended write is
-        never refused for contention. A worker's run (its lease is checked in the transaction) and a
-        refusal by the domain rule are not retried.
+        round trips; when a concurrent writer came first (Conflict), run again on a fresh read under row
+        locks in a transaction, which cannot conflict: a contended write is never refused for contention.
+        A worker's run (its lease is checked in the transaction) and a refusal by the domain rule are not
+        retried.
 
         `turns` names what writes of this kind contend for (a company's number sequence, an invoice): the
         calls of this process take turns on it, so they do not conflict with each other in the database,
-        where each would cost a wasted attempt; between processes the guards decide."""
+        where each would cost a wasted attempt. Between processes the guards decide, and once they met a
+        conflict, writes of this kind take row locks from the start for CONTENDED_SECONDS."""
+        kind = turns or (company_id, operation)
         async with self._turn(turns) if turns else contextlib.nullcontext():
-            for optimistic in [True] * (OPTIMISTIC_ATTEMPTS if run is None else 0) + [False]:
+            for optimistic in ([True] if run is None and self._optimistic_now(kind) else []) + [False]:
                 try:
                     async with self(company_id, operation, run=run, optimistic=optimistic) as uow:
                         result = await write(uow)
                         await uow.commit()
                 except Conflict:
                     log.debug("%s of company %s met a concurrent writer; running it again", operation, company_id)
+                    self._met_contention(kind)
                     continue
                 return result, uow.operation
         raise AssertionError("unreachable: the last attempt takes locks and raises no Conflict")

@@ -109,7 +109,7 @@ def ts_out(msg: Message, field: str, value: datetime | None) -> None:
 
 
 def _json(v: Violations, path: str, value: Any) -> Any:
-    if len(json.dumps(value)) > MAX_JSON_BYTES:
+    if value and len(json.dumps(value)) > MAX_JSON_BYTES:
         v.add(path, f"must be at most {MAX_JSON_BYTES} bytes as JSON")
     return value
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from service.domain.errors import InvariantBreach
 from service.domain.lifecycle.status import derive_status
 from service.domain.models import FINALIZED, AllocationSource, Invoice, Status
-from service.domain.totals import amounts, rules_of
+from service.domain.money import quantum
+from service.domain.totals import amounts
 
 
 def invariant_breaches(inv: Invoice) -> list[str]:
@@ -30,9 +31,11 @@ def invariant_breaches(inv: Invoice) -> list[str]:
         out.append(f"amount_due {due} != payable {payable} - paid {inv.amount_paid} - credited {inv.amount_credited}")
     if not 0 <= due <= payable:
         out.append(f"amount_due {due} outside [0, {payable}]")
-    r = rules_of(inv)
+    # On the currency's grid: quantizing changes nothing (whatever the rounding mode, which only decides
+    # where a value off the grid goes). The same grid as money.round_amount, without its layers.
+    grid = quantum(inv.currency)
     for path, value in amounts(inv):
-        if value is not None and value != r.round(value):
+        if value is not None and value != value.quantize(grid):
             out.append(f"{path} {value} is not at the {inv.currency} exponent")
     if inv.status in FINALIZED and inv.status is not derive_status(inv):
         out.append(f"status {inv.status.value} disagrees with amounts (due {due}, total {total})")
