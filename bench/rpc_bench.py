@@ -58,6 +58,7 @@ from bench._common import (  # noqa: E402
 
 SERVICE = "/invoices.v1.InvoiceService/"
 RPCS = ("CreateInvoice", "GetInvoice", "FinalizeInvoice", "RecordPayment")
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 COMPANY = "bench"
 PAYMENTS_PER_INVOICE = 10  # each payment reads the invoice's allocations: bounded, so the cost stays flat
 CALIBRATION_SECONDS = 1.0
@@ -101,36 +102,70 @@ class Window:
         return self.calls / self.seconds if self.seconds else 0.0
 
 
+def _channel(target: str) -> grpc.aio.Channel:
+    """A channel of its own connection: a local subchannel pool and a distinct argument."""
+    options = [("grpc.use_local_subchannel_pool", 1), ("bench.channel", f"{uuid.uuid4()}")]
+    return grpc.aio.insecure_channel(target, options=options)
+
+
+async def _served_by(ch: grpc.aio.Channel) -> str:
+    """The serving process of the channel's connection (its `x-served-by-pid` trailer; "" without one)."""
+    check = ch.unary_unary(HEALTH_CHECK, request_serializer=_identity, response_deserializer=_identity)
+    call = check(b"")
+    await call
+    return next((str(v) for k, v in await call.trailing_metadata() or () if k == "x-served-by-pid"), "")
+
+
+async def _open_channels(target: str, count: int, processes: int) -> list[grpc.aio.Channel]:
+    """`count` connected channels; with several serving processes, as many on each as can be (the kernel
+    gives each new connection to a process at random: a channel landing on a process that has its share is
+    closed and another opened). Unbalanced load made one process's queue, and so the p50, differ from run to
+    run by a factor of two."""
+    opened: list[grpc.aio.Channel] = []
+    per_process: Counter[str] = Counter()
+    share = -(-count // processes)
+    for _ in range(count * 20 if processes > 1 else count):
+        if len(opened) == count:
+            break
+        ch = _channel(target)
+        await ch.channel_ready()
+        pid = await _served_by(ch) if processes > 1 else ""
+        if pid and per_process[pid] >= share:
+            await ch.close()
+            continue
+        per_process[pid] += 1
+        opened.append(ch)
+    while len(opened) < count:  # no balance within the tries: take what comes
+        ch = _channel(target)
+        await ch.channel_ready()
+        opened.append(ch)
+    return opened
+
+
 def client(
     target: str,
     path: str,
     pools: list[list[bytes]],
     consume: bool,
     channels: int,
+    processes: int,
     ready: Any,
     start: Any,
     deadline: Any,
     stop: Any,
     out: Any,
 ) -> None:
-    """One load-generating process: one caller per pool, spread over `channels` channels of their own
-    (a local subchannel pool and a distinct argument each, so each is its own connection). A caller sends
-    its pool's requests in turn: cycling through them, or with `consume` each once, ending the window for
-    every caller when its pool is used up."""
+    """One load-generating process: one caller per pool, spread over `channels` channels of their own,
+    each its own connection, spread evenly over the `processes` serving processes. A caller sends its
+    pool's requests in turn: cycling through them, or with `consume` each once, ending the window for every
+    caller when its pool is used up."""
 
     async def main() -> tuple[list[float], Counter[str], float]:
         latencies: list[float] = []
         refused: Counter[str] = Counter()
         last = 0.0
-        opened = [
-            grpc.aio.insecure_channel(
-                target, options=[("grpc.use_local_subchannel_pool", 1), ("bench.channel", f"{uuid.uuid4()}")]
-            )
-            for _ in range(max(1, min(channels, len(pools))))
-        ]
+        opened = await _open_channels(target, max(1, min(channels, len(pools))), processes)
         try:
-            for ch in opened:
-                await ch.channel_ready()
             calls = [
                 ch.unary_unary(path, request_serializer=_identity, response_deserializer=_identity) for ch in opened
             ]
@@ -168,7 +203,14 @@ def client(
 
 
 def load(
-    target: str, path: str, pools: list[list[bytes]], consume: bool, seconds: float, clients: int, channels: int
+    target: str,
+    path: str,
+    pools: list[list[bytes]],
+    consume: bool,
+    seconds: float,
+    clients: int,
+    channels: int,
+    processes: int = 1,
 ) -> Window:
     """Callers (one per pool) spread over `clients` processes; all start together once every channel is
     connected, and run `seconds` or until a consumed pool runs out."""
@@ -178,7 +220,10 @@ def load(
     ready, start = SPAWN.Semaphore(0), SPAWN.Event()
     deadline, stop = SPAWN.Value("d", 0.0, lock=False), SPAWN.Value("b", 0, lock=False)
     workers = [
-        SPAWN.Process(target=client, args=(target, path, share, consume, channels, ready, start, deadline, stop, queue))
+        SPAWN.Process(
+            target=client,
+            args=(target, path, share, consume, channels, processes, ready, start, deadline, stop, queue),
+        )
         for share in shares
     ]
     for w in workers:
@@ -205,11 +250,17 @@ def load(
 
 
 def measured(
-    pids: list[list[int]], target: str, path: str, pools: list[list[bytes]], consume: bool, args: argparse.Namespace
+    pids: list[list[int]],
+    target: str,
+    path: str,
+    pools: list[list[bytes]],
+    consume: bool,
+    args: argparse.Namespace,
+    processes: int = 1,
 ) -> tuple[Window, list[float]]:
     """load(), plus the CPU seconds each group of processes spent meanwhile."""
     before = [cpu_seconds(group) for group in pids]
-    window = load(target, path, pools, consume, args.seconds, args.clients, args.channels)
+    window = load(target, path, pools, consume, args.seconds, args.clients, args.channels, processes)
     after = [cpu_seconds(group) for group in pids]
     return window, [b - a for a, b in zip(before, after, strict=True)]
 
@@ -364,7 +415,9 @@ def _figure(
     if (name, level) not in t.rates:
         # A short run on a small pool estimates the rate; measured pools hold three times what it suggests.
         pools = make(t.seeder, level, 25 * level)
-        trial, _ = measured([], t.service.address, SERVICE + name, pools, True, _calibration(args))
+        trial, _ = measured(
+            [], t.service.address, SERVICE + name, pools, True, _calibration(args), len(t.service.workers)
+        )
         t.rates[name, level] = trial.rate
     calls = math.ceil(t.rates[name, level] * args.seconds * 3) + 10 * level
     return _row(args, t, embedded, name, level, make(t.seeder, level, calls), True)
@@ -384,7 +437,7 @@ def _row(
     consume: bool,
 ) -> Row:
     groups = [t.service.pids(), embedded.pids(), *t.service.workers]
-    window, cpu = measured(groups, t.service.address, SERVICE + name, pools, consume, args)
+    window, cpu = measured(groups, t.service.address, SERVICE + name, pools, consume, args, len(t.service.workers))
     calls = max(window.calls, 1)
     spent = sum(cpu[2:]) or 1.0
     return Row(
