@@ -3,8 +3,10 @@ communication trigger. Each is one unit of work: lock and read the invoice, appl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from service.domain import lifecycle
 from service.domain.errors import FieldViolation, InvalidArgument, Violations
@@ -114,14 +116,8 @@ class LifecycleWrites(InvoiceUseCases):
         *,
         run: AsyncRun | None = None,
     ) -> tuple[Invoice, PushOperation, CreditMemo]:
-        async with self.uow(company_id, "ReverseInvoice", run=run) as uow:
-            inv = await uow.invoices.get_for_update(invoice_id, etag)
-            memo = lifecycle.reverse(inv, uow.now, comment, reason_code)
-            await issue_memo_note(uow, inv, memo, "Reversal")
-            self._save(uow, inv)  # the memo is new on the invoice: the commit inserts it
-            uow.record(modified(inv, VOIDED))
-            await uow.commit()
-        return inv, uow.operation, memo
+        rule = partial(lifecycle.reverse, comment=comment, reason_code=reason_code)
+        return await self._close_by_memo(company_id, "ReverseInvoice", invoice_id, etag, rule, "Reversal", run)
 
     async def write_off(
         self,
@@ -133,11 +129,26 @@ class LifecycleWrites(InvoiceUseCases):
         *,
         run: AsyncRun | None = None,
     ) -> tuple[Invoice, PushOperation, CreditMemo]:
-        async with self.uow(company_id, "WriteOffInvoice", run=run) as uow:
+        rule = partial(lifecycle.write_off, comment=comment, reason_code=reason_code)
+        return await self._close_by_memo(company_id, "WriteOffInvoice", invoice_id, etag, rule, "Write-off", run)
+
+    async def _close_by_memo(
+        self,
+        company_id: str,
+        operation: str,
+        invoice_id: str,
+        etag: str,
+        rule: Callable[[Invoice, datetime], CreditMemo],
+        label: str,
+        run: AsyncRun | None,
+    ) -> tuple[Invoice, PushOperation, CreditMemo]:
+        """A reversal or a write-off: `rule` credits the invoice's balance with a memo, issued as a credit
+        note document too (`label` names it), and the invoice is VOIDED."""
+        async with self.uow(company_id, operation, run=run) as uow:
             inv = await uow.invoices.get_for_update(invoice_id, etag)
-            memo = lifecycle.write_off(inv, uow.now, comment, reason_code)
-            await issue_memo_note(uow, inv, memo, "Write-off")
-            self._save(uow, inv)
+            memo = rule(inv, uow.now)
+            await issue_memo_note(uow, inv, memo, label)
+            self._save(uow, inv)  # the memo is new on the invoice: the commit inserts it
             uow.record(modified(inv, VOIDED))
             await uow.commit()
         return inv, uow.operation, memo
